@@ -1,0 +1,1 @@
+# auth/: postern-auth, the PAM helper.

@@ -1,0 +1,8 @@
+# lib/: code shared by every role (IPC framing, configuration, logging).
+noinst_LIBRARIES += lib/libpostern.a
+lib_libpostern_a_SOURCES = \
+	lib/conf.c lib/conf.h \
+	lib/ipc.c lib/ipc.h \
+	lib/log.c lib/log.h \
+	lib/params.h \
+	lib/util.c lib/util.h

@@ -1,0 +1,56 @@
+/*
+ * params.h - every limit and timeout in one place, each with its reason.
+ * Configurable values have their defaults here; the config table refers to
+ * these names so that the documentation and the code cannot drift apart.
+ */
+#ifndef POSTERN_PARAMS_H
+#define POSTERN_PARAMS_H
+
+/* RFC 2449 section 4: a command line is at most 255 octets including CRLF. */
+#define POP3_MAX_CMD_LINE	255
+/* RFC 2449 section 4: each argument is at most 40 octets. */
+#define POP3_MAX_ARG		40
+/* RFC 5034 section 4: SASL responses may be longer; 4 KiB covers PLAIN with
+ * a 1 KiB password and its base64 expansion, with room to spare. */
+#define POP3_MAX_SASL_LINE	4096
+/* RFC 1939 section 3: the autologout timer must be at least 10 minutes. */
+#define POP3_IDLE_TIMEOUT_DEFAULT	600
+#define POP3_IDLE_TIMEOUT_MIN		600
+/* Time from accept to successful authentication (slowloris defence). */
+#define POP3_PREAUTH_TIMEOUT_DEFAULT	60
+/* Commands a client may pipeline before we stop reading until it reads
+ * our answers: bounds the output buffer a client can make us hold. */
+#define POP3_MAX_OUTPUT_BUFFER	(256 * 1024)
+
+/* User names: longer names than this are not real accounts (useradd caps
+ * at 32; we allow UTF-8 per RFC 6856 and leave room). */
+#define AUTH_MAX_USER		128
+/* Passwords: PAM modules rarely accept more than 512 bytes. */
+#define AUTH_MAX_PASS		1024
+/* Uniform delay before any authentication failure is reported (ms). */
+#define AUTH_FAIL_DELAY_DEFAULT_MS	2000
+/* Attempts per connection before the worker closes it. */
+#define AUTH_MAX_ATTEMPTS_DEFAULT	3
+/* A PAM conversation that takes longer than this is killed: a hung NSS
+ * or network PAM module must not pin an attempt forever. */
+#define AUTH_PAM_TIMEOUT_S	30
+
+/* IPC: the largest payload of one frame. Big enough for 128 KiB data
+ * chunks from storage, small enough that a hostile peer cannot make us
+ * allocate much. */
+#define IPC_MAX_PAYLOAD		(256 * 1024)
+/* How long a child may take to answer a request before the session ends. */
+#define IPC_REPLY_TIMEOUT_MS	(120 * 1000)
+
+/* Storage: the chunk of transformed message data sent per frame. */
+#define STORE_DATA_CHUNK	(128 * 1024)
+/* Debian Policy 11.6 does not give a number; MDAs wait minutes. We wait
+ * long enough for a large delivery to finish, then report [IN-USE]. */
+#define STORE_LOCK_TIMEOUT_DEFAULT	30
+
+/* Master: default connection limits. */
+#define MASTER_MAX_CONNECTIONS_DEFAULT	1000
+#define MASTER_MAX_PER_ADDR_DEFAULT	50
+#define MASTER_MAX_LISTEN		32
+
+#endif

@@ -1,0 +1,1 @@
+# packaging/: Debian, RPM, systemd, fail2ban.

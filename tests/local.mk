@@ -1,0 +1,1 @@
+# tests/: unit tests (C, TAP) and end-to-end tests (Python, TAP).
