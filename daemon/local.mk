@@ -1,4 +1,24 @@
 # daemon/: postern (the master) and postern-pop3 (the network-facing worker).
 sbin_PROGRAMS += postern
-postern_SOURCES = daemon/master_main.c
+postern_SOURCES = \
+	daemon/master.h \
+	daemon/master_main.c \
+	daemon/master_auth.c \
+	daemon/master_listen.c \
+	daemon/master_session.c \
+	daemon/master_spawn.c
 postern_LDADD = lib/libpostern.a
+
+# The worker's command parser is shared with the unit tests and fuzzers.
+noinst_LIBRARIES += daemon/libpop3.a
+daemon_libpop3_a_SOURCES = daemon/pop3_parse.c daemon/pop3_parse.h
+
+pkglibexec_PROGRAMS += postern-pop3
+postern_pop3_SOURCES = \
+	daemon/pop3.h \
+	daemon/pop3_main.c \
+	daemon/pop3_auth.c \
+	daemon/pop3_trans.c \
+	daemon/pop3_io.c daemon/pop3_io.h
+postern_pop3_LDADD = daemon/libpop3.a lib/libpostern.a $(OPENSSL_LIBS) $(SECCOMP_LIBS)
+postern_pop3_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(SECCOMP_CFLAGS)

@@ -1,1 +1,384 @@
-int main(void) { return 0; }
+/*
+ * master_main.c - postern, the root master: options, configuration,
+ * daemonizing, signals and the event loop.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "log.h"
+#include "master.h"
+#include "privdrop.h"
+#include "sandbox.h"
+#include "util.h"
+
+static int sig_pipe[2] = { -1, -1 };
+static struct master master_state;
+
+static void
+on_signal(int sig)
+{
+	int saved = errno;
+	unsigned char c = (unsigned char)sig;
+
+	(void)write(sig_pipe[1], &c, 1);
+	errno = saved;
+}
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: postern [-dFhntV] [-c config]\n"
+	    "  -c FILE   configuration file (default %s/postern.conf)\n"
+	    "  -F        stay in the foreground and log to stderr\n"
+	    "  -d        debug logging (implies nothing else)\n"
+	    "  -t        check the configuration and exit\n"
+	    "  -n        print the effective configuration and exit\n"
+	    "  -V, --version  print the version and exit\n",
+	    POSTERN_SYSCONFDIR);
+	exit(2);
+}
+
+bool
+master_send_config(struct master *m, int fd)
+{
+	struct ipc_buf b;
+	int r;
+
+	ipc_begin(&b, IPC_CONFIG);
+	ipc_put_str(&b, m->config_text);
+	r = ipc_send_nb(fd, &b);
+	ipc_buf_free(&b);
+	return r == 0;
+}
+
+/* Checks that need the system: users, directories, helper programs. */
+static bool
+check_system(const struct config *cfg, char *err, size_t errsz)
+{
+	const char *helpers[] = { "postern-pop3", "postern-auth", "postern-store" };
+	struct passwd *pw;
+	const char *why;
+	char path[4096];
+
+	pw = getpwnam(cfg->unpriv_user);
+	if (pw == NULL) {
+		snprintf(err, errsz, "unpriv_user %s does not exist (create it: adduser --system --group --no-create-home %s)",
+		    cfg->unpriv_user, cfg->unpriv_user);
+		return false;
+	}
+	if (pw->pw_uid == 0 || pw->pw_gid == 0) {
+		snprintf(err, errsz, "unpriv_user %s has uid or gid 0", cfg->unpriv_user);
+		return false;
+	}
+	if (privdrop_check_empty_dir(cfg->empty_dir, pw->pw_uid, &why) == -1) {
+		snprintf(err, errsz, "empty_dir %s: %s", cfg->empty_dir, why);
+		return false;
+	}
+	for (size_t i = 0; i < nitems(helpers); i++) {
+		snprintf(path, sizeof(path), "%s/%s", cfg->libexec_dir, helpers[i]);
+		if (access(path, X_OK) == -1) {
+			snprintf(err, errsz, "%s: %s", path, strerror(errno));
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool
+load_config(struct master *m, char *err, size_t errsz)
+{
+	struct config cfg;
+
+	config_defaults(&cfg);
+	if (!config_load(&cfg, m->config_path, err, errsz) ||
+	    !config_validate(&cfg, err, errsz)) {
+		config_free(&cfg);
+		return false;
+	}
+	config_free(&m->cfg);
+	m->cfg = cfg;
+	free(m->config_text);
+	m->config_text = config_dump(&m->cfg);
+	return true;
+}
+
+static void
+daemonize(void)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid == -1)
+		fatal("fork");
+	if (pid > 0)
+		_exit(0);
+	if (setsid() == -1)
+		fatal("setsid");
+	pid = fork();
+	if (pid == -1)
+		fatal("fork");
+	if (pid > 0)
+		_exit(0);
+	if (chdir("/") == -1)
+		fatal("chdir /");
+	fd = open("/dev/null", O_RDWR);
+	if (fd == -1)
+		fatal("/dev/null");
+	dup2(fd, 0);
+	dup2(fd, 1);
+	dup2(fd, 2);
+	if (fd > 2)
+		close(fd);
+}
+
+static void
+write_pid_file(const char *path)
+{
+	char buf[32];
+	int fd, n;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd == -1) {
+		log_warn("pid file %s", path);
+		return;
+	}
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (write_all(fd, buf, (size_t)n) == -1)
+		log_warn("pid file %s", path);
+	close(fd);
+}
+
+static void
+reap(struct master *m)
+{
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == m->auth_pid) {
+			log_err("auth helper (pid %ld) exited (status 0x%x); restarting it",
+			    (long)pid, status);
+			m->auth_pid = 0;
+			ipc_conn_close(&m->auth);
+			continue;
+		}
+		session_reaped(m, pid, status);
+	}
+}
+
+static void
+handle_signals(struct master *m, bool *stopping)
+{
+	unsigned char sigs[64];
+	ssize_t n = read(sig_pipe[0], sigs, sizeof(sigs));
+	char err[512];
+
+	for (ssize_t i = 0; i < n; i++) {
+		switch (sigs[i]) {
+		case SIGCHLD:
+			reap(m);
+			break;
+		case SIGHUP:
+			if (load_config(m, err, sizeof(err)))
+				log_notice("configuration reloaded; new connections use it (listen addresses need a restart)");
+			else
+				log_err("reload failed, keeping the old configuration: %s", err);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			*stopping = true;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void
+run(struct master *m)
+{
+	bool stopping = false;
+	uint64_t stop_at = 0;
+
+	for (;;) {
+		struct pollfd *pfd;
+		struct session **who;
+		size_t n = 2 + m->nlisteners + 2 * (size_t)m->nsessions, i = 0;
+		uint64_t now = now_ms();
+
+		if (stopping && stop_at == 0) {
+			log_notice("stopping: no new connections; open sessions may finish (up to 30 s)");
+			listeners_close(m);
+			for (struct session *s = m->sessions; s; s = s->next)
+				if (s->phase == SESSION_PREAUTH && s->worker_pid > 0)
+					kill(s->worker_pid, SIGTERM);
+			stop_at = now + 30000;
+		}
+		if (stopping && (m->sessions == NULL || now >= stop_at))
+			break;
+		if (!stopping && m->auth_pid == 0 && now >= m->auth_restarts_at) {
+			m->auth_restarts_at = now + 1000;
+			auth_start(m);
+		}
+
+		pfd = xcalloc(n, sizeof(*pfd));
+		who = xcalloc(n, sizeof(*who));
+		pfd[i].fd = sig_pipe[0];
+		pfd[i++].events = POLLIN;
+		pfd[i].fd = m->auth.fd;
+		pfd[i++].events = POLLIN;
+		for (size_t k = 0; k < m->nlisteners; k++) {
+			pfd[i].fd = m->listeners[k].fd;
+			pfd[i++].events = POLLIN;
+		}
+		for (struct session *s = m->sessions; s; s = s->next) {
+			who[i] = s;
+			pfd[i].fd = s->worker.fd;
+			pfd[i++].events = POLLIN;
+			who[i] = s;
+			pfd[i].fd = s->store.fd;
+			pfd[i++].events = POLLIN;
+		}
+		if (poll(pfd, i, 1000) < 0 && errno != EINTR)
+			fatal("poll");
+		if (pfd[0].revents)
+			handle_signals(m, &stopping);
+		if (pfd[1].revents && m->auth.fd >= 0)
+			auth_input(m);
+		for (size_t k = 0; k < m->nlisteners && !stopping; k++)
+			if (pfd[2 + k].revents)
+				session_accept(m, &m->listeners[k]);
+		for (size_t k = 2 + m->nlisteners; k < i; k++) {
+			struct session *s = who[k], *p;
+
+			if (pfd[k].revents == 0)
+				continue;
+			for (p = m->sessions; p != NULL && p != s; p = p->next)
+				;
+			if (p == NULL)
+				continue;	/* freed earlier in this round */
+			if (pfd[k].fd == s->worker.fd)
+				session_worker_input(m, s);
+			else if (pfd[k].fd == s->store.fd)
+				session_store_input(m, s);
+		}
+		free(pfd);
+		free(who);
+		session_check_deadlines(m);
+	}
+	for (struct session *s = m->sessions; s; s = s->next) {
+		if (s->worker_pid > 0)
+			kill(s->worker_pid, SIGKILL);
+	}
+	if (m->auth_pid > 0)
+		kill(m->auth_pid, SIGTERM);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct master *m = &master_state;
+	bool test = false, dump = false;
+	char err[1024];
+	struct sigaction sa;
+	int ch;
+
+	m->config_path = xstrdup(POSTERN_SYSCONFDIR "/postern.conf");
+	while ((ch = getopt_long(argc, argv, "c:dFhntV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			free(m->config_path);
+			m->config_path = xstrdup(optarg);
+			break;
+		case 'd':
+			log_set_verbose(1);
+			break;
+		case 'F':
+			m->foreground = true;
+			break;
+		case 'n':
+			dump = true;
+			break;
+		case 't':
+			test = true;
+			break;
+		case 'V':
+			printf("postern %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	log_init("postern", LOG_TARGET_STDERR, -1);
+	config_defaults(&m->cfg);
+	if (!load_config(m, err, sizeof(err))) {
+		fprintf(stderr, "postern: %s\n", err);
+		return 1;
+	}
+	if (dump) {
+		fputs(m->config_text, stdout);
+		return 0;
+	}
+	if (!check_system(&m->cfg, err, sizeof(err))) {
+		fprintf(stderr, "postern: %s\n", err);
+		return 1;
+	}
+	if (test) {
+		printf("postern: configuration %s is OK\n", m->config_path);
+		return 0;
+	}
+	if (geteuid() != 0) {
+		fprintf(stderr, "postern: must be started as root (it drops privileges per role)\n");
+		return 1;
+	}
+
+	if (!m->foreground) {
+		daemonize();
+		log_init("postern", LOG_TARGET_SYSLOG, -1);
+	}
+	if (!sandbox_available())
+		log_err("WARNING: built --without-seccomp: workers run WITHOUT a system call filter. Do not use this build in production.");
+	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) == -1)
+		fatal("pipe");
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	ipc_conn_init(&m->auth, -1);
+
+	if (listeners_open(m) == -1)
+		return 1;
+	write_pid_file(m->cfg.pid_file);
+	log_notice("postern %s started", PACKAGE_VERSION);
+	run(m);
+	(void)unlink(m->cfg.pid_file);
+	log_notice("postern stopped");
+	return 0;
+}

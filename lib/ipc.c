@@ -47,6 +47,7 @@ ipc_type_name(unsigned type)
 	case IPC_STORE_STATUS: return "STORE_STATUS";
 	case IPC_STORE_COMMIT: return "STORE_COMMIT";
 	case IPC_STORE_ERROR: return "STORE_ERROR";
+	case IPC_STORE_INIT: return "STORE_INIT";
 	default: return "UNKNOWN";
 	}
 }

@@ -81,25 +81,30 @@ enum ipc_type {
 	IPC_STORE_UIDL = 34,
 	IPC_STORE_UIDLS = 35,
 	/* worker -> storage: u32 message number, u32 body lines (UINT32_MAX
-	 * for the whole message). Reply: IPC_STORE_DATA frames (u8 last,
-	 * bytes: CRLF, dot-stuffed, without the final ".\r\n") or one
-	 * IPC_STORE_ERROR. */
+	 * for the whole message). Reply: IPC_STORE_OK (u64 octets, the size
+	 * LIST reports) followed by IPC_STORE_DATA frames (u8 last, then the
+	 * bytes to the end of the frame: CRLF, dot-stuffed, without the final
+	 * ".\r\n"), or one IPC_STORE_ERROR. */
 	IPC_STORE_RETR = 36,
 	IPC_STORE_DATA = 37,
-	/* worker -> storage: u32 message number. Reply IPC_STORE_OK or ERROR */
+	/* worker -> storage: u32 message number. Reply IPC_STORE_OK (u64 0)
+	 * or IPC_STORE_ERROR. */
 	IPC_STORE_DELE = 38,
 	IPC_STORE_OK = 39,
-	/* worker -> storage: (nothing). Reply IPC_STORE_OK. */
+	/* worker -> storage: (nothing). Reply IPC_STORE_OK (u64 0). */
 	IPC_STORE_RSET = 40,
 	/* worker -> storage: (nothing). Reply IPC_STORE_STATUS:
 	 * u32 messages, u64 octets (not counting deleted ones) */
 	IPC_STORE_STAT = 42,
 	IPC_STORE_STATUS = 43,
 	/* worker -> storage: (nothing): expunge and end. Reply IPC_STORE_OK
-	 * (u32 deleted) or IPC_STORE_ERROR. */
+	 * (u64 messages deleted) or IPC_STORE_ERROR. */
 	IPC_STORE_COMMIT = 44,
 	/* storage -> worker: u8 code (enum ipc_status), str text */
 	IPC_STORE_ERROR = 45,
+	/* master -> storage, after IPC_CONFIG: u64 session, str user,
+	 * u32 uid, str mailbox path, str index directory ("" for none) */
+	IPC_STORE_INIT = 46,
 
 #ifdef POSTERN_TEST_HOOKS
 	/* test-only: master -> worker: u32 attack number */

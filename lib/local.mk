@@ -6,3 +6,6 @@ lib_libpostern_a_SOURCES = \
 	lib/log.c lib/log.h \
 	lib/params.h \
 	lib/util.c lib/util.h
+lib_libpostern_a_SOURCES += \
+	lib/privdrop.c lib/privdrop.h \
+	lib/sandbox.c lib/sandbox.h

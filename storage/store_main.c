@@ -1,1 +1,368 @@
-int main(void) { return 0; }
+/*
+ * store_main.c - postern-store: one process per authenticated session,
+ * running as the mail user (the master set the ids before exec). It owns
+ * the mailbox through the engine in mbox.h and answers the worker's
+ * requests, accepting each only in its phase.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "ipc.h"
+#include "log.h"
+#include "mbox.h"
+#include "sandbox.h"
+#include "util.h"
+
+struct store {
+	struct config cfg;
+	struct ipc_conn worker;
+	struct mbox_config mcfg;
+	struct mbox *mbox;
+	char *user, *mailbox, *index_dir;
+	uint32_t uid;
+	uint64_t session;
+	/* RETR output under construction */
+	struct ipc_buf data;
+	bool data_open;
+	int data_err;
+};
+
+static void
+engine_log(int prio, const char *msg)
+{
+	log_msg(prio, "%s", msg);
+}
+
+static void
+reply_error(struct store *st, enum ipc_status code, const char *text)
+{
+	struct ipc_buf b;
+
+	ipc_begin(&b, IPC_STORE_ERROR);
+	ipc_put_u8(&b, (uint8_t)code);
+	ipc_put_str(&b, text);
+	if (ipc_send(st->worker.fd, &b) == -1)
+		fatal("send to worker");
+	ipc_buf_free(&b);
+}
+
+static void
+reply_ok(struct store *st, uint64_t v)
+{
+	struct ipc_buf b;
+
+	ipc_begin(&b, IPC_STORE_OK);
+	ipc_put_u64(&b, v);
+	if (ipc_send(st->worker.fd, &b) == -1)
+		fatal("send to worker");
+	ipc_buf_free(&b);
+}
+
+/* Map an engine error to a reply. */
+static void
+reply_mbox_error(struct store *st, int err)
+{
+	switch (err) {
+	case MBOX_ERR_NOMSG:
+		reply_error(st, IPC_ST_NO_SUCH_MSG, "No such message.");
+		break;
+	case MBOX_ERR_DELETED:
+		reply_error(st, IPC_ST_DELETED, "Message already deleted.");
+		break;
+	case MBOX_ERR_INUSE:
+		reply_error(st, IPC_ST_IN_USE, "Mailbox is in use by another session.");
+		break;
+	case MBOX_ERR_PERM:
+		reply_error(st, IPC_ST_SYS_PERM, "Mailbox is unsafe; ask the administrator.");
+		break;
+	default:
+		reply_error(st, IPC_ST_SYS_TEMP, "Mailbox is temporarily unavailable; try again later.");
+		break;
+	}
+}
+
+static void
+recv_setup(struct store *st)
+{
+	struct ipc_conn master;
+	struct ipc_msg m;
+	char *text = NULL, err[256];
+
+	ipc_conn_init(&master, FD_MASTER);
+	if (ipc_conn_recv(&master, &m, IPC_REPLY_TIMEOUT_MS) != 1 ||
+	    m.type != IPC_CONFIG || !ipc_get_str(&m, &text, 1024 * 1024) ||
+	    !ipc_get_end(&m))
+		fatalx("no configuration from the master");
+	config_defaults(&st->cfg);
+	if (!config_parse(&st->cfg, text, strlen(text), "(master)", err, sizeof(err)))
+		fatalx("configuration from the master: %s", err);
+	free(text);
+	if (ipc_conn_recv(&master, &m, IPC_REPLY_TIMEOUT_MS) != 1 ||
+	    m.type != IPC_STORE_INIT || !ipc_get_u64(&m, &st->session) ||
+	    !ipc_get_str(&m, &st->user, 256) || !ipc_get_u32(&m, &st->uid) ||
+	    !ipc_get_str(&m, &st->mailbox, 4096) ||
+	    !ipc_get_str(&m, &st->index_dir, 4096) || !ipc_get_end(&m))
+		fatalx("bad STORE_INIT from the master");
+	/* The master channel stays open for logging only. */
+	free(master.in);
+}
+
+static int
+data_sink(void *ctx, const void *buf, size_t len)
+{
+	struct store *st = ctx;
+	const uint8_t *p = buf;
+
+	while (len > 0) {
+		size_t room = STORE_DATA_CHUNK - (ipc_payload_len(&st->data) - 1);
+		size_t n = len < room ? len : room;
+
+		memcpy(ipc_put_raw(&st->data, n), p, n);
+		p += n;
+		len -= n;
+		if (ipc_payload_len(&st->data) - 1 == STORE_DATA_CHUNK) {
+			if (ipc_send(st->worker.fd, &st->data) == -1)
+				return -1;
+			ipc_buf_free(&st->data);
+			ipc_begin(&st->data, IPC_STORE_DATA);
+			ipc_put_u8(&st->data, 0);
+		}
+	}
+	return 0;
+}
+
+static void
+do_retr(struct store *st, uint32_t msgno, uint32_t lines)
+{
+	uint64_t size;
+	const char *uidl;
+	int r;
+
+	r = mbox_info(st->mbox, msgno, &size, &uidl);
+	if (r != MBOX_OK) {
+		reply_mbox_error(st, r);
+		return;
+	}
+	reply_ok(st, size);
+	ipc_begin(&st->data, IPC_STORE_DATA);
+	ipc_put_u8(&st->data, 0);
+	r = mbox_retr(st->mbox, msgno, lines == UINT32_MAX ? -1 : (int64_t)lines,
+	    data_sink, st);
+	if (r != MBOX_OK) {
+		/* The +OK is out: the worker cannot send -ERR any more. End
+		 * the session rather than send a truncated message as if it
+		 * were whole. */
+		fatalx("retrieving message %u failed (%d)", msgno, r);
+	}
+	st->data.data[IPC_HDR_SIZE] = 1;	/* last */
+	if (ipc_send(st->worker.fd, &st->data) == -1)
+		fatal("send to worker");
+	ipc_buf_free(&st->data);
+}
+
+static void
+do_listing(struct store *st, bool uidl, uint32_t msgno)
+{
+	uint32_t first = msgno ? msgno : 1;
+	uint32_t last = msgno ? msgno : mbox_count(st->mbox);
+	struct ipc_buf b;
+	uint32_t count = 0;
+	size_t count_at;
+	int r;
+
+	if (msgno != 0) {
+		uint64_t size;
+		const char *id;
+
+		r = mbox_info(st->mbox, msgno, &size, &id);
+		if (r != MBOX_OK) {
+			reply_mbox_error(st, r);
+			return;
+		}
+	}
+	ipc_begin(&b, uidl ? IPC_STORE_UIDLS : IPC_STORE_LISTING);
+	ipc_put_u8(&b, 0);
+	count_at = b.len;
+	ipc_put_u32(&b, 0);
+	for (uint32_t i = first; i <= last && i != 0; i++) {
+		uint64_t size;
+		const char *id;
+
+		if (mbox_info(st->mbox, i, &size, &id) != MBOX_OK)
+			continue;	/* deleted */
+		ipc_put_u32(&b, i);
+		if (uidl)
+			ipc_put_str(&b, id);
+		else
+			ipc_put_u64(&b, size);
+		count++;
+		if (ipc_payload_len(&b) > IPC_MAX_PAYLOAD - 128) {
+			b.data[IPC_HDR_SIZE] = 1;	/* more follows */
+			memcpy(b.data + count_at, &count, 4);
+			if (ipc_send(st->worker.fd, &b) == -1)
+				fatal("send to worker");
+			ipc_buf_free(&b);
+			ipc_begin(&b, uidl ? IPC_STORE_UIDLS : IPC_STORE_LISTING);
+			ipc_put_u8(&b, 0);
+			count_at = b.len;
+			ipc_put_u32(&b, 0);
+			count = 0;
+		}
+	}
+	memcpy(b.data + count_at, &count, 4);
+	if (ipc_send(st->worker.fd, &b) == -1)
+		fatal("send to worker");
+	ipc_buf_free(&b);
+}
+
+static void
+do_open(struct store *st)
+{
+	uint32_t n;
+	uint64_t octets;
+	int r;
+
+	st->mcfg.path = st->mailbox;
+	st->mcfg.index_dir = st->index_dir[0] ? st->index_dir : NULL;
+	st->mcfg.format = st->cfg.mbox_format == CFG_MBOXRD ?
+	    MBOX_FMT_MBOXRD : MBOX_FMT_MBOXO;
+	st->mcfg.lock_timeout = st->cfg.lock_timeout;
+	st->mcfg.uid = (uid_t)st->uid;
+	st->mcfg.log = engine_log;
+	r = mbox_open(&st->mcfg, &st->mbox);
+	if (r != MBOX_OK) {
+		reply_mbox_error(st, r);
+		return;
+	}
+	mbox_stat(st->mbox, &n, &octets);
+	{
+		struct ipc_buf b;
+
+		ipc_begin(&b, IPC_STORE_OPENED);
+		ipc_put_u32(&b, n);
+		ipc_put_u64(&b, octets);
+		if (ipc_send(st->worker.fd, &b) == -1)
+			fatal("send to worker");
+		ipc_buf_free(&b);
+	}
+}
+
+/* Handle one request; returns false when the session is over. */
+static bool
+dispatch(struct store *st, struct ipc_msg *m)
+{
+	uint32_t a = 0, b = 0, n;
+	uint64_t octets;
+	int r;
+
+	if (m->fd >= 0)
+		fatalx("worker sent a descriptor");
+	if (m->type != IPC_STORE_OPEN && st->mbox == NULL)
+		fatalx("worker sent %s before a successful OPEN", ipc_type_name(m->type));
+	switch (m->type) {
+	case IPC_STORE_OPEN:
+		if (!ipc_get_end(m) || st->mbox != NULL)
+			fatalx("bad or repeated OPEN");
+		do_open(st);
+		return st->mbox != NULL;
+	case IPC_STORE_STAT:
+		if (!ipc_get_end(m))
+			fatalx("bad STAT");
+		mbox_stat(st->mbox, &n, &octets);
+		{
+			struct ipc_buf o;
+
+			ipc_begin(&o, IPC_STORE_STATUS);
+			ipc_put_u32(&o, n);
+			ipc_put_u64(&o, octets);
+			if (ipc_send(st->worker.fd, &o) == -1)
+				fatal("send to worker");
+			ipc_buf_free(&o);
+		}
+		return true;
+	case IPC_STORE_LIST:
+	case IPC_STORE_UIDL:
+		if (!ipc_get_u32(m, &a) || !ipc_get_end(m))
+			fatalx("bad %s", ipc_type_name(m->type));
+		do_listing(st, m->type == IPC_STORE_UIDL, a);
+		return true;
+	case IPC_STORE_RETR:
+		if (!ipc_get_u32(m, &a) || !ipc_get_u32(m, &b) || !ipc_get_end(m))
+			fatalx("bad RETR");
+		do_retr(st, a, b);
+		return true;
+	case IPC_STORE_DELE:
+		if (!ipc_get_u32(m, &a) || !ipc_get_end(m))
+			fatalx("bad DELE");
+		r = mbox_dele(st->mbox, a);
+		if (r == MBOX_OK)
+			reply_ok(st, 0);
+		else
+			reply_mbox_error(st, r);
+		return true;
+	case IPC_STORE_RSET:
+		if (!ipc_get_end(m))
+			fatalx("bad RSET");
+		mbox_rset(st->mbox);
+		reply_ok(st, 0);
+		return true;
+	case IPC_STORE_COMMIT:
+		if (!ipc_get_end(m))
+			fatalx("bad COMMIT");
+		r = mbox_commit(st->mbox, &n);
+		if (r == MBOX_OK)
+			reply_ok(st, n);
+		else
+			reply_mbox_error(st, r);
+		return false;
+	default:
+		fatalx("unexpected %s (%u) from the worker",
+		    ipc_type_name(m->type), m->type);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct store st;
+	const char *why;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (fcntl(FD_MASTER, F_GETFD) == -1 || fcntl(FD_WORKER, F_GETFD) == -1)
+		return 2;	/* not started by the master */
+	log_init("postern-store", LOG_TARGET_IPC, FD_MASTER);
+	if (getuid() == 0 || geteuid() == 0)
+		fatalx("refusing to run as root");
+	recv_setup(&st);
+	{
+		char ctx[128];
+
+		snprintf(ctx, sizeof(ctx), "session=%llu user=%s",
+		    (unsigned long long)st.session, st.user);
+		log_set_context(ctx);
+	}
+	if (sandbox_enter(SANDBOX_STORE, &why) == -1)
+		fatal("sandbox: %s", why);
+	ipc_conn_init(&st.worker, FD_WORKER);
+	for (;;) {
+		struct ipc_msg m;
+		int r = ipc_conn_recv(&st.worker, &m, -1);
+
+		if (r == 0)
+			break;	/* worker gone: no expunge (RFC 1939 section 6) */
+		if (r < 0)
+			fatalx("bad frame from the worker");
+		if (!dispatch(&st, &m))
+			break;
+	}
+	if (st.mbox != NULL)
+		mbox_close(st.mbox);
+	return 0;
+}

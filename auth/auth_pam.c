@@ -1,0 +1,158 @@
+/*
+ * auth_pam.c - the PAM conversation, in a child process per attempt.
+ * PAM's own failure delay is replaced by the helper's uniform delay
+ * (PAM_FAIL_DELAY), so every failure takes the same time.
+ */
+#include "config.h"
+
+#include <security/pam_appl.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth_pam.h"
+#include "ipc.h"
+#include "util.h"
+
+static const char *conv_pass;
+
+static int
+conv(int n, const struct pam_message **msg, struct pam_response **resp,
+    void *data)
+{
+	struct pam_response *r;
+
+	if (n <= 0 || n > PAM_MAX_NUM_MSG)
+		return PAM_CONV_ERR;
+	r = calloc((size_t)n, sizeof(*r));
+	if (r == NULL)
+		return PAM_BUF_ERR;
+	for (int i = 0; i < n; i++) {
+		switch (msg[i]->msg_style) {
+		case PAM_PROMPT_ECHO_OFF:
+			/* PAM frees it; this child exits right after. */
+			r[i].resp = strdup(conv_pass);
+			if (r[i].resp == NULL)
+				goto fail;
+			break;
+		case PAM_PROMPT_ECHO_ON:
+			/* Nothing but the password can be answered. */
+			goto fail;
+		case PAM_ERROR_MSG:
+		case PAM_TEXT_INFO:
+			break;
+		default:
+			goto fail;
+		}
+	}
+	*resp = r;
+	return PAM_SUCCESS;
+fail:
+	for (int i = 0; i < n; i++) {
+		if (r[i].resp != NULL)
+			free_secret(r[i].resp);
+	}
+	free(r);
+	return PAM_CONV_ERR;
+}
+
+/* PAM_FAIL_DELAY callback: we apply our own uniform delay instead. */
+static void
+no_delay(int retval, unsigned usec_delay, void *appdata)
+{
+}
+
+static void
+run_pam(const char *service, const char *user, const char *rhost,
+    struct auth_pam_result *res)
+{
+	struct pam_conv pc = { conv, NULL };
+	pam_handle_t *ph = NULL;
+	const void *item = NULL;
+	struct passwd *pw;
+	int r;
+
+	res->status = IPC_AUTH_FAIL;
+	r = pam_start(service, user, &pc, &ph);
+	if (r != PAM_SUCCESS) {
+		res->status = IPC_AUTH_TEMPFAIL;
+		snprintf(res->reason, sizeof(res->reason), "pam_start failed");
+		return;
+	}
+	(void)pam_set_item(ph, PAM_RHOST, rhost);
+	(void)pam_set_item(ph, PAM_FAIL_DELAY, (const void *)no_delay);
+	r = pam_authenticate(ph, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
+	if (r == PAM_SUCCESS)
+		r = pam_acct_mgmt(ph, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
+	if (r != PAM_SUCCESS) {
+		snprintf(res->reason, sizeof(res->reason), "%s",
+		    pam_strerror(ph, r));
+		/* Unreachable modules or services are temporary; everything
+		 * else (wrong password, unknown user, expired) looks alike. */
+		if (r == PAM_AUTHINFO_UNAVAIL || r == PAM_SYSTEM_ERR ||
+		    r == PAM_BUF_ERR || r == PAM_ABORT)
+			res->status = IPC_AUTH_TEMPFAIL;
+		pam_end(ph, r);
+		return;
+	}
+	/* The session belongs to PAM's idea of the user, not the client's. */
+	if (pam_get_item(ph, PAM_USER, &item) != PAM_SUCCESS || item == NULL) {
+		pam_end(ph, r);
+		snprintf(res->reason, sizeof(res->reason), "no PAM_USER");
+		return;
+	}
+	pw = getpwnam((const char *)item);
+	if (pw == NULL || pw->pw_uid == 0 ||
+	    strlen(pw->pw_name) > AUTH_MAX_USER ||
+	    strlen(pw->pw_dir) >= sizeof(res->home)) {
+		pam_end(ph, r);
+		snprintf(res->reason, sizeof(res->reason),
+		    pw && pw->pw_uid == 0 ? "uid 0 refused" : "no usable passwd entry");
+		return;
+	}
+	snprintf(res->user, sizeof(res->user), "%s", pw->pw_name);
+	snprintf(res->home, sizeof(res->home), "%s", pw->pw_dir);
+	res->uid = (uint32_t)pw->pw_uid;
+	res->gid = (uint32_t)pw->pw_gid;
+	res->status = IPC_AUTH_OK;
+	pam_end(ph, PAM_SUCCESS);
+}
+
+pid_t
+auth_pam_spawn(const char *service, const char *user, const char *pass,
+    const char *rhost, int *fd)
+{
+	int p[2];
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return -1;
+	pid = fork();
+	if (pid == -1) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		struct auth_pam_result res;
+
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGCHLD, SIG_DFL);
+		close(p[0]);
+		memset(&res, 0, sizeof(res));
+		res.magic = AUTH_PAM_MAGIC;
+		conv_pass = pass;
+		run_pam(service, user, rhost, &res);
+		(void)write_all(p[1], &res, sizeof(res));
+		_exit(0);
+	}
+	close(p[1]);
+	*fd = p[0];
+	return pid;
+}

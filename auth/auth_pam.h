@@ -1,0 +1,34 @@
+/*
+ * auth_pam.h - one PAM authentication attempt, run in a forked child of
+ * postern-auth so that a slow or crashing PAM module cannot stall or take
+ * down the helper.
+ */
+#ifndef POSTERN_AUTH_PAM_H
+#define POSTERN_AUTH_PAM_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "params.h"
+
+/* What the child writes to its pipe: fixed size, no parsing ambiguity. */
+struct auth_pam_result {
+	uint32_t magic;		/* AUTH_PAM_MAGIC */
+	int32_t status;		/* enum ipc_auth_result */
+	uint32_t uid, gid;
+	char user[AUTH_MAX_USER + 1];	/* PAM_USER after authentication */
+	char home[1024];
+	char reason[128];	/* for the log: PAM's error text */
+};
+#define AUTH_PAM_MAGIC	0x504d5231u
+
+/*
+ * Fork a child that runs pam_authenticate + pam_acct_mgmt for user with
+ * pass under service, PAM_RHOST rhost, and writes one struct
+ * auth_pam_result to the returned pipe. Returns the child's pid and the
+ * read end in *fd, or -1.
+ */
+pid_t auth_pam_spawn(const char *service, const char *user, const char *pass,
+    const char *rhost, int *fd);
+
+#endif

@@ -1,0 +1,102 @@
+/*
+ * master.h - state of postern, the root master: listeners, the auth
+ * helper, and one entry per connection. The master never reads a byte
+ * that a client sent; it only accepts, spawns, relays logs and reaps.
+ */
+#ifndef POSTERN_MASTER_H
+#define POSTERN_MASTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "conf.h"
+#include "ipc.h"
+
+struct listener {
+	int fd;
+	bool tls;
+	char name[80];
+};
+
+enum session_phase {
+	SESSION_PREAUTH,	/* worker talking to the auth helper */
+	SESSION_STORAGE,	/* authenticated; storage running */
+	SESSION_CLOSING,	/* worker gone; waiting for the rest */
+};
+
+struct session {
+	uint64_t id;
+	enum session_phase phase;
+	char rhost[64];
+	uint64_t started_ms;
+	pid_t worker_pid;
+	struct ipc_conn worker;		/* master <-> worker */
+	pid_t store_pid;
+	struct ipc_conn store;		/* master <-> storage (logs only) */
+	char *user;			/* set when authenticated */
+	uid_t uid;
+	struct session *next;
+};
+
+struct master {
+	struct config cfg;
+	char *config_path;
+	char *config_text;		/* what children receive */
+	bool foreground;
+	struct listener listeners[MASTER_MAX_LISTEN];
+	size_t nlisteners;
+	pid_t auth_pid;
+	struct ipc_conn auth;
+	uint64_t auth_restarts_at;	/* don't restart in a tight loop */
+	struct session *sessions;
+	unsigned nsessions;
+	uint64_t next_id;
+	uint64_t last_limit_log;
+};
+
+/* master_spawn.c */
+struct spawn_fd {
+	int from;	/* descriptor in the master */
+	int to;		/* fixed number in the child */
+};
+struct spawn_ids {
+	uid_t uid;
+	gid_t gid;
+	const gid_t *groups;
+	size_t ngroups;
+};
+/*
+ * fork + exec path with argv, the given descriptors at fixed numbers, fd
+ * 0-2 on /dev/null, every other descriptor closed, an empty environment,
+ * default signal handling, and (if ids is not NULL) the privilege drop
+ * done before exec. Returns the pid or -1.
+ */
+pid_t spawn_child(const char *path, const char *arg0,
+    const struct spawn_fd *fds, size_t nfds, const struct spawn_ids *ids);
+
+/* master_listen.c */
+int listeners_open(struct master *);
+void listeners_close(struct master *);
+/* Numeric address of a peer, with v4-mapped IPv6 shown as IPv4. */
+void sockaddr_host(const void *sa, socklen_t len, char *host, size_t hostsz,
+    uint16_t *port);
+
+/* master_session.c */
+void session_accept(struct master *, struct listener *);
+void session_worker_input(struct master *, struct session *);
+void session_store_input(struct master *, struct session *);
+void session_reaped(struct master *, pid_t, int status);
+void session_check_deadlines(struct master *);
+struct session *session_by_id(struct master *, uint64_t);
+void session_end(struct master *, struct session *);
+
+/* master_auth.c */
+void auth_start(struct master *);
+void auth_input(struct master *);
+void auth_detach(struct master *, uint64_t id);
+
+/* Send the effective configuration to a freshly started child. */
+bool master_send_config(struct master *, int fd);
+
+#endif

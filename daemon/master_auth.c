@@ -1,0 +1,330 @@
+/*
+ * master_auth.c - the master's side of the auth helper: start and
+ * restart it, and act on its verdicts. Identity comes only from the
+ * helper; on a grant the master starts storage as that user and hands
+ * the worker its end of the storage channel.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "master.h"
+#include "util.h"
+
+void
+auth_start(struct master *m)
+{
+	char path[4096];
+	int sp[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
+		log_warn("socketpair for the auth helper");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/postern-auth", m->cfg.libexec_dir);
+	{
+		const struct spawn_fd fds[] = { { sp[1], FD_MASTER } };
+
+		m->auth_pid = spawn_child(path, "postern-auth", fds, 1, NULL);
+	}
+	close(sp[1]);
+	if (m->auth_pid == -1) {
+		log_warn("fork for %s", path);
+		close(sp[0]);
+		m->auth_pid = 0;
+		return;
+	}
+	ipc_conn_init(&m->auth, sp[0]);
+	if (!master_send_config(m, sp[0]))
+		log_warnx("could not configure the auth helper");
+	(void)set_nonblock(sp[0], true);
+	log_info("auth helper started, pid %ld", (long)m->auth_pid);
+}
+
+void
+auth_detach(struct master *m, uint64_t id)
+{
+	struct ipc_buf b;
+
+	if (m->auth.fd < 0)
+		return;
+	ipc_begin(&b, IPC_AUTH_DETACH);
+	ipc_put_u64(&b, id);
+	(void)ipc_send_nb(m->auth.fd, &b);
+	ipc_buf_free(&b);
+}
+
+static void
+tell_worker(struct session *s, enum ipc_status st, const char *text, int fd)
+{
+	struct ipc_buf b;
+
+	ipc_begin(&b, IPC_WORKER_SESSION);
+	ipc_put_u8(&b, (uint8_t)st);
+	ipc_put_str(&b, text);
+	if (fd >= 0)
+		ipc_put_fd(&b, fd);
+	if (ipc_send_nb(s->worker.fd, &b) == -1)
+		log_warn("session=%llu: to worker", (unsigned long long)s->id);
+	ipc_buf_free(&b);
+}
+
+/*
+ * The per-user index directory: created by root (its parent is root's),
+ * owned by the user, mode 0700. Returns "" if it cannot be made safe;
+ * storage then works without an index.
+ */
+static char *
+prepare_index_dir(const char *dir, uid_t uid, gid_t gid)
+{
+	char *parent = xstrdup(dir), *p;
+	struct stat st;
+	int fd;
+
+	p = dirname(parent);
+	/* The parent is created root-owned; a user must not control it. */
+	for (char *q = p + 1; ; q++) {
+		if (*q == '/' || *q == '\0') {
+			char c = *q;
+
+			*q = '\0';
+			if (mkdir(p, 0755) == -1 && errno != EEXIST)
+				break;
+			*q = c;
+			if (c == '\0')
+				break;
+		}
+	}
+	if (lstat(p, &st) == -1 || !S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+	    (st.st_mode & 022) != 0) {
+		log_warnx("index_dir parent %s must be a root-owned directory not writable by others; running without an index", p);
+		free(parent);
+		return xstrdup("");
+	}
+	free(parent);
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		log_warn("mkdir %s", dir);
+		return xstrdup("");
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1 || fstat(fd, &st) == -1) {
+		log_warn("open %s", dir);
+		if (fd != -1)
+			close(fd);
+		return xstrdup("");
+	}
+	if (st.st_uid != uid && (st.st_uid != 0 || fchown(fd, uid, gid) == -1)) {
+		log_warnx("%s belongs to uid %u, not %u; running without an index",
+		    dir, (unsigned)st.st_uid, (unsigned)uid);
+		close(fd);
+		return xstrdup("");
+	}
+	(void)fchmod(fd, 0700);
+	close(fd);
+	return xstrdup(dir);
+}
+
+/*
+ * Debian's /var/mail is root:mail 2775: dot-locks need group mail.
+ * Grant it only when the mailbox directory is group-writable by "mail".
+ */
+static size_t
+mail_group(const char *mailbox, gid_t *out)
+{
+	char *copy = xstrdup(mailbox);
+	struct group *gr = getgrnam("mail");
+	struct stat st;
+	size_t n = 0;
+
+	if (gr != NULL && stat(dirname(copy), &st) == 0 &&
+	    st.st_gid == gr->gr_gid && (st.st_mode & S_IWGRP) != 0) {
+		out[0] = gr->gr_gid;
+		n = 1;
+	}
+	free(copy);
+	return n;
+}
+
+static void
+start_storage(struct master *m, struct session *s, const char *home, gid_t gid)
+{
+	char *mailbox, *index_tmpl, *index, path[4096];
+	int sw[2], ms[2];
+	gid_t groups[1];
+	struct spawn_ids ids;
+	struct ipc_buf b;
+
+	mailbox = config_expand(m->cfg.mailbox, s->user, home);
+	index_tmpl = config_expand(m->cfg.index_dir, s->user, home);
+	if (mailbox == NULL || index_tmpl == NULL) {
+		log_warnx("session=%llu: mailbox or index_dir template does not expand to an absolute path for user %s",
+		    (unsigned long long)s->id, s->user);
+		free(mailbox);
+		free(index_tmpl);
+		tell_worker(s, IPC_ST_SYS_TEMP, "Mailbox location is misconfigured.", -1);
+		return;
+	}
+	index = prepare_index_dir(index_tmpl, s->uid, gid);
+	free(index_tmpl);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sw) == -1 ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ms) == -1) {
+		log_warn("socketpair");
+		free(mailbox);
+		free(index);
+		tell_worker(s, IPC_ST_SYS_TEMP, "Server busy.", -1);
+		return;
+	}
+	ids.uid = s->uid;
+	ids.gid = gid;
+	ids.groups = groups;
+	ids.ngroups = mail_group(mailbox, groups);
+	snprintf(path, sizeof(path), "%s/postern-store", m->cfg.libexec_dir);
+	{
+		const struct spawn_fd fds[] = { { ms[1], FD_MASTER }, { sw[0], FD_WORKER } };
+
+		s->store_pid = spawn_child(path, "postern-store", fds, 2, &ids);
+	}
+	close(ms[1]);
+	close(sw[0]);
+	if (s->store_pid == -1) {
+		log_warn("fork for %s", path);
+		s->store_pid = 0;
+		close(ms[0]);
+		close(sw[1]);
+		free(mailbox);
+		free(index);
+		tell_worker(s, IPC_ST_SYS_TEMP, "Server busy.", -1);
+		return;
+	}
+	ipc_conn_init(&s->store, ms[0]);
+	(void)master_send_config(m, ms[0]);
+	ipc_begin(&b, IPC_STORE_INIT);
+	ipc_put_u64(&b, s->id);
+	ipc_put_str(&b, s->user);
+	ipc_put_u32(&b, (uint32_t)s->uid);
+	ipc_put_str(&b, mailbox);
+	ipc_put_str(&b, index);
+	(void)ipc_send_nb(ms[0], &b);
+	ipc_buf_free(&b);
+	(void)set_nonblock(ms[0], true);
+	free(mailbox);
+	free(index);
+	tell_worker(s, IPC_ST_OK, "", sw[1]);
+	close(sw[1]);
+}
+
+static bool
+handle_granted(struct master *m, struct ipc_msg *msg)
+{
+	uint64_t id;
+	char *user = NULL, *home = NULL, *mech = NULL;
+	uint32_t uid, gid;
+	uint8_t tls;
+	struct session *s;
+
+	if (!ipc_get_u64(msg, &id) || !ipc_get_str(msg, &user, AUTH_MAX_USER) ||
+	    !ipc_get_u32(msg, &uid) || !ipc_get_u32(msg, &gid) ||
+	    !ipc_get_str(msg, &home, 1024) || !ipc_get_str(msg, &mech, 16) ||
+	    !ipc_get_u8(msg, &tls) || !ipc_get_end(msg) || uid == 0 || gid == 0) {
+		free(user);
+		free(home);
+		free(mech);
+		return false;
+	}
+	free(mech);
+	s = session_by_id(m, id);
+	if (s == NULL || s->phase != SESSION_PREAUTH || s->worker_pid <= 0) {
+		free(user);
+		free(home);
+		return true;	/* the session went away meanwhile */
+	}
+	s->phase = SESSION_STORAGE;
+	s->user = user;
+	s->uid = (uid_t)uid;
+	/* One session per user at a time (RFC 1939 exclusive access). */
+	for (struct session *o = m->sessions; o != NULL; o = o->next) {
+		if (o != s && o->phase == SESSION_STORAGE && o->uid == s->uid &&
+		    o->store_pid > 0) {
+			tell_worker(s, IPC_ST_IN_USE,
+			    "Mailbox is in use by another session.", -1);
+			free(home);
+			return true;
+		}
+	}
+	start_storage(m, s, home, (gid_t)gid);
+	free(home);
+	return true;
+}
+
+void
+auth_input(struct master *m)
+{
+	struct ipc_msg msg;
+	ssize_t n;
+	int r;
+
+	n = ipc_conn_fill(&m->auth);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		log_warnx("auth helper channel closed");
+		ipc_conn_close(&m->auth);
+		return;
+	}
+	while ((r = ipc_conn_next(&m->auth, &msg)) == 1) {
+		bool ok = msg.fd < 0;
+		uint64_t id;
+		char *why = NULL;
+
+		if (msg.fd >= 0)
+			close(msg.fd);
+		if (ok && msg.type == IPC_LOG) {
+			uint8_t prio;
+			char *text = NULL;
+
+			ok = ipc_get_u8(&msg, &prio) &&
+			    ipc_get_str(&msg, &text, 2048) && ipc_get_end(&msg);
+			if (ok)
+				log_relay(prio, "postern-auth", (long)m->auth_pid, text);
+			free(text);
+		} else if (ok && msg.type == IPC_AUTH_GRANTED) {
+			ok = handle_granted(m, &msg);
+		} else if (ok && msg.type == IPC_AUTH_KILL) {
+			struct session *s;
+
+			ok = ipc_get_u64(&msg, &id) && ipc_get_str(&msg, &why, 256) &&
+			    ipc_get_end(&msg);
+			if (ok && (s = session_by_id(m, id)) != NULL) {
+				log_warnx("session=%llu rhost=%s: ended at the auth helper's request",
+				    (unsigned long long)id, s->rhost);
+				session_end(m, s);
+			}
+			free(why);
+		} else {
+			ok = false;
+		}
+		if (!ok) {
+			log_err("auth helper sent a bad %s; restarting it",
+			    ipc_type_name(msg.type));
+			kill(m->auth_pid, SIGKILL);
+			ipc_conn_close(&m->auth);
+			return;
+		}
+	}
+	if (r < 0) {
+		log_err("bad frame from the auth helper; restarting it");
+		kill(m->auth_pid, SIGKILL);
+		ipc_conn_close(&m->auth);
+	}
+}

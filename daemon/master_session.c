@@ -1,0 +1,347 @@
+/*
+ * master_session.c - one entry per client connection: accept, limits,
+ * starting the worker, relaying its logs, reaping. The client socket is
+ * handed to the worker unread.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "master.h"
+#include "util.h"
+
+struct session *
+session_by_id(struct master *m, uint64_t id)
+{
+	for (struct session *s = m->sessions; s != NULL; s = s->next)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+static unsigned
+sessions_from(struct master *m, const char *rhost)
+{
+	unsigned n = 0;
+
+	for (struct session *s = m->sessions; s != NULL; s = s->next)
+		if (strcmp(s->rhost, rhost) == 0)
+			n++;
+	return n;
+}
+
+/* Over a limit: tell the client in one line, close, log once in a while. */
+static void
+refuse(struct master *m, int fd, const char *rhost, const char *which)
+{
+	static const char msg[] = "-ERR [SYS/TEMP] Too many connections; try again later.\r\n";
+	uint64_t now = now_ms();
+
+	(void)send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	close(fd);
+	if (now - m->last_limit_log >= 10000 || m->last_limit_log == 0) {
+		m->last_limit_log = now;
+		log_warnx("limit %s reached; refusing connections (first: rhost=%s); "
+		    "logged at most every 10 s", which, rhost);
+	}
+}
+
+void
+session_accept(struct master *m, struct listener *ls)
+{
+	struct sockaddr_storage ss, ls_addr;
+	socklen_t slen = sizeof(ss), llen = sizeof(ls_addr);
+	char rhost[64], laddr[64];
+	uint16_t rport, lport;
+	int cfd, mw[2], wa[2];
+	struct session *s;
+	struct ipc_buf b;
+	char path[4096];
+
+	cfd = accept4(ls->fd, (struct sockaddr *)&ss, &slen, SOCK_CLOEXEC);
+	if (cfd == -1) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			log_warn("accept on %s", ls->name);
+		return;
+	}
+	sockaddr_host(&ss, slen, rhost, sizeof(rhost), &rport);
+	if (getsockname(cfd, (struct sockaddr *)&ls_addr, &llen) == -1)
+		memset(&ls_addr, 0, sizeof(ls_addr));
+	sockaddr_host(&ls_addr, llen, laddr, sizeof(laddr), &lport);
+
+	if (m->nsessions >= m->cfg.max_connections) {
+		refuse(m, cfd, rhost, "max_connections");
+		return;
+	}
+	if (sessions_from(m, rhost) >= m->cfg.max_connections_per_addr) {
+		refuse(m, cfd, rhost, "max_connections_per_addr");
+		return;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, mw) == -1) {
+		log_warn("socketpair");
+		close(cfd);
+		return;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, wa) == -1) {
+		log_warn("socketpair");
+		close(cfd);
+		close(mw[0]);
+		close(mw[1]);
+		return;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->id = ++m->next_id;
+	s->phase = SESSION_PREAUTH;
+	s->started_ms = now_ms();
+	snprintf(s->rhost, sizeof(s->rhost), "%s", rhost);
+	snprintf(path, sizeof(path), "%s/postern-pop3", m->cfg.libexec_dir);
+	{
+		const struct spawn_fd fds[] = {
+			{ mw[1], FD_MASTER }, { cfd, FD_CLIENT }, { wa[0], FD_AUTH },
+		};
+
+		s->worker_pid = spawn_child(path, "postern-pop3", fds, 3, NULL);
+	}
+	close(mw[1]);
+	close(cfd);
+	close(wa[0]);
+	if (s->worker_pid == -1) {
+		log_warn("fork for %s", path);
+		close(mw[0]);
+		close(wa[1]);
+		free(s);
+		return;
+	}
+	ipc_conn_init(&s->worker, mw[0]);
+	(void)set_nonblock(mw[0], true);
+	ipc_conn_init(&s->store, -1);
+	s->next = m->sessions;
+	m->sessions = s;
+	m->nsessions++;
+	log_debug("session=%llu rhost=%s port=%u: accepted on %s, worker pid %ld",
+	    (unsigned long long)s->id, rhost, rport, ls->name, (long)s->worker_pid);
+
+	if (!master_send_config(m, mw[0])) {
+		close(wa[1]);
+		session_end(m, s);
+		return;
+	}
+	ipc_begin(&b, IPC_WORKER_INIT);
+	ipc_put_u64(&b, s->id);
+	ipc_put_str(&b, rhost);
+	ipc_put_u16(&b, rport);
+	ipc_put_str(&b, laddr);
+	ipc_put_u16(&b, lport);
+	ipc_put_u8(&b, ls->tls ? 1 : 0);
+	if (ipc_send_nb(mw[0], &b) == -1) {
+		ipc_buf_free(&b);
+		close(wa[1]);
+		session_end(m, s);
+		return;
+	}
+	ipc_buf_free(&b);
+
+	/* Hand the auth helper its end; it learns the address from us. */
+	ipc_begin(&b, IPC_AUTH_ATTACH);
+	ipc_put_u64(&b, s->id);
+	ipc_put_str(&b, rhost);
+	ipc_put_fd(&b, wa[1]);
+	if (m->auth.fd < 0 || ipc_send_nb(m->auth.fd, &b) == -1)
+		log_warnx("session=%llu: auth helper unavailable", (unsigned long long)s->id);
+	ipc_buf_free(&b);
+	close(wa[1]);
+}
+
+/* Kill what is left of a session and forget it. */
+void
+session_end(struct master *m, struct session *s)
+{
+	struct session **pp;
+
+	if (s->worker_pid > 0)
+		kill(s->worker_pid, SIGKILL);
+	if (s->phase == SESSION_PREAUTH)
+		auth_detach(m, s->id);
+	/* Storage is not killed: it ends by itself when the worker's channel
+	 * closes, and it must be able to finish a commit in progress. */
+	ipc_conn_close(&s->worker);
+	s->phase = SESSION_CLOSING;
+	if (s->worker_pid > 0 || s->store_pid > 0)
+		return;	/* freed when the last process is reaped */
+	ipc_conn_close(&s->store);
+	for (pp = &m->sessions; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	}
+	m->nsessions--;
+	free(s->user);
+	free(s);
+}
+
+/* Relay a child's log line; false if the frame was not a valid LOG. */
+static bool
+relay_log(struct ipc_msg *msg, const char *ident, pid_t pid)
+{
+	uint8_t prio;
+	const uint8_t *text;
+	size_t len;
+	char buf[2100];
+
+	if (!ipc_get_u8(msg, &prio) || !ipc_get_bytes(msg, &text, &len, 2048) ||
+	    !ipc_get_end(msg) || prio > LOG_DEBUG)
+		return false;
+	/* A sandboxed child may be compromised: escape what it says. */
+	escape_for_log((const char *)text, len, buf, sizeof(buf));
+	log_relay(prio, ident, (long)pid, buf);
+	return true;
+}
+
+static bool
+worker_stats(struct session *s, struct ipc_msg *msg)
+{
+	uint32_t retrieved, deleted;
+	uint64_t octets;
+	const uint8_t *reason;
+	size_t rlen;
+	char why[80], user[200];
+
+	if (!ipc_get_u32(msg, &retrieved) || !ipc_get_u32(msg, &deleted) ||
+	    !ipc_get_u64(msg, &octets) ||
+	    !ipc_get_bytes(msg, &reason, &rlen, 64) || !ipc_get_end(msg))
+		return false;
+	escape_for_log((const char *)reason, rlen, why, sizeof(why));
+	escape_for_log(s->user ? s->user : "", s->user ? strlen(s->user) : 0,
+	    user, sizeof(user));
+	log_notice("session end: rhost=%s user=\"%s\" session=%llu retrieved=%u deleted=%u octets=%llu reason=\"%s\" seconds=%llu",
+	    s->rhost, user, (unsigned long long)s->id, retrieved, deleted,
+	    (unsigned long long)octets, why,
+	    (unsigned long long)((now_ms() - s->started_ms) / 1000));
+	return true;
+}
+
+static void
+conn_input(struct master *m, struct session *s, struct ipc_conn *c,
+    const char *ident, pid_t pid)
+{
+	struct ipc_msg msg;
+	ssize_t n;
+	int r;
+
+	n = ipc_conn_fill(c);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		/* The process closed its channel; reaping finishes the job. */
+		if (c == &s->worker)
+			session_end(m, s);
+		else
+			ipc_conn_close(c);
+		return;
+	}
+	while ((r = ipc_conn_next(c, &msg)) == 1) {
+		bool ok = msg.fd < 0;
+
+		if (msg.fd >= 0)
+			close(msg.fd);
+		if (ok && msg.type == IPC_LOG)
+			ok = relay_log(&msg, ident, pid);
+		else if (ok && msg.type == IPC_WORKER_STATS && c == &s->worker)
+			ok = worker_stats(s, &msg);
+		else
+			ok = false;
+		if (!ok) {
+			log_warnx("session=%llu: unexpected %s from %s[%ld]; ending session",
+			    (unsigned long long)s->id, ipc_type_name(msg.type),
+			    ident, (long)pid);
+			session_end(m, s);
+			return;
+		}
+	}
+	if (r < 0) {
+		log_warnx("session=%llu: bad frame from %s[%ld]; ending session",
+		    (unsigned long long)s->id, ident, (long)pid);
+		session_end(m, s);
+	}
+}
+
+void
+session_worker_input(struct master *m, struct session *s)
+{
+	conn_input(m, s, &s->worker, "postern-pop3", s->worker_pid);
+}
+
+void
+session_store_input(struct master *m, struct session *s)
+{
+	conn_input(m, s, &s->store, "postern-store", s->store_pid);
+}
+
+static void
+describe_exit(struct session *s, const char *role, pid_t pid, int status)
+{
+	if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+
+		if (sig == SIGSYS)
+			log_err("session=%llu rhost=%s: %s[%ld] killed by the sandbox (SIGSYS): a forbidden system call",
+			    (unsigned long long)s->id, s->rhost, role, (long)pid);
+		else if (sig != SIGKILL && sig != SIGTERM)
+			log_err("session=%llu rhost=%s: %s[%ld] died with signal %d",
+			    (unsigned long long)s->id, s->rhost, role, (long)pid, sig);
+	} else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+		log_warnx("session=%llu rhost=%s: %s[%ld] exited with status %d",
+		    (unsigned long long)s->id, s->rhost, role, (long)pid,
+		    WEXITSTATUS(status));
+	}
+}
+
+void
+session_reaped(struct master *m, pid_t pid, int status)
+{
+	for (struct session *s = m->sessions; s != NULL; s = s->next) {
+		if (s->worker_pid == pid) {
+			describe_exit(s, "postern-pop3", pid, status);
+			s->worker_pid = 0;
+			session_end(m, s);
+			return;
+		}
+		if (s->store_pid == pid) {
+			describe_exit(s, "postern-store", pid, status);
+			s->store_pid = 0;
+			/* Read its last log lines before forgetting it. */
+			if (s->store.fd >= 0)
+				session_store_input(m, s);
+			if (s->phase == SESSION_CLOSING)
+				session_end(m, s);
+			return;
+		}
+	}
+}
+
+void
+session_check_deadlines(struct master *m)
+{
+	uint64_t now = now_ms();
+
+	for (struct session *s = m->sessions; s != NULL; s = s->next) {
+		/* The worker enforces preauth_timeout itself; this is the
+		 * backstop for a worker that does not. */
+		if (s->phase == SESSION_PREAUTH && s->worker_pid > 0 &&
+		    now - s->started_ms > (uint64_t)m->cfg.preauth_timeout * 1000 +
+		    (uint64_t)m->cfg.auth_fail_delay + 10000) {
+			log_warnx("session=%llu rhost=%s: pre-authentication deadline passed; killing worker",
+			    (unsigned long long)s->id, s->rhost);
+			kill(s->worker_pid, SIGKILL);
+		}
+	}
+}

@@ -1,0 +1,64 @@
+/*
+ * pop3.h - the state of one POP3 session inside postern-pop3, shared by
+ * the AUTHORIZATION (pop3_auth.c) and TRANSACTION (pop3_trans.c) handlers.
+ */
+#ifndef POSTERN_POP3_H
+#define POSTERN_POP3_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "ipc.h"
+#include "pop3_io.h"
+#include "pop3_parse.h"
+
+enum pop3_state {
+	POP3_AUTHORIZATION,
+	POP3_TRANSACTION,
+	POP3_DONE,		/* QUIT handled or fatal error: close */
+};
+
+struct pop3_session {
+	enum pop3_state state;
+	struct config cfg;
+	struct client client;
+	struct ipc_conn master;		/* FD_MASTER */
+	struct ipc_conn auth;		/* FD_AUTH */
+	struct ipc_conn store;		/* received after authentication */
+	uint64_t id;
+	char rhost[64];
+	uint16_t rport;
+	char laddr[64];
+	uint16_t lport;
+	bool tls;			/* the connection is encrypted now */
+	bool tls_implicit;		/* port 995 style */
+	bool loopback;			/* the client is on 127/8 or ::1 */
+	bool utf8;			/* RFC 6856 UTF8 issued */
+	char *user;			/* pending USER argument */
+	unsigned auth_attempts;
+	/* counters for the session-end log line */
+	uint32_t retrieved, deleted;
+	uint64_t octets;
+	const char *end_reason;
+};
+
+/* pop3_auth.c: commands in the AUTHORIZATION state. */
+void pop3_auth_submit(struct pop3_session *, enum ipc_auth_mech,
+    const char *authzid, const char *user, const char *pass);
+void pop3_auth_command(struct pop3_session *, struct pop3_cmd *);
+/* Is plaintext authentication allowed on this connection now? */
+bool pop3_plaintext_allowed(const struct pop3_session *);
+
+/* pop3_trans.c: commands in the TRANSACTION state. */
+void pop3_trans_command(struct pop3_session *, struct pop3_cmd *);
+/* Ask storage to open the maildrop; answers the client. */
+bool pop3_trans_begin(struct pop3_session *);
+
+/* pop3_main.c: CAPA is valid in both states. */
+void pop3_capa(struct pop3_session *);
+/* End the session after a protocol violation by a peer process. */
+void pop3_peer_failed(struct pop3_session *, const char *peer,
+    const char *why) __attribute__((noreturn));
+
+#endif

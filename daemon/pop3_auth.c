@@ -1,0 +1,194 @@
+/*
+ * pop3_auth.c - the AUTHORIZATION state: USER/PASS (and the shared
+ * submission path used by SASL). The worker only forwards credentials to
+ * the auth helper and learns ok/fail; who the user is, the master decides.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+#include <string.h>
+
+#include "ipc.h"
+#include "log.h"
+#include "pop3.h"
+#include "util.h"
+
+bool
+pop3_plaintext_allowed(const struct pop3_session *s)
+{
+	switch (s->cfg.plaintext_auth) {
+	case CFG_PT_ALWAYS:
+		return true;
+	case CFG_PT_LOOPBACK:
+		return s->tls || s->loopback;
+	default:
+		return s->tls;
+	}
+}
+
+static void
+auth_failed(struct pop3_session *s)
+{
+	client_printf(&s->client, "-ERR [AUTH] Authentication failed.\r\n");
+}
+
+/*
+ * Wait for the master to hand over the storage channel after a granted
+ * authentication, then open the maildrop.
+ */
+static void
+start_transaction(struct pop3_session *s)
+{
+	struct ipc_msg m;
+	uint8_t status;
+	char *text = NULL;
+	int r;
+
+	r = ipc_conn_recv(&s->master, &m, IPC_REPLY_TIMEOUT_MS);
+	if (r != 1)
+		pop3_peer_failed(s, "master", "no session after authentication");
+	if (m.type != IPC_WORKER_SESSION || !ipc_get_u8(&m, &status) ||
+	    !ipc_get_str(&m, &text, 512) || !ipc_get_end(&m)) {
+		if (m.fd >= 0)
+			close(m.fd);
+		pop3_peer_failed(s, "master", "unexpected message");
+	}
+	if (status != IPC_ST_OK || m.fd < 0) {
+		if (m.fd >= 0)
+			close(m.fd);
+		client_printf(&s->client, "-ERR [%s] %s\r\n",
+		    status == IPC_ST_IN_USE ? "IN-USE" : "SYS/TEMP",
+		    text[0] ? text : "Mailbox unavailable.");
+		free(text);
+		s->end_reason = "storage unavailable";
+		s->state = POP3_DONE;
+		return;
+	}
+	free(text);
+	ipc_conn_init(&s->store, m.fd);
+	if (pop3_trans_begin(s))
+		s->state = POP3_TRANSACTION;
+	else
+		s->state = POP3_DONE;
+}
+
+void
+pop3_auth_submit(struct pop3_session *s, enum ipc_auth_mech mech,
+    const char *authzid, const char *user, const char *pass)
+{
+	struct ipc_buf b;
+	struct ipc_msg m;
+	uint8_t result;
+
+	ipc_begin(&b, IPC_AUTH_REQUEST);
+	ipc_put_u8(&b, (uint8_t)mech);
+	ipc_put_u8(&b, s->tls ? 1 : 0);
+	ipc_put_str(&b, authzid);
+	ipc_put_str(&b, user);
+	ipc_put_str(&b, pass);
+	if (ipc_send(FD_AUTH, &b) == -1) {
+		ipc_buf_free(&b);
+		client_printf(&s->client, "-ERR [SYS/TEMP] Authentication service unavailable.\r\n");
+		s->end_reason = "auth helper gone";
+		s->state = POP3_DONE;
+		return;
+	}
+	ipc_buf_free(&b);
+	/* The reply takes the uniform failure delay; answer nothing before. */
+	if (!client_flush(&s->client)) {
+		s->state = POP3_DONE;
+		return;
+	}
+	if (ipc_conn_recv(&s->auth, &m, IPC_REPLY_TIMEOUT_MS) != 1) {
+		client_printf(&s->client, "-ERR [SYS/TEMP] Authentication service unavailable.\r\n");
+		s->end_reason = "auth helper gone";
+		s->state = POP3_DONE;
+		return;
+	}
+	if (m.type != IPC_AUTH_RESULT || !ipc_get_u8(&m, &result) ||
+	    !ipc_get_end(&m))
+		pop3_peer_failed(s, "auth", "unexpected message");
+	switch (result) {
+	case IPC_AUTH_OK:
+		start_transaction(s);
+		break;
+	case IPC_AUTH_FAIL:
+		auth_failed(s);
+		break;
+	case IPC_AUTH_TOO_MANY:
+		auth_failed(s);
+		s->end_reason = "too many authentication failures";
+		s->state = POP3_DONE;
+		break;
+	default:
+		client_printf(&s->client, "-ERR [SYS/TEMP] Authentication is temporarily unavailable, try again later.\r\n");
+		break;
+	}
+}
+
+static void
+cmd_user(struct pop3_session *s, const char *name)
+{
+	if (!pop3_plaintext_allowed(s)) {
+		client_printf(&s->client, "-ERR [AUTH] Plaintext authentication is disabled on unencrypted connections; use STLS or port 995.\r\n");
+		return;
+	}
+	free_secret(s->user);
+	s->user = xstrdup(name);
+	/* Always +OK: USER must not reveal whether the account exists. */
+	client_printf(&s->client, "+OK\r\n");
+}
+
+static void
+cmd_pass(struct pop3_session *s, char *pass)
+{
+	char *user;
+
+	if (!pop3_plaintext_allowed(s)) {
+		client_printf(&s->client, "-ERR [AUTH] Plaintext authentication is disabled on unencrypted connections; use STLS or port 995.\r\n");
+		return;
+	}
+	if (s->user == NULL) {
+		client_printf(&s->client, "-ERR Send USER first.\r\n");
+		return;
+	}
+	user = s->user;
+	s->user = NULL;
+	pop3_auth_submit(s, IPC_MECH_USER, "", user, pass);
+	free_secret(user);
+}
+
+void
+pop3_auth_command(struct pop3_session *s, struct pop3_cmd *cmd)
+{
+	switch (cmd->id) {
+	case CMD_USER:
+		cmd_user(s, cmd->args[0]);
+		break;
+	case CMD_PASS:
+		cmd_pass(s, cmd->args[0]);
+		wipe(cmd->args[0], strlen(cmd->args[0]));
+		break;
+	case CMD_QUIT:
+		client_printf(&s->client, "+OK postern signing off.\r\n");
+		s->end_reason = "quit before login";
+		s->state = POP3_DONE;
+		break;
+	case CMD_UTF8:
+		/* RFC 6856: UTF-8 user names and passwords from now on. */
+		s->utf8 = true;
+		client_printf(&s->client, "+OK UTF8 enabled.\r\n");
+		break;
+	case CMD_APOP:
+		client_printf(&s->client, "-ERR APOP is not supported.\r\n");
+		break;
+	case CMD_STLS:
+	case CMD_AUTH:
+		client_printf(&s->client, "-ERR Not supported.\r\n");
+		break;
+	default:
+		client_printf(&s->client, "-ERR Command not valid before authentication.\r\n");
+		break;
+	}
+}

@@ -1,0 +1,232 @@
+/*
+ * pop3_io.c - buffered, timed line I/O on the client connection.
+ * Output is batched so that pipelined commands get their answers in few
+ * segments; it is flushed when no complete command remains buffered.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "params.h"
+#include "pop3_io.h"
+#include "util.h"
+
+int client_write_timeout_ms = POP3_IDLE_TIMEOUT_DEFAULT * 1000;
+
+static ssize_t
+plain_read(struct client *c, void *buf, size_t n, bool *want_write)
+{
+	*want_write = false;
+	return recv(c->fd, buf, n, 0);
+}
+
+static ssize_t
+plain_write(struct client *c, const void *buf, size_t n, bool *want_read)
+{
+	*want_read = false;
+	return send(c->fd, buf, n, MSG_NOSIGNAL);
+}
+
+static bool
+plain_pending(struct client *c)
+{
+	return false;
+}
+
+void
+client_init(struct client *c, int fd)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	c->tr.read = plain_read;
+	c->tr.write = plain_write;
+	c->tr.pending = plain_pending;
+}
+
+void
+client_free(struct client *c)
+{
+	wipe(c->in, sizeof(c->in));
+	free(c->out);
+	c->out = NULL;
+}
+
+bool
+client_line_buffered(const struct client *c)
+{
+	return memchr(c->in + c->inpos, '\n', c->inlen - c->inpos) != NULL;
+}
+
+void
+client_discard_input(struct client *c)
+{
+	wipe(c->in, sizeof(c->in));
+	c->inpos = c->inlen = 0;
+	c->discarding = false;
+}
+
+/* Wait for the socket; returns 1 ready, 0 timeout, -1 error. */
+static int
+wait_fd(int fd, short events, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+	int r;
+
+	do {
+		r = poll(&pfd, 1, timeout_ms);
+	} while (r < 0 && errno == EINTR);
+	return r;
+}
+
+enum client_read_result
+client_read_line(struct client *c, char *line, size_t max, size_t *len,
+    int timeout_ms)
+{
+	for (;;) {
+		uint8_t *start = c->in + c->inpos;
+		size_t avail = c->inlen - c->inpos;
+		uint8_t *nl = memchr(start, '\n', avail);
+		bool want_write;
+		ssize_t n;
+
+		if (nl != NULL) {
+			size_t l = (size_t)(nl - start);
+			bool was_discarding = c->discarding;
+
+			c->inpos += l + 1;
+			c->discarding = false;
+			if (was_discarding)
+				return CLIENT_TOO_LONG;
+			if (l > 0 && start[l - 1] == '\r')
+				l--;
+			if (l > max) {
+				wipe(start, l);
+				return CLIENT_TOO_LONG;
+			}
+			memcpy(line, start, l);
+			line[l] = '\0';
+			wipe(start, l);
+			*len = l;
+			return CLIENT_LINE;
+		}
+		/* No LF yet. Over the cap (+2 for CRLF)? Start discarding. */
+		if (avail > max + 2) {
+			wipe(start, avail);
+			c->inpos = c->inlen = 0;
+			c->discarding = true;
+			avail = 0;
+		}
+		if (c->inpos > 0) {
+			memmove(c->in, c->in + c->inpos, avail);
+			c->inpos = 0;
+			c->inlen = avail;
+		}
+		if (c->inlen == sizeof(c->in)) {
+			/* Only possible if max is close to the buffer size. */
+			client_discard_input(c);
+			c->discarding = true;
+		}
+		if (!c->tr.pending(c)) {
+			int r = wait_fd(c->fd, POLLIN, timeout_ms);
+
+			if (r == 0)
+				return CLIENT_TIMEOUT;
+			if (r < 0)
+				return CLIENT_ERROR;
+		}
+		n = c->tr.read(c, c->in + c->inlen, sizeof(c->in) - c->inlen,
+		    &want_write);
+		if (n == 0)
+			return CLIENT_EOF;
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR) {
+				if (want_write &&
+				    wait_fd(c->fd, POLLOUT, timeout_ms) <= 0)
+					return CLIENT_TIMEOUT;
+				continue;
+			}
+			return CLIENT_ERROR;
+		}
+		c->inlen += (size_t)n;
+	}
+}
+
+bool
+client_flush(struct client *c)
+{
+	size_t off = 0;
+
+	if (c->failed)
+		return false;
+	while (off < c->outlen) {
+		bool want_read;
+		ssize_t n = c->tr.write(c, c->out + off, c->outlen - off,
+		    &want_read);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR) {
+				if (wait_fd(c->fd, want_read ? POLLIN : POLLOUT,
+				    client_write_timeout_ms) <= 0) {
+					c->failed = true;
+					return false;
+				}
+				continue;
+			}
+			c->failed = true;
+			return false;
+		}
+		off += (size_t)n;
+		c->octets_out += (uint64_t)n;
+	}
+	c->outlen = 0;
+	return true;
+}
+
+void
+client_write(struct client *c, const void *buf, size_t len)
+{
+	if (c->failed)
+		return;
+	if (c->outcap - c->outlen < len) {
+		if (c->outlen > 0 && c->outlen + len > POP3_MAX_OUTPUT_BUFFER / 2 &&
+		    !client_flush(c))
+			return;
+		if (c->outcap - c->outlen < len) {
+			size_t cap = c->outcap ? c->outcap : 4096;
+
+			while (cap - c->outlen < len)
+				cap *= 2;
+			c->out = xreallocarray(c->out, cap, 1);
+			c->outcap = cap;
+		}
+	}
+	memcpy(c->out + c->outlen, buf, len);
+	c->outlen += len;
+	if (c->outlen >= POP3_MAX_OUTPUT_BUFFER / 2)
+		(void)client_flush(c);
+}
+
+void
+client_printf(struct client *c, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	client_write(c, buf, (size_t)n);
+}

@@ -1,0 +1,75 @@
+/*
+ * pop3_io.h - the worker's buffered connection to the client: line
+ * reading with hard caps and timeouts, batched output. TLS plugs in
+ * underneath through the transport hooks.
+ */
+#ifndef POSTERN_POP3_IO_H
+#define POSTERN_POP3_IO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CLIENT_IN_CAP	8192	/* > POP3_MAX_SASL_LINE + CRLF */
+
+struct client;
+
+/* How bytes move: plain TCP or TLS (pop3_tls.c). */
+struct client_transport {
+	/* Like read(2)/write(2) on a non-blocking socket: -1 with EAGAIN
+	 * when poll() must wait; *want_write set if the transport needs to
+	 * write before it can read (TLS). */
+	ssize_t (*read)(struct client *, void *, size_t, bool *want_write);
+	ssize_t (*write)(struct client *, const void *, size_t, bool *want_read);
+	/* Bytes already decrypted and waiting inside the transport. */
+	bool (*pending)(struct client *);
+	void *ctx;
+};
+
+enum client_read_result {
+	CLIENT_LINE = 1,	/* a complete line */
+	CLIENT_EOF = 0,		/* peer closed */
+	CLIENT_ERROR = -1,	/* I/O error */
+	CLIENT_TIMEOUT = -2,	/* nothing within the timeout */
+	CLIENT_TOO_LONG = -3,	/* line over the cap: discarded up to its LF */
+};
+
+struct client {
+	int fd;
+	struct client_transport tr;
+	uint8_t in[CLIENT_IN_CAP];
+	size_t inpos, inlen;
+	bool discarding;	/* skipping the rest of an over-long line */
+	uint8_t *out;
+	size_t outlen, outcap;
+	uint64_t octets_out;
+	bool failed;		/* a write failed: stop talking */
+};
+
+void client_init(struct client *, int fd);
+void client_free(struct client *);
+
+/*
+ * Read one line of at most max octets (without CRLF) into line (room for
+ * max + 1), NUL-terminated; *len excludes the terminator. A bare LF ends a
+ * line too. Waits at most timeout_ms for more bytes (the whole line may
+ * take several waits; each wait restarts the timer: an idle timeout).
+ */
+enum client_read_result client_read_line(struct client *, char *line,
+    size_t max, size_t *len, int timeout_ms);
+/* Is a complete line already buffered (pipelining)? */
+bool client_line_buffered(const struct client *);
+/* Throw away buffered input (after STLS: no plaintext survives). */
+void client_discard_input(struct client *);
+
+/* Queue output; flushes by itself when the buffer is large. */
+void client_write(struct client *, const void *, size_t);
+void client_printf(struct client *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Write everything queued; false on error or timeout. */
+bool client_flush(struct client *);
+/* Write timeout (ms) used for every flush. */
+extern int client_write_timeout_ms;
+
+#endif

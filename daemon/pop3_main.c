@@ -1,0 +1,227 @@
+/*
+ * pop3_main.c - postern-pop3, the network-facing worker: one process per
+ * connection, started by the master with fork+exec. It receives its
+ * configuration, confines itself (chroot, unprivileged uid, rlimits,
+ * seccomp) before the first client byte, then speaks POP3.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "ipc.h"
+#include "log.h"
+#include "pop3.h"
+#include "privdrop.h"
+#include "sandbox.h"
+#include "util.h"
+
+static struct pop3_session sess;
+
+void
+pop3_peer_failed(struct pop3_session *s, const char *peer, const char *why)
+{
+	log_warnx("%s channel: %s; ending session", peer, why);
+	client_printf(&s->client, "-ERR [SYS/TEMP] Internal error, closing connection.\r\n");
+	(void)client_flush(&s->client);
+	exit(1);
+}
+
+static void
+recv_setup(struct pop3_session *s)
+{
+	struct ipc_msg m;
+	char *text = NULL, *rhost = NULL, *laddr = NULL, err[256];
+	uint8_t implicit;
+
+	if (ipc_conn_recv(&s->master, &m, IPC_REPLY_TIMEOUT_MS) != 1 ||
+	    m.type != IPC_CONFIG || !ipc_get_str(&m, &text, 1024 * 1024) ||
+	    !ipc_get_end(&m))
+		fatalx("no configuration from the master");
+	config_defaults(&s->cfg);
+	if (!config_parse(&s->cfg, text, strlen(text), "(master)", err, sizeof(err)))
+		fatalx("configuration from the master: %s", err);
+	free(text);
+	if (ipc_conn_recv(&s->master, &m, IPC_REPLY_TIMEOUT_MS) != 1 ||
+	    m.type != IPC_WORKER_INIT || !ipc_get_u64(&m, &s->id) ||
+	    !ipc_get_str(&m, &rhost, sizeof(s->rhost) - 1) ||
+	    !ipc_get_u16(&m, &s->rport) ||
+	    !ipc_get_str(&m, &laddr, sizeof(s->laddr) - 1) ||
+	    !ipc_get_u16(&m, &s->lport) || !ipc_get_u8(&m, &implicit) ||
+	    !ipc_get_end(&m))
+		fatalx("bad WORKER_INIT from the master");
+	snprintf(s->rhost, sizeof(s->rhost), "%s", rhost);
+	snprintf(s->laddr, sizeof(s->laddr), "%s", laddr);
+	free(rhost);
+	free(laddr);
+	s->tls_implicit = implicit != 0;
+	s->loopback = strncmp(s->rhost, "127.", 4) == 0 ||
+	    strcmp(s->rhost, "::1") == 0;
+}
+
+/* Everything that needs privileges or files happens here, then the
+ * sandbox closes. Any failure ends the connection before the greeting. */
+static void
+confine(struct pop3_session *s)
+{
+	struct passwd *pw;
+	const char *why = NULL;
+	uid_t uid;
+	gid_t gid;
+
+	pw = getpwnam(s->cfg.unpriv_user);
+	if (pw == NULL)
+		fatalx("unpriv_user %s does not exist", s->cfg.unpriv_user);
+	uid = pw->pw_uid;
+	gid = pw->pw_gid;
+	endpwent();
+	if (privdrop_check_empty_dir(s->cfg.empty_dir, uid, &why) == -1)
+		fatalx("%s: %s", s->cfg.empty_dir, why);
+	if (privdrop(s->cfg.empty_dir, uid, gid, NULL, 0, &why) == -1)
+		fatal("privilege drop: %s", why);
+	if (sandbox_enter(SANDBOX_POP3, &why) == -1)
+		fatal("sandbox: %s", why);
+}
+
+static void
+send_stats(struct pop3_session *s)
+{
+	struct ipc_buf b;
+
+	ipc_begin(&b, IPC_WORKER_STATS);
+	ipc_put_u32(&b, s->retrieved);
+	ipc_put_u32(&b, s->deleted);
+	ipc_put_u64(&b, s->client.octets_out);
+	ipc_put_str(&b, s->end_reason ? s->end_reason : "quit");
+	(void)ipc_send(FD_MASTER, &b);
+	ipc_buf_free(&b);
+}
+
+void
+pop3_capa(struct pop3_session *s)
+{
+	struct client *c = &s->client;
+
+	client_printf(c, "+OK Capability list follows\r\n");
+	client_printf(c, "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n");
+	if (s->state == POP3_AUTHORIZATION) {
+		client_printf(c, "UTF8 USER\r\n");
+		if (pop3_plaintext_allowed(s))
+			client_printf(c, "USER\r\n");
+	}
+	client_printf(c, ".\r\n");
+}
+
+static void
+bad_command(struct pop3_session *s, enum pop3_parse_result r,
+    const struct pop3_cmd *cmd)
+{
+	switch (r) {
+	case POP3_PARSE_UNKNOWN:
+		client_printf(&s->client, "-ERR Unknown command.\r\n");
+		break;
+	case POP3_PARSE_BAD_NUMBER:
+		client_printf(&s->client, "-ERR Invalid message number.\r\n");
+		break;
+	default:
+		client_printf(&s->client, "-ERR Syntax: %s\r\n", pop3_usage(cmd->id));
+		break;
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct pop3_session *s = &sess;
+	char line[POP3_MAX_CMD_LINE + 1];
+	uint64_t start;
+	int one = 1;
+
+	signal(SIGPIPE, SIG_IGN);
+	for (int fd = FD_MASTER; fd <= FD_AUTH; fd++)
+		if (fcntl(fd, F_GETFD) == -1)
+			return 2;	/* not started by the master */
+	log_init("postern-pop3", LOG_TARGET_IPC, FD_MASTER);
+	ipc_conn_init(&s->master, FD_MASTER);
+	ipc_conn_init(&s->auth, FD_AUTH);
+	ipc_conn_init(&s->store, -1);
+	client_init(&s->client, FD_CLIENT);
+	recv_setup(s);
+	{
+		char ctx[sizeof(s->rhost) + 40];
+
+		snprintf(ctx, sizeof(ctx), "session=%llu rhost=%.63s",
+		    (unsigned long long)s->id, s->rhost);
+		log_set_context(ctx);
+	}
+	(void)setsockopt(FD_CLIENT, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (set_nonblock(FD_CLIENT, true) == -1)
+		fatal("O_NONBLOCK on the client socket");
+	confine(s);
+	client_write_timeout_ms = (int)s->cfg.idle_timeout * 1000;
+
+	start = now_ms();
+	s->state = POP3_AUTHORIZATION;
+	client_printf(&s->client, "+OK postern POP3 server ready.\r\n");
+	while (s->state != POP3_DONE) {
+		struct pop3_cmd cmd;
+		enum client_read_result rr;
+		enum pop3_parse_result pr;
+		size_t len;
+		int timeout;
+
+		if (!client_line_buffered(&s->client) && !client_flush(&s->client)) {
+			s->end_reason = "write error";
+			break;
+		}
+		if (s->state == POP3_AUTHORIZATION) {
+			uint64_t limit = start + (uint64_t)s->cfg.preauth_timeout * 1000;
+			uint64_t now = now_ms();
+
+			timeout = now >= limit ? 0 : (int)(limit - now);
+		} else {
+			timeout = (int)s->cfg.idle_timeout * 1000;
+		}
+		rr = client_read_line(&s->client, line, POP3_MAX_CMD_LINE - 2,
+		    &len, timeout);
+		if (rr == CLIENT_TOO_LONG) {
+			client_printf(&s->client, "-ERR Line too long.\r\n");
+			continue;
+		}
+		if (rr == CLIENT_TIMEOUT) {
+			client_printf(&s->client, "-ERR Autologout; idle for too long.\r\n");
+			(void)client_flush(&s->client);
+			s->end_reason = "timeout";
+			break;
+		}
+		if (rr != CLIENT_LINE) {
+			s->end_reason = rr == CLIENT_EOF ? "disconnected" : "read error";
+			break;
+		}
+		pr = pop3_parse(line, len, &cmd);
+		if (pr != POP3_PARSE_OK) {
+			bad_command(s, pr, &cmd);
+		} else if (cmd.id == CMD_CAPA) {
+			pop3_capa(s);
+		} else if (s->state == POP3_AUTHORIZATION) {
+			pop3_auth_command(s, &cmd);
+		} else {
+			pop3_trans_command(s, &cmd);
+		}
+		wipe(line, sizeof(line));
+	}
+	(void)client_flush(&s->client);
+	send_stats(s);
+	client_free(&s->client);
+	return 0;
+}

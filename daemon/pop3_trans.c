@@ -1,0 +1,282 @@
+/*
+ * pop3_trans.c - the TRANSACTION state. Every command becomes one request
+ * to postern-store, which owns the mailbox and the session's deletion
+ * marks; the worker turns replies into protocol text and streams
+ * message data straight to the client.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ipc.h"
+#include "log.h"
+#include "pop3.h"
+#include "util.h"
+
+/* Receive the next storage reply; any failure ends the session. */
+static void
+store_recv(struct pop3_session *s, struct ipc_msg *m)
+{
+	if (ipc_conn_recv(&s->store, m, IPC_REPLY_TIMEOUT_MS) != 1)
+		pop3_peer_failed(s, "storage", "no reply");
+	if (m->fd >= 0)
+		pop3_peer_failed(s, "storage", "unexpected descriptor");
+}
+
+static void
+store_request(struct pop3_session *s, uint16_t type, int nargs, uint32_t a0,
+    uint32_t a1)
+{
+	struct ipc_buf b;
+
+	ipc_begin(&b, type);
+	if (nargs > 0)
+		ipc_put_u32(&b, a0);
+	if (nargs > 1)
+		ipc_put_u32(&b, a1);
+	if (ipc_send(s->store.fd, &b) == -1)
+		pop3_peer_failed(s, "storage", "send failed");
+	ipc_buf_free(&b);
+}
+
+/* Answer an IPC_STORE_ERROR reply with the matching -ERR line. */
+static void
+store_error(struct pop3_session *s, struct ipc_msg *m, uint32_t msgno)
+{
+	uint8_t code;
+	char *text = NULL;
+
+	if (m->type != IPC_STORE_ERROR || !ipc_get_u8(m, &code) ||
+	    !ipc_get_str(m, &text, 512) || !ipc_get_end(m))
+		pop3_peer_failed(s, "storage", "unexpected message");
+	switch (code) {
+	case IPC_ST_NO_SUCH_MSG:
+		client_printf(&s->client, "-ERR No such message.\r\n");
+		break;
+	case IPC_ST_DELETED:
+		client_printf(&s->client, "-ERR Message %u already deleted.\r\n", msgno);
+		break;
+	case IPC_ST_IN_USE:
+		client_printf(&s->client, "-ERR [IN-USE] %s\r\n", text);
+		break;
+	case IPC_ST_SYS_PERM:
+		client_printf(&s->client, "-ERR [SYS/PERM] %s\r\n", text);
+		break;
+	default:
+		client_printf(&s->client, "-ERR [SYS/TEMP] %s\r\n", text);
+		break;
+	}
+	free(text);
+}
+
+bool
+pop3_trans_begin(struct pop3_session *s)
+{
+	struct ipc_msg m;
+	uint32_t n;
+	uint64_t octets;
+
+	store_request(s, IPC_STORE_OPEN, 0, 0, 0);
+	store_recv(s, &m);
+	if (m.type == IPC_STORE_OPENED) {
+		if (!ipc_get_u32(&m, &n) || !ipc_get_u64(&m, &octets) ||
+		    !ipc_get_end(&m))
+			pop3_peer_failed(s, "storage", "bad OPENED");
+		client_printf(&s->client, "+OK Logged in; %u messages (%llu octets).\r\n",
+		    n, (unsigned long long)octets);
+		return true;
+	}
+	store_error(s, &m, 0);
+	s->end_reason = "mailbox unavailable";
+	return false;
+}
+
+static void
+cmd_stat(struct pop3_session *s)
+{
+	struct ipc_msg m;
+	uint32_t n;
+	uint64_t octets;
+
+	store_request(s, IPC_STORE_STAT, 0, 0, 0);
+	store_recv(s, &m);
+	if (m.type != IPC_STORE_STATUS || !ipc_get_u32(&m, &n) ||
+	    !ipc_get_u64(&m, &octets) || !ipc_get_end(&m))
+		pop3_peer_failed(s, "storage", "bad STATUS");
+	client_printf(&s->client, "+OK %u %llu\r\n", n, (unsigned long long)octets);
+}
+
+/* LIST and UIDL share their shape: one entry, or a multi-line listing
+ * that may span several frames. */
+static void
+cmd_listing(struct pop3_session *s, bool uidl, const struct pop3_cmd *cmd)
+{
+	uint16_t want = uidl ? IPC_STORE_UIDLS : IPC_STORE_LISTING;
+	uint32_t msgno = cmd->nargs ? cmd->num[0] : 0;
+	bool first = true;
+	uint8_t more = 1;
+
+	store_request(s, uidl ? IPC_STORE_UIDL : IPC_STORE_LIST, 1, msgno, 0);
+	while (more) {
+		struct ipc_msg m;
+		uint32_t count;
+
+		store_recv(s, &m);
+		if (first && m.type == IPC_STORE_ERROR) {
+			store_error(s, &m, msgno);
+			return;
+		}
+		if (m.type != want || !ipc_get_u8(&m, &more) ||
+		    !ipc_get_u32(&m, &count) ||
+		    (msgno != 0 && (count != 1 || more)))
+			pop3_peer_failed(s, "storage", "bad listing");
+		if (first && msgno == 0)
+			client_printf(&s->client, "+OK %s follows\r\n",
+			    uidl ? "unique-id listing" : "scan listing");
+		for (uint32_t i = 0; i < count; i++) {
+			uint32_t n;
+			uint64_t size;
+			const uint8_t *id;
+			size_t idlen;
+
+			if (!ipc_get_u32(&m, &n))
+				pop3_peer_failed(s, "storage", "bad listing");
+			if (uidl) {
+				if (!ipc_get_bytes(&m, &id, &idlen, 70) || idlen == 0)
+					pop3_peer_failed(s, "storage", "bad uidl");
+				for (size_t k = 0; k < idlen; k++)
+					if (id[k] < 0x21 || id[k] > 0x7e)
+						pop3_peer_failed(s, "storage", "bad uidl");
+				client_printf(&s->client, "%s%u %.*s\r\n",
+				    msgno ? "+OK " : "", n, (int)idlen,
+				    (const char *)id);
+			} else {
+				if (!ipc_get_u64(&m, &size))
+					pop3_peer_failed(s, "storage", "bad listing");
+				client_printf(&s->client, "%s%u %llu\r\n",
+				    msgno ? "+OK " : "", n,
+				    (unsigned long long)size);
+			}
+		}
+		if (!ipc_get_end(&m))
+			pop3_peer_failed(s, "storage", "bad listing");
+		first = false;
+	}
+	if (msgno == 0)
+		client_printf(&s->client, ".\r\n");
+}
+
+static void
+cmd_retr(struct pop3_session *s, uint32_t msgno, uint32_t lines)
+{
+	struct ipc_msg m;
+	uint64_t octets;
+	uint8_t last = 0;
+
+	store_request(s, IPC_STORE_RETR, 2, msgno, lines);
+	store_recv(s, &m);
+	if (m.type == IPC_STORE_ERROR) {
+		store_error(s, &m, msgno);
+		return;
+	}
+	if (m.type != IPC_STORE_OK || !ipc_get_u64(&m, &octets) ||
+	    !ipc_get_end(&m))
+		pop3_peer_failed(s, "storage", "bad RETR reply");
+	if (lines == UINT32_MAX)
+		client_printf(&s->client, "+OK %llu octets\r\n",
+		    (unsigned long long)octets);
+	else
+		client_printf(&s->client, "+OK\r\n");
+	while (!last) {
+		store_recv(s, &m);
+		if (m.type != IPC_STORE_DATA || !ipc_get_u8(&m, &last))
+			pop3_peer_failed(s, "storage", "bad DATA");
+		client_write(&s->client, m.data + m.pos, m.len - m.pos);
+	}
+	client_printf(&s->client, ".\r\n");
+	if (lines == UINT32_MAX)
+		s->retrieved++;
+}
+
+/* DELE and RSET: true when storage said OK (the caller answers). */
+static bool
+cmd_simple(struct pop3_session *s, uint16_t type, uint32_t msgno)
+{
+	struct ipc_msg m;
+	uint64_t v;
+
+	store_request(s, type, type == IPC_STORE_DELE ? 1 : 0, msgno, 0);
+	store_recv(s, &m);
+	if (m.type == IPC_STORE_ERROR) {
+		store_error(s, &m, msgno);
+		return false;
+	}
+	if (m.type != IPC_STORE_OK || !ipc_get_u64(&m, &v) || !ipc_get_end(&m))
+		pop3_peer_failed(s, "storage", "bad reply");
+	return true;
+}
+
+static void
+cmd_quit(struct pop3_session *s)
+{
+	struct ipc_msg m;
+	uint64_t deleted;
+
+	s->state = POP3_DONE;
+	store_request(s, IPC_STORE_COMMIT, 0, 0, 0);
+	store_recv(s, &m);
+	if (m.type == IPC_STORE_ERROR) {
+		store_error(s, &m, 0);
+		s->end_reason = "expunge failed";
+		s->deleted = 0;
+		return;
+	}
+	if (m.type != IPC_STORE_OK || !ipc_get_u64(&m, &deleted) ||
+	    !ipc_get_end(&m))
+		pop3_peer_failed(s, "storage", "bad COMMIT reply");
+	s->deleted = (uint32_t)deleted;
+	s->end_reason = "quit";
+	client_printf(&s->client, "+OK postern signing off (%llu messages deleted).\r\n",
+	    (unsigned long long)deleted);
+}
+
+void
+pop3_trans_command(struct pop3_session *s, struct pop3_cmd *cmd)
+{
+	switch (cmd->id) {
+	case CMD_STAT:
+		cmd_stat(s);
+		break;
+	case CMD_LIST:
+		cmd_listing(s, false, cmd);
+		break;
+	case CMD_UIDL:
+		cmd_listing(s, true, cmd);
+		break;
+	case CMD_RETR:
+		cmd_retr(s, cmd->num[0], UINT32_MAX);
+		break;
+	case CMD_TOP:
+		cmd_retr(s, cmd->num[0], cmd->num[1]);
+		break;
+	case CMD_DELE:
+		if (cmd_simple(s, IPC_STORE_DELE, cmd->num[0]))
+			client_printf(&s->client, "+OK Message %u deleted.\r\n",
+			    cmd->num[0]);
+		break;
+	case CMD_RSET:
+		if (cmd_simple(s, IPC_STORE_RSET, 0))
+			client_printf(&s->client, "+OK Deletion marks removed.\r\n");
+		break;
+	case CMD_NOOP:
+		client_printf(&s->client, "+OK\r\n");
+		break;
+	case CMD_QUIT:
+		cmd_quit(s);
+		break;
+	default:
+		client_printf(&s->client, "-ERR Command not valid in the TRANSACTION state.\r\n");
+		break;
+	}
+}

@@ -1,0 +1,336 @@
+"""
+harness.py - shared scaffolding for postern's end-to-end tests.
+
+Everything here is real: system users with real passwords (created with
+useradd/chpasswd; the tests need root), a PAM service file using pam_unix,
+mbox files on disk owned the way Debian owns /var/mail, and the daemon
+built in this tree, started in the foreground on a free loopback port.
+Output is TAP, counted by automake's tap-driver.
+"""
+import grp
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+TOP_BUILDDIR = os.environ.get("top_builddir") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+TOP_SRCDIR = os.environ.get("top_srcdir") or TOP_BUILDDIR
+PAM_SERVICE = "postern-test"
+TEST_PASSWORD = "S3cret-pw with space"
+
+
+class TAP:
+    """Minimal TAP producer: every check is one counted test point."""
+
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def ok(self, cond, desc):
+        self.n += 1
+        print(("ok %d - %s" if cond else "not ok %d - %s") % (self.n, desc),
+              flush=True)
+        if not cond:
+            self.failed += 1
+        return bool(cond)
+
+    def eq(self, got, want, desc):
+        good = got == want
+        self.ok(good, desc)
+        if not good:
+            g, w = repr(got), repr(want)
+            print("#   got:  %s" % (g[:400] + ("..." if len(g) > 400 else "")))
+            print("#   want: %s" % (w[:400] + ("..." if len(w) > 400 else "")))
+        return good
+
+    def diag(self, msg):
+        for line in str(msg).splitlines():
+            print("# " + line, flush=True)
+
+    def done(self):
+        print("1..%d" % self.n, flush=True)
+        sys.exit(1 if self.failed else 0)
+
+
+def skip_all(reason):
+    print("1..0 # SKIP %s" % reason)
+    sys.exit(0)
+
+
+def require_root():
+    if os.geteuid() != 0:
+        skip_all("end-to-end tests need root (real users, PAM, setuid)")
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, **kw)
+
+
+def ensure_pam_service():
+    path = "/etc/pam.d/" + PAM_SERVICE
+    text = ("# written by postern's test suite\n"
+            "auth    required pam_unix.so\n"
+            "account required pam_unix.so\n")
+    try:
+        if open(path).read() == text:
+            return
+    except OSError:
+        pass
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def ensure_user(name, password=TEST_PASSWORD, system=False):
+    """Create (or reset) a real account; returns its passwd entry."""
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        if system:
+            run(["useradd", "--system", "--no-create-home", "--home-dir",
+                 "/nonexistent", "--shell", "/usr/sbin/nologin", name])
+        else:
+            run(["useradd", "--no-create-home", "--home-dir",
+                 "/home/" + name, "--shell", "/usr/sbin/nologin", name])
+    if password is not None:
+        run(["chpasswd"], input=("%s:%s\n" % (name, password)).encode())
+    return pwd.getpwnam(name)
+
+
+def free_port(host="127.0.0.1"):
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.bind((host, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def mail_gid():
+    try:
+        return grp.getgrnam("mail").gr_gid
+    except KeyError:
+        return 0
+
+
+class Daemon:
+    """A postern master built in this tree, in the foreground."""
+
+    def __init__(self, config=None, host="127.0.0.1", users=("ptalice",)):
+        ensure_pam_service()
+        ensure_user("postern", password=None, system=True)
+        self.users = {u: ensure_user(u) for u in users}
+        self.dir = tempfile.mkdtemp(prefix="postern-e2e-")
+        os.chmod(self.dir, 0o755)
+        self.spool = os.path.join(self.dir, "spool")
+        os.mkdir(self.spool)
+        # Like Debian's /var/mail: root:mail 2775.
+        os.chown(self.spool, 0, mail_gid())
+        os.chmod(self.spool, 0o2775)
+        self.empty = os.path.join(self.dir, "empty")
+        os.mkdir(self.empty, 0o755)
+        os.mkdir(os.path.join(self.dir, "index"), 0o755)
+        self.host = host
+        self.port = free_port(host)
+        self.logfile = os.path.join(self.dir, "postern.log")
+        self.conf = os.path.join(self.dir, "postern.conf")
+        base = {
+            "listen": "%s:%d" % ("[%s]" % host if ":" in host else host,
+                                 self.port),
+            "mailbox": self.spool + "/%u",
+            "index_dir": self.dir + "/index/%u",
+            "empty_dir": self.empty,
+            "libexec_dir": TOP_BUILDDIR,
+            "pid_file": os.path.join(self.dir, "postern.pid"),
+            "pam_service": PAM_SERVICE,
+            "auth_fail_delay": "300",
+        }
+        base.update(config or {})
+        self.config = base
+        self.write_config()
+        self.proc = None
+
+    def write_config(self):
+        with open(self.conf, "w") as f:
+            for k, v in self.config.items():
+                for item in (v if isinstance(v, list) else [v]):
+                    f.write("%s = %s\n" % (k, item))
+
+    def mbox_path(self, user):
+        return os.path.join(self.spool, user)
+
+    def write_mbox(self, user, data, mode=0o660):
+        path = self.mbox_path(user)
+        with open(path, "wb") as f:
+            f.write(data)
+        pw = pwd.getpwnam(user)
+        os.chown(path, pw.pw_uid, mail_gid())
+        os.chmod(path, mode)
+        return path
+
+    def read_mbox(self, user):
+        try:
+            with open(self.mbox_path(user), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return b""
+
+    def start(self, extra_args=()):
+        self.log = open(self.logfile, "ab")
+        self.proc = subprocess.Popen(
+            [os.path.join(TOP_BUILDDIR, "postern"), "-F", "-d", "-c",
+             self.conf] + list(extra_args),
+            stdout=self.log, stderr=self.log)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("postern exited: " + self.read_log())
+            try:
+                s = socket.create_connection((self.host, self.port), 0.5)
+                s.close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("postern did not start: " + self.read_log())
+
+    def read_log(self):
+        try:
+            with open(self.logfile, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def wait_log(self, needle, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if needle in self.read_log():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def cleanup(self):
+        self.stop()
+        if os.environ.get("POSTERN_KEEP_TEST_DIR"):
+            print("# kept " + self.dir)
+            return
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+
+def raw_session(host, port, timeout=10):
+    """A socket with a line reader, for byte-level protocol tests."""
+    s = socket.create_connection((host, port), timeout)
+    return RawClient(s)
+
+
+class RawClient:
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed; buffered %r" % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def cmd(self, text):
+        self.send(text.encode() + b"\r\n" if isinstance(text, str) else text)
+        return self.line()
+
+    def multiline(self):
+        lines = []
+        while True:
+            l = self.line()
+            if l == b".":
+                return lines
+            lines.append(l)
+
+    def closed(self, timeout=5):
+        """True if the server closed the connection (after any data)."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except socket.timeout:
+            return False
+        except OSError:
+            return True
+
+    def close(self):
+        self.sock.close()
+
+
+def expected_retr(msg):
+    """What a client sees after RETR and dot-unstuffing: CRLF lines."""
+    lines = msg.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines = lines[:-1]
+    return [l[:-1] if l.endswith(b"\r") else l for l in lines]
+
+
+def make_mbox(messages, sender="sender@example.org"):
+    """An mbox (as an MDA writes it) from a list of message bytes."""
+    out = b""
+    for i, m in enumerate(messages):
+        out += b"From %s Sat Nov 21 10:%02d:00 2026\n" % (sender.encode(), i % 60)
+        body = b"\n".join(b">" + l if l.startswith(b"From ") else l
+                          for l in m.split(b"\n"))
+        out += body
+        if not body.endswith(b"\n"):
+            out += b"\n"
+        out += b"\n"
+    return out
+
+
+def message(n, size=0, extra=b""):
+    body = b"Line %d of the body.\n" % n
+    if size:
+        body += (b"x" * 70 + b"\n") * (size // 71)
+    return (b"From: Sender <sender@example.org>\n"
+            b"To: user@example.org\n"
+            b"Subject: test message %d\n"
+            b"Message-ID: <%d.test@example.org>\n"
+            b"\n" % (n, n)) + extra + body
+
+
+def ps_roles():
+    """[(user, comm, args)] of every postern process."""
+    out = subprocess.run(["ps", "-eo", "user:32,comm,args"], check=True,
+                         stdout=subprocess.PIPE).stdout.decode()
+    rows = []
+    for line in out.splitlines()[1:]:
+        parts = line.split(None, 2)
+        if len(parts) == 3 and parts[1].startswith("postern"):
+            rows.append(tuple(parts))
+    return rows
