@@ -74,6 +74,11 @@ def run(cmd, **kw):
 
 
 def ensure_pam_service():
+    with _accounts_lock():
+        _ensure_pam_service()
+
+
+def _ensure_pam_service():
     path = "/etc/pam.d/" + PAM_SERVICE
     text = ("# written by postern's test suite\n"
             "auth    required pam_unix.so\n"
@@ -87,8 +92,21 @@ def ensure_pam_service():
         f.write(text)
 
 
+def _accounts_lock():
+    """Tests run in parallel: serialize changes to /etc/passwd and PAM."""
+    import fcntl
+    f = open("/run/postern-tests.lock", "a")
+    fcntl.lockf(f, fcntl.LOCK_EX)
+    return f
+
+
 def ensure_user(name, password=TEST_PASSWORD, system=False):
     """Create (or reset) a real account; returns its passwd entry."""
+    with _accounts_lock():
+        return _ensure_user(name, password, system)
+
+
+def _ensure_user(name, password, system):
     try:
         pwd.getpwnam(name)
     except KeyError:

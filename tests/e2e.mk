@@ -1,0 +1,1 @@
+# tests/e2e.mk: tests of this area; see tests/local.mk.

@@ -1,0 +1,1 @@
+# tests/packaging.mk: tests of this area; see tests/local.mk.

@@ -1,0 +1,1 @@
+# tests/security.mk: tests of this area; see tests/local.mk.

@@ -1,0 +1,1 @@
+# tests/tls.mk: tests of this area; see tests/local.mk.

@@ -1,0 +1,1 @@
+# tests/unit.mk: tests of this area; see tests/local.mk.
