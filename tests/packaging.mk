@@ -6,3 +6,12 @@ TESTS += tests/unit/test-sd-listen
 tests_unit_test_sd_listen_SOURCES = tests/unit/test-sd-listen.c \
 	daemon/master_systemd.c daemon/master_systemd.h
 tests_unit_test_sd_listen_LDADD = lib/libpostern.a
+
+# Packaging files, manual pages, units (fast, no root needed).
+dist_check_SCRIPTS += tests/e2e/t-pkg-static.py
+TESTS += tests/e2e/t-pkg-static.py
+EXTRA_DIST += tests/e2e/pkgtest.py
+
+# The fail2ban filter against the real daemon's log lines.
+dist_check_SCRIPTS += tests/e2e/t-pkg-fail2ban.py
+TESTS += tests/e2e/t-pkg-fail2ban.py
