@@ -15,3 +15,8 @@ EXTRA_DIST += tests/e2e/pkgtest.py
 # The fail2ban filter against the real daemon's log lines.
 dist_check_SCRIPTS += tests/e2e/t-pkg-fail2ban.py
 TESTS += tests/e2e/t-pkg-fail2ban.py
+
+# Operations the way the systemd unit runs the daemon: notify, socket
+# activation, reload, graceful stop, pid file.
+dist_check_SCRIPTS += tests/e2e/t-pkg-ops.py
+TESTS += tests/e2e/t-pkg-ops.py
