@@ -20,3 +20,8 @@ TESTS += tests/e2e/t-pkg-fail2ban.py
 # activation, reload, graceful stop, pid file.
 dist_check_SCRIPTS += tests/e2e/t-pkg-ops.py
 TESTS += tests/e2e/t-pkg-ops.py
+
+# Build, install, run and purge the .deb; build the RPM. Slow (a full
+# package build each): opt-in with POSTERN_TEST_PACKAGES=1.
+dist_check_SCRIPTS += tests/e2e/t-pkg-deb.py tests/e2e/t-pkg-rpm.py
+TESTS += tests/e2e/t-pkg-deb.py tests/e2e/t-pkg-rpm.py
