@@ -36,7 +36,7 @@ def unit_argv(d):
     return pkgtest.setpriv_prefix() + argv + ["-c", d.conf]
 
 
-def start_unit(d, env=None, fds=(), port=None):
+def start_unit(d, env=None, fds=(), port=None, probe=True):
     """Start d as the unit would; fds become 3, 4, ... (socket activation)."""
     umask = pkgtest.unit_umask()
     moved = [os.dup(f) for f in fds]
@@ -61,6 +61,8 @@ def start_unit(d, env=None, fds=(), port=None):
     while time.time() < deadline:
         if d.proc.poll() is not None:
             raise RuntimeError("postern exited: " + d.read_log())
+        if not probe and "auth helper started" in d.read_log():
+            return d
         if "postern " in d.read_log() and " started" in d.read_log():
             try:
                 s = socket.create_connection((d.host, port or d.port), 0.5)
@@ -291,10 +293,22 @@ try:
     tls.listen(16)
     pport = plain.getsockname()[1]
     d.write_mbox(USER, mbox)
+    # The connection that makes systemd start the service is waiting
+    # before the master runs.
+    early = harness.raw_session("127.0.0.1", pport, timeout=20)
     start_unit(d, env={"LISTEN_FDS": "2", "LISTEN_FDNAMES": "pop3:pop3s"},
-               fds=(plain.fileno(), tls.fileno()), port=pport)
+               fds=(plain.fileno(), tls.fileno()), port=pport, probe=False)
     plain.close()
     tls.close()
+    try:
+        ok = early.line().startswith(b"+OK") and \
+            early.cmd("USER " + USER).startswith(b"+OK") and \
+            early.cmd("PASS " + harness.TEST_PASSWORD).startswith(b"+OK")
+        early.cmd("QUIT")
+    except (OSError, EOFError):
+        ok = False
+    early.close()
+    t.ok(ok, "socket activation: the connection that triggered the start is served")
     t.ok(d.wait_log("listening on 127.0.0.1:%d (from systemd)" % pport),
          "socket activation: the pop3 socket is adopted")
     t.ok(d.wait_log("needs tls_cert and tls_key; not serving it"),
