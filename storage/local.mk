@@ -45,3 +45,14 @@ tests_unit_test_mbox_scan_SOURCES = tests/unit/test-mbox-scan.c
 tests_unit_test_mbox_scan_CPPFLAGS = $(MBOX_TEST_CPPFLAGS)
 tests_unit_test_mbox_scan_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 tests_unit_test_mbox_scan_LDADD = $(MBOX_TEST_LDADD)
+
+MBOX_TESTS += tests/unit/test-mbox-retr
+tests_unit_test_mbox_retr_SOURCES = tests/unit/test-mbox-retr.c
+tests_unit_test_mbox_retr_CPPFLAGS = $(MBOX_TEST_CPPFLAGS)
+tests_unit_test_mbox_retr_LDADD = $(MBOX_TEST_LDADD)
+
+MBOX_TESTS += tests/unit/test-mbox-uidl
+tests_unit_test_mbox_uidl_SOURCES = tests/unit/test-mbox-uidl.c
+tests_unit_test_mbox_uidl_CPPFLAGS = $(MBOX_TEST_CPPFLAGS)
+tests_unit_test_mbox_uidl_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+tests_unit_test_mbox_uidl_LDADD = $(MBOX_TEST_LDADD)

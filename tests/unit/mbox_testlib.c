@@ -364,7 +364,7 @@ tl_gen_msg(struct tl_buf *b, const char *from, const char *subject,
 	    from, subject, from, subject);
 	tl_buf_adds(b, line);
 	tl_buf_adds(b, body);
-	tl_buf_adds(b, "\n");
+	tl_buf_adds(b, "\n\n");
 }
 
 #define L(s)	{ s, sizeof(s) - 1 }

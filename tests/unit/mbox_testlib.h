@@ -55,7 +55,8 @@ void tl_stuff(const struct tl_buf *in, struct tl_buf *out);
 
 /* Random mailbox: nmsgs messages with all sorts of edge cases. */
 void tl_gen_mbox(uint32_t seed, unsigned nmsgs, struct tl_buf *out);
-/* One ordinary message with a From_ line and a trailing blank line. */
+/* One ordinary message: From_ line, headers, body (a final newline is
+ * added) and the blank line an MDA writes after it. */
 void tl_gen_msg(struct tl_buf *, const char *from, const char *subject,
     const char *body);
 uint32_t tl_rand(uint32_t *state);
