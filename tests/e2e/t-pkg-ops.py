@@ -9,6 +9,7 @@ the command-line checks (-t, -n, --version).
 """
 import os
 import poplib
+import re
 import signal
 import socket
 import subprocess
@@ -46,6 +47,7 @@ def start_unit(d, env=None, fds=(), port=None, probe=True):
         for i, f in enumerate(moved):
             os.dup2(f, 3 + i)
     argv = unit_argv(d)
+    seen = len(d.read_log())	# the log file is appended to by each start
     if fds:
         # LISTEN_PID must be the daemon's own pid: the shell execs it.
         argv = ["/bin/sh", "-c", 'LISTEN_PID=$$; export LISTEN_PID; exec "$@"',
@@ -61,9 +63,10 @@ def start_unit(d, env=None, fds=(), port=None, probe=True):
     while time.time() < deadline:
         if d.proc.poll() is not None:
             raise RuntimeError("postern exited: " + d.read_log())
-        if not probe and "auth helper started" in d.read_log():
+        new = d.read_log()[seen:]
+        if not probe and "auth helper started" in new:
             return d
-        if "postern " in d.read_log() and " started" in d.read_log():
+        if re.search(r"notice: postern \S+ started", new):
             try:
                 s = socket.create_connection((d.host, port or d.port), 0.5)
                 s.close()
