@@ -6,5 +6,5 @@ if ASAN
 # ASan intercepts crypt_r and resolves the real one when the program
 # starts; pam_unix loads libcrypt later, so the interceptor would call a
 # NULL pointer. Loading libcrypt up front avoids that in sanitizer builds.
-postern_auth_LDADD += -Wl,--no-as-needed -lcrypt -Wl,--as-needed
+postern_auth_LDFLAGS = $(AM_LDFLAGS) -Wl,--no-as-needed,-lcrypt,--as-needed
 endif
