@@ -56,3 +56,8 @@ tests_unit_test_mbox_uidl_SOURCES = tests/unit/test-mbox-uidl.c
 tests_unit_test_mbox_uidl_CPPFLAGS = $(MBOX_TEST_CPPFLAGS)
 tests_unit_test_mbox_uidl_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 tests_unit_test_mbox_uidl_LDADD = $(MBOX_TEST_LDADD)
+
+MBOX_TESTS += tests/unit/test-mbox-lock
+tests_unit_test_mbox_lock_SOURCES = tests/unit/test-mbox-lock.c
+tests_unit_test_mbox_lock_CPPFLAGS = $(MBOX_TEST_CPPFLAGS)
+tests_unit_test_mbox_lock_LDADD = $(MBOX_TEST_LDADD)

@@ -331,7 +331,8 @@ test_bad_indexes(void)
 	/* A symlink in place of the index is not followed: not read, and
 	 * replaced by a real index rather than written through. */
 	unlink(f.idxfile);
-	symlink(f.path, f.idxfile);
+	if (symlink(f.path, f.idxfile) != 0)
+		abort();
 	ok(session(&f, &u2, &st) == MBOX_OK && same(&u, &u2) &&
 	    st.index_use == MBOX_INDEX_NONE && lstat(f.idxfile, &sb) == 0 &&
 	    S_ISREG(sb.st_mode), "symlinked index ignored and replaced");
