@@ -61,3 +61,8 @@ MBOX_TESTS += tests/unit/test-mbox-lock
 tests_unit_test_mbox_lock_SOURCES = tests/unit/test-mbox-lock.c
 tests_unit_test_mbox_lock_CPPFLAGS = $(MBOX_TEST_CPPFLAGS)
 tests_unit_test_mbox_lock_LDADD = $(MBOX_TEST_LDADD)
+
+MBOX_TESTS += tests/unit/test-mbox-expunge
+tests_unit_test_mbox_expunge_SOURCES = tests/unit/test-mbox-expunge.c
+tests_unit_test_mbox_expunge_CPPFLAGS = $(MBOX_TEST_CPPFLAGS)
+tests_unit_test_mbox_expunge_LDADD = $(MBOX_TEST_LDADD)
