@@ -66,3 +66,9 @@ MBOX_TESTS += tests/unit/test-mbox-expunge
 tests_unit_test_mbox_expunge_SOURCES = tests/unit/test-mbox-expunge.c
 tests_unit_test_mbox_expunge_CPPFLAGS = $(MBOX_TEST_CPPFLAGS)
 tests_unit_test_mbox_expunge_LDADD = $(MBOX_TEST_LDADD)
+
+MBOX_TESTS += tests/unit/test-mbox-crash
+tests_unit_test_mbox_crash_SOURCES = tests/unit/test-mbox-crash.c
+tests_unit_test_mbox_crash_CPPFLAGS = $(MBOX_TEST_CPPFLAGS)
+tests_unit_test_mbox_crash_LDADD = tests/unit/libmboxtest.a \
+	tests/unit/libmbox_fault.a lib/libpostern.a $(OPENSSL_LIBS)

@@ -298,6 +298,30 @@ tl_oracle_free(struct tl_omsg *v, size_t n)
 }
 
 void
+tl_expect_deleted(const struct tl_buf *orig, enum mbox_format fmt,
+    const int *del, int ndel, struct tl_buf *out)
+{
+	struct tl_omsg *o;
+	size_t n = tl_oracle(orig->p, orig->len, fmt, &o), i;
+	size_t pos = 0, first = n > 0 && o[0].pseudo ? 1 : 0;
+	int k;
+
+	out->len = 0;
+	tl_buf_add(out, "", 0);
+	for (i = first; i < n; i++) {
+		for (k = 0; k < ndel; k++)
+			if ((size_t)del[k] == i - first + 1)
+				break;
+		if (k == ndel)
+			continue;
+		tl_buf_add(out, orig->p + pos, o[i].from_off - pos);
+		pos = o[i].region_end;
+	}
+	tl_buf_add(out, orig->p + pos, orig->len - pos);
+	tl_oracle_free(o, n);
+}
+
+void
 tl_top(const struct tl_buf *s, int64_t n, struct tl_buf *out)
 {
 	size_t p = 0, ll;

@@ -48,6 +48,10 @@ struct tl_omsg {
 size_t tl_oracle(const uint8_t *, size_t, enum mbox_format,
     struct tl_omsg **out);
 void tl_oracle_free(struct tl_omsg *, size_t);
+/* orig without the regions of the visible messages del[0..ndel)
+ * (1-based, pseudo message not counted): what an expunge must leave. */
+void tl_expect_deleted(const struct tl_buf *orig, enum mbox_format,
+    const int *del, int ndel, struct tl_buf *out);
 /* Expected TOP output (before stuffing) from served content. */
 void tl_top(const struct tl_buf *served, int64_t n, struct tl_buf *out);
 /* Dot-stuff / un-stuff CRLF text. */

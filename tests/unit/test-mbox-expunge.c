@@ -41,31 +41,6 @@ base_mbox(struct tl_buf *b)
 	    "no final newline");
 }
 
-/* orig minus the regions of the visible messages in del (1-based). */
-static void
-expected_after(const struct tl_buf *orig, const int *del, int ndel,
-    struct tl_buf *out)
-{
-	struct tl_omsg *o;
-	size_t n = tl_oracle(orig->p, orig->len, MBOX_FMT_MBOXO, &o), i;
-	size_t pos = 0, first = n > 0 && o[0].pseudo ? 1 : 0;
-	int k;
-
-	out->len = 0;
-	tl_buf_add(out, "", 0);
-	for (i = first; i < n; i++) {
-		for (k = 0; k < ndel; k++)
-			if ((size_t)del[k] == i - first + 1)
-				break;
-		if (k == ndel)
-			continue;
-		tl_buf_add(out, orig->p + pos, o[i].from_off - pos);
-		pos = o[i].region_end;
-	}
-	tl_buf_add(out, orig->p + pos, orig->len - pos);
-	tl_oracle_free(o, n);
-}
-
 static bool
 same(const struct tl_buf *a, const struct tl_buf *b)
 {
@@ -146,7 +121,8 @@ test_deletion_sets(void)
 		    n == (uint32_t)sets[s].ndel, "delete %s (%s): commit",
 		    sets[s].name, how);
 		mbox_close(m);
-		expected_after(&orig, sets[s].del, sets[s].ndel, &want);
+		tl_expect_deleted(&orig, MBOX_FMT_MBOXO, sets[s].del,
+		    sets[s].ndel, &want);
 		tl_read(path, &got);
 		ok(same(&got, &want), "delete %s (%s): exactly those bytes gone",
 		    sets[s].name, how);
@@ -196,7 +172,7 @@ test_delivery_during_session(void)
 	ok(mbox_commit(m, &n) == MBOX_OK && n == 2,
 	    "commit with mail delivered after the scan");
 	mbox_close(m);
-	expected_after(&orig, del, 2, &want);
+	tl_expect_deleted(&orig, MBOX_FMT_MBOXO, del, 2, &want);
 	tl_buf_add(&want, late.p, late.len);
 	tl_read(path, &got);
 	ok(same(&got, &want), "the new mail is kept, byte for byte");
@@ -244,7 +220,7 @@ test_changed_underneath(void)
 		tl_buf_add(&mod, orig.p, orig.len);
 		switch (w) {
 		case 0:
-			expected_after(&orig, del, 1, &mod);
+			tl_expect_deleted(&orig, MBOX_FMT_MBOXO, del, 1, &mod);
 			tl_write(path, mod.p, mod.len);
 			break;
 		case 1:
