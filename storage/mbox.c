@@ -198,7 +198,18 @@ scan_from(struct mbox *m, uint64_t from, uint64_t size)
 	struct mbox_scan_opts o;
 	struct mbox_scan_result res;
 	struct scan_reader sr;
+	uint64_t want;
 	int r;
+
+	/* Room for one message per KiB up front: growing by doubling copies
+	 * the table (and touches fresh pages) several times over. */
+	want = m->nmsgs + (size - from) / 1024 + 64;
+	if (want > MBOX_MAX_MSGS)
+		want = MBOX_MAX_MSGS;
+	if (want > m->cap) {
+		m->msgs = xreallocarray(m->msgs, (size_t)want, sizeof(*m->msgs));
+		m->cap = (uint32_t)want;
+	}
 
 	memset(&o, 0, sizeof(o));
 	o.format = m->cfg.format;

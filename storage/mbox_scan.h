@@ -31,14 +31,16 @@
 
 /*
  * The UIDL digest: SHA-256 over the From_ line and the header section
- * (each capped, so a hostile 50 MB header costs what an ordinary one
- * does) and the served size, truncated to 128 bits. The From_ line is
+ * (each capped: hashing is a large part of a cold scan, and the first
+ * 2 KiB of a header, with the topmost Received line and its queue id,
+ * tell messages apart as well as the whole) and the served size,
+ * truncated to 128 bits. The From_ line is
  * included because it carries the delivery time: two copies of the same
  * message delivered at different times get different UIDLs without
  * needing a "-2" suffix.
  */
 #define MBOX_DIGEST_FROM_CAP	1024
-#define MBOX_DIGEST_HDR_CAP	8192
+#define MBOX_DIGEST_HDR_CAP	2048
 #define MBOX_DIGEST_LEN		16
 
 /* Default buffer of the scanner: large reads are what make it fast. */

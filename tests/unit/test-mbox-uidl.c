@@ -13,8 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "mbox.h"
 #include "mbox_index.h"
 #include "mbox_int.h"
@@ -239,8 +237,8 @@ forge(const char *path, const struct mbox_index_hdr *h,
     const struct mbox_msg *recs, uint32_t n)
 {
 	struct tl_buf b = { 0 };
-	uint8_t hb[MBOX_INDEX_HDR_SIZE], rb[MBOX_INDEX_REC_SIZE], sum[32];
-	unsigned len;
+	uint8_t hb[MBOX_INDEX_HDR_SIZE], rb[MBOX_INDEX_REC_SIZE], sum[8];
+	uint64_t h64;
 	uint32_t i;
 
 	mbox_index_encode_hdr(h, hb);
@@ -249,8 +247,10 @@ forge(const char *path, const struct mbox_index_hdr *h,
 		mbox_index_encode_rec(&recs[i], rb);
 		tl_buf_add(&b, rb, sizeof(rb));
 	}
-	EVP_Digest(b.p, b.len, sum, &len, EVP_sha256(), NULL);
-	tl_buf_add(&b, sum, 32);
+	h64 = mbox_index_sum(0, b.p, b.len);
+	for (i = 0; i < 8; i++)
+		sum[i] = (uint8_t)(h64 >> (8 * i));
+	tl_buf_add(&b, sum, 8);
 	tl_write(path, b.p, b.len);
 	tl_buf_free(&b);
 }
