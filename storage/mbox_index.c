@@ -89,32 +89,6 @@ rec_from_le(struct mbox_msg *m)
 	m->flags = le32toh(m->flags);
 }
 
-/*
- * The trailer checksum: a word-at-a-time multiply-xorshift over header
- * and records. Feeding it in pieces that are multiples of 8 bytes gives
- * the same result as one call, so the writer can hash as it goes. It
- * only has to catch accidental damage (a user who wants to forge an
- * index can recompute any checksum, which is why every record is
- * checked anyway) and must not cost a noticeable part of a warm open.
- */
-uint64_t
-mbox_index_sum(uint64_t h, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	uint64_t w;
-
-	while (len >= 8) {
-		memcpy(&w, p, 8);
-		h = (h ^ le64toh(w)) * 0xff51afd7ed558ccdULL;
-		h ^= h >> 32;
-		p += 8;
-		len -= 8;
-	}
-	while (len-- > 0)
-		h = (h ^ *p++) * 0xc4ceb9fe1a85ec53ULL;
-	return h;
-}
-
 size_t
 mbox_index_file_size(uint32_t n)
 {
@@ -246,7 +220,7 @@ mbox_index_parse(const uint8_t *buf, size_t len, struct mbox_index_hdr *h,
 	*msgs = NULL;
 	if (parse_hdr(buf, len, h, why) != 0)
 		return -1;
-	if (mbox_index_sum(mbox_index_sum(0, buf, MBOX_INDEX_HDR_SIZE),
+	if (mbox_sum64(mbox_sum64(0, buf, MBOX_INDEX_HDR_SIZE),
 	    buf + MBOX_INDEX_HDR_SIZE, len - MBOX_INDEX_HDR_SIZE -
 	    MBOX_INDEX_SUM_SIZE) != get64(buf + len - MBOX_INDEX_SUM_SIZE)) {
 		*why = "checksum mismatch";
@@ -351,7 +325,7 @@ index_read(int fd, size_t len, struct mbox_index_hdr *h,
 	    sizeof(hb) + rlen) != (ssize_t)sizeof(sum))
 		goto fail;
 	*why = "checksum mismatch";
-	if (mbox_index_sum(mbox_index_sum(0, hb, sizeof(hb)), v, rlen) !=
+	if (mbox_sum64(mbox_sum64(0, hb, sizeof(hb)), v, rlen) !=
 	    get64(sum))
 		goto fail;
 	for (i = 0; i < h->nmsgs; i++)
@@ -488,7 +462,7 @@ mbox_index_write(struct mbox *m)
 	}
 	buf = xmalloc(bufsz);
 	mbox_index_encode_hdr(&h, buf);
-	sum = mbox_index_sum(0, buf, MBOX_INDEX_HDR_SIZE);
+	sum = mbox_sum64(0, buf, MBOX_INDEX_HDR_SIZE);
 	if (mbox_pwrite_full(fd, buf, MBOX_INDEX_HDR_SIZE, 0) < 0)
 		goto out;
 	off = MBOX_INDEX_HDR_SIZE;
@@ -496,7 +470,7 @@ mbox_index_write(struct mbox *m)
 	for (i = 0; i <= m->nmsgs; i++) {
 		if (i == m->nmsgs || used + MBOX_INDEX_REC_SIZE > bufsz) {
 			/* whole 56-byte records: multiples of 8 */
-			sum = mbox_index_sum(sum, buf, used);
+			sum = mbox_sum64(sum, buf, used);
 			if (used > 0 && mbox_pwrite_full(fd, buf, used, off) < 0)
 				goto out;
 			off += used;

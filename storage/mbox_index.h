@@ -18,7 +18,7 @@
  *   records, MBOX_INDEX_REC_SIZE bytes each:
  *     from_off, data_off, end_off, size (u64 each), digest (16),
  *     UIDL suffix (u32), flags (u32: 1 = pseudo message)
- *   trailer: 64-bit checksum of everything before it (mbox_index_sum,
+ *   trailer: 64-bit checksum of everything before it (mbox_sum64,
  *     little-endian), against accidental damage only.
  */
 #ifndef POSTERN_MBOX_INDEX_H
@@ -56,7 +56,7 @@ int mbox_index_parse(const uint8_t *buf, size_t len,
 
 /* Encoders and the checksum, used by the writer and by tests and fuzz
  * targets that forge indexes. */
-uint64_t mbox_index_sum(uint64_t h, const void *, size_t);
+uint64_t mbox_sum64(uint64_t h, const void *, size_t);
 size_t mbox_index_file_size(uint32_t nmsgs);
 void mbox_index_encode_hdr(const struct mbox_index_hdr *,
     uint8_t out[MBOX_INDEX_HDR_SIZE]);

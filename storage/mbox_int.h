@@ -105,6 +105,8 @@ int mbox_unlinkat(int dfd, const char *name);
 size_t mbox_io_chunk(void);
 void mbox_msleep(unsigned ms);
 int mbox_hash_range(int fd, uint64_t off, uint64_t len, uint8_t out[32]);
+uint64_t mbox_sum64(uint64_t h, const void *, size_t);
+int mbox_sum_range(int fd, uint64_t off, uint64_t len, uint64_t *out);
 /* Is there "From " at off, at the start of a line? */
 bool mbox_from_at(int fd, uint64_t off);
 

@@ -37,7 +37,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	memcpy(buf, data + 1, size - 1);
 	if (data[0] & 1) {
-		uint64_t sum = mbox_index_sum(0, buf, size - 1);
+		uint64_t sum = mbox_sum64(0, buf, size - 1);
 
 		for (i = 0; i < 8; i++)
 			buf[size - 1 + i] = (uint8_t)(sum >> (8 * i));

@@ -247,7 +247,7 @@ forge(const char *path, const struct mbox_index_hdr *h,
 		mbox_index_encode_rec(&recs[i], rb);
 		tl_buf_add(&b, rb, sizeof(rb));
 	}
-	h64 = mbox_index_sum(0, b.p, b.len);
+	h64 = mbox_sum64(0, b.p, b.len);
 	for (i = 0; i < 8; i++)
 		sum[i] = (uint8_t)(h64 >> (8 * i));
 	tl_buf_add(&b, sum, 8);
