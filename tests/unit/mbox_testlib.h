@@ -27,7 +27,8 @@ void tl_buf_free(struct tl_buf *);
 int tl_sink(void *ctx, const void *buf, size_t len);
 extern size_t tl_sink_calls, tl_sink_max;
 
-/* A fresh directory under $TMPDIR (removed at exit); path joined. */
+/* A fresh directory under $TMPDIR (removed at exit); path joined. The
+ * strings returned live until exit and must not be freed. */
 const char *tl_tmpdir(void);
 char *tl_path(const char *dir, const char *name);
 void tl_write(const char *path, const void *, size_t);

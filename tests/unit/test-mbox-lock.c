@@ -171,6 +171,7 @@ test_dotlocks(void)
 	close(p[0]);
 	close(p[1]);
 	tl_buf_free(&b);
+	tl_buf_free(&f.content);
 }
 
 /* Child: take an fcntl write lock, report, wait for the parent. */
@@ -267,6 +268,7 @@ test_fcntl_and_session(void)
 	ok(tl_exists(sess), "session lock next to the mailbox");
 	mbox_close(m);
 	tl_buf_free(&b);
+	tl_buf_free(&f.content);
 }
 
 static void
@@ -318,6 +320,7 @@ test_file_safety(void)
 	ok(mbox_open(&f.cfg, &m) == MBOX_OK && mbox_count(m) == 0,
 	    "missing directory: empty maildrop");
 	mbox_close(m);
+	tl_buf_free(&f.content);
 }
 
 /* A mailbox directory where we cannot create files: fcntl only. */
@@ -337,6 +340,7 @@ test_readonly_dir(void)
 		ok(1, "# SKIP cannot make a directory immutable here");
 		if (dfd >= 0)
 			close(dfd);
+		tl_buf_free(&f.content);
 		return;
 	}
 	f.cfg.index_dir = tl_path(tl_tmpdir(), "idx");
@@ -353,6 +357,7 @@ test_readonly_dir(void)
 	ok(mbox_open(&f.cfg, &m) == MBOX_OK && mbox_count(m) == 1,
 	    "one message left");
 	mbox_close(m);
+	tl_buf_free(&f.content);
 }
 
 int
