@@ -145,6 +145,15 @@ open_index_dir(struct mbox *m)
 		close(fd);
 		return;
 	}
+	if (faccessat(fd, ".", W_OK, AT_EACCESS) != 0) {
+		/* Read-only (or immutable): no index, but recovery must
+		 * still see a journal an earlier session left there. */
+		mbox_log(m, LOG_WARNING, "index directory %s not writable "
+		    "(%s); working without an index", m->idxdir,
+		    strerror(errno));
+		m->idx_rofd = fd;
+		return;
+	}
 	m->idxfd = fd;
 }
 
@@ -312,7 +321,7 @@ mbox_open(const struct mbox_config *cfg, struct mbox **out)
 	m->cfg.path = m->path;
 	m->idxdir = cfg->index_dir != NULL ? xstrdup(cfg->index_dir) : NULL;
 	m->cfg.index_dir = m->idxdir;
-	m->fd = m->dirfd = m->idxfd = m->sessfd = -1;
+	m->fd = m->dirfd = m->idxfd = m->idx_rofd = m->sessfd = -1;
 	m->fcntl_setlk = F_OFD_SETLK;
 	slash = strrchr(m->path, '/');
 	if (slash == NULL) {
@@ -454,6 +463,8 @@ mbox_close(struct mbox *m)
 		close(m->sessfd);	/* releases the session lock */
 	if (m->idxfd >= 0)
 		close(m->idxfd);
+	if (m->idx_rofd >= 0)
+		close(m->idx_rofd);
 	if (m->dirfd >= 0)
 		close(m->dirfd);
 	free(m->msgs);

@@ -668,6 +668,23 @@ mbox_recover(struct mbox *m)
 	struct jloc jl;
 	int which, fd, r;
 
+	/* An expunge journal in an index directory we can no longer write
+	 * means the mailbox may be half rewritten and we could not finish
+	 * the job: do not serve it, say why. */
+	if (m->idx_rofd >= 0) {
+		char name[NAME_MAX + 32];
+		struct stat st;
+
+		snprintf(name, sizeof(name), "%s.journal", m->base);
+		if (fstatat(m->idx_rofd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			mbox_log(m, LOG_CRIT, "%s/%s: expunge journal in an "
+			    "index directory we cannot write; %s may be half "
+			    "expunged, not touching it", m->idxdir, name,
+			    m->path);
+			return MBOX_ERR_TEMP;
+		}
+	}
+
 	for (which = 0; which < 2; which++) {
 		if (!jloc_get(m, which, &jl))
 			continue;

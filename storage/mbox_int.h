@@ -58,6 +58,8 @@ struct mbox {
 	int fd;			/* mailbox, O_RDWR, or -1 if it is missing */
 	int dirfd;		/* mailbox directory, or -1 */
 	int idxfd;		/* index directory if usable, else -1 */
+	int idx_rofd;		/* the index directory when it is ours but
+				 * not writable: only to look for a journal */
 	int sessfd;		/* session lock, or -1 */
 	dev_t dev;
 	ino_t ino;

@@ -349,7 +349,8 @@ mbox_session_lock(struct mbox *m)
 			mbox_log(m, LOG_WARNING, "index directory %s not "
 			    "usable (%s); working without an index", m->idxdir,
 			    strerror(errno));
-			close(m->idxfd);
+			/* Kept to look for an expunge journal left there. */
+			m->idx_rofd = m->idxfd;
 			m->idxfd = -1;
 		}
 	}

@@ -12,10 +12,13 @@
  */
 #include "config.h"
 
+#include <fcntl.h>
+#include <linux/fs.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -397,6 +400,32 @@ test_journal_doubts(long jk)
 	tl_read(c.path, &j);
 	ok(same(&now, &j) && tl_exists(jpath),
 	    "mailbox untouched, journal kept for a human");
+
+	/* The index directory became read-only since: the journal there
+	 * cannot be finished, so the mailbox is not served at all. */
+	reset(&c);
+	killed_at(&c, jk + 3, true);
+	{
+		int dfd = open(c.idx, O_RDONLY | O_DIRECTORY), fl = 0, set;
+
+		if (dfd >= 0 && ioctl(dfd, FS_IOC_GETFLAGS, &fl) == 0 &&
+		    (set = fl | FS_IMMUTABLE_FL,
+		    ioctl(dfd, FS_IOC_SETFLAGS, &set) == 0)) {
+			tl_log_clear();
+			ok(mbox_open(&cfg, &m) == MBOX_ERR_TEMP &&
+			    tl_log_seen("cannot write"),
+			    "journal in a read-only index_dir: TEMP, logged");
+			ioctl(dfd, FS_IOC_SETFLAGS, &fl);
+			ok(mbox_open(&cfg, &m) == MBOX_OK, "writable again: "
+			    "recovered");
+			mbox_close(m);
+			ok(!tl_exists(jpath), "and the journal is gone");
+		} else {
+			ok(1, "# SKIP no immutable directories here");
+		}
+		if (dfd >= 0)
+			close(dfd);
+	}
 
 	/* Mailbox changed after the crash in a way recovery cannot explain. */
 	reset(&c);
