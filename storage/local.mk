@@ -94,3 +94,4 @@ check_PROGRAMS += tests/unit/mbox-bench
 tests_unit_mbox_bench_SOURCES = tests/unit/mbox-bench.c
 tests_unit_mbox_bench_CPPFLAGS = $(MBOX_TEST_CPPFLAGS)
 tests_unit_mbox_bench_LDADD = storage/libmbox.a lib/libpostern.a $(OPENSSL_LIBS)
+EXTRA_DIST += storage/MBOX.md

@@ -59,11 +59,10 @@ mbox_uidls_reset(struct mbox *m)
 /* SECURITY-RULES 14, with the Debian exception that mailboxes are
  * group "mail" writable (user:mail 0660): group-writable is accepted. */
 int
-mbox_check_file(struct mbox *m, int fd, const struct stat *st)
+mbox_check_file(struct mbox *m, const struct stat *st)
 {
 	const char *why = NULL;
 
-	(void)fd;
 	if (!S_ISREG(st->st_mode))
 		why = "not a regular file";
 	else if (st->st_uid != m->cfg.uid)
@@ -114,7 +113,7 @@ open_mailbox(struct mbox *m)
 		mbox_log(m, LOG_ERR, "%s: %s", m->path, strerror(errno));
 		return MBOX_ERR_TEMP;
 	}
-	if ((r = mbox_check_file(m, m->fd, &st)) != MBOX_OK)
+	if ((r = mbox_check_file(m, &st)) != MBOX_OK)
 		return r;
 	m->dev = st.st_dev;
 	m->ino = st.st_ino;

@@ -92,7 +92,7 @@ void mbox_log(const struct mbox *, int prio, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int mbox_table_add(struct mbox *, const struct mbox_msg *);
 void mbox_uidls_reset(struct mbox *);
-int mbox_check_file(struct mbox *, int fd, const struct stat *);
+int mbox_check_file(struct mbox *, const struct stat *);
 
 /* mbox_io.c: full reads/writes retrying EINTR; the writes, syncs and
  * renames are the fault-injection points of the crash test. */
