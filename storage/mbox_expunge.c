@@ -134,15 +134,17 @@ jhdr_write(int fd, const struct jhdr *h)
 	return mbox_pwrite_full(fd, b, sizeof(b), 0);
 }
 
-/* 0: a complete, self-consistent header. */
+/* 0: a complete, self-consistent header; -1: not one; -2: I/O error. */
 static int
 jhdr_read(int fd, struct jhdr *h)
 {
 	uint8_t b[MBOX_JOURNAL_HDR], sum[EVP_MAX_MD_SIZE];
 	unsigned len;
+	ssize_t n;
 
-	if (mbox_pread_full(fd, b, sizeof(b), 0) != (ssize_t)sizeof(b) ||
-	    memcmp(b, J_MAGIC, 8) != 0 ||
+	if ((n = mbox_pread_full(fd, b, sizeof(b), 0)) < 0)
+		return -2;
+	if (n != (ssize_t)sizeof(b) || memcmp(b, J_MAGIC, 8) != 0 ||
 	    get64(b + 8) != (J_VERSION | (uint64_t)MBOX_JOURNAL_HDR << 32) ||
 	    EVP_Digest(b, J_HASHED, sum, &len, (const EVP_MD *)mbox_sha256(),
 	    NULL) != 1 || memcmp(sum, b + J_HASHED, 32) != 0)
@@ -599,10 +601,22 @@ recover_one(struct mbox *m, const struct jloc *jl, int jfd)
 	char aside[NAME_MAX + 48];
 	int nfd, r;
 
-	if (fstat(jfd, &js) != 0 || !S_ISREG(js.st_mode) ||
-	    js.st_uid != m->cfg.uid || jhdr_read(jfd, &h) != 0) {
-		/* Not committed (the rename is the commit point and follows
-		 * the fsync), or not ours: the mailbox was never touched. */
+	if (fstat(jfd, &js) != 0)
+		return MBOX_ERR_TEMP;
+	if (!S_ISREG(js.st_mode) || js.st_uid != m->cfg.uid) {
+		/* We never made this; someone else's file is not removed. */
+		mbox_log(m, LOG_WARNING, "%s/%s: not a journal of ours, "
+		    "ignored", jl->dir, jl->name);
+		return MBOX_OK;
+	}
+	if ((r = jhdr_read(jfd, &h)) != 0) {
+		if (r == -2) {
+			mbox_log(m, LOG_ERR, "%s/%s: %s", jl->dir, jl->name,
+			    strerror(errno));
+			return MBOX_ERR_TEMP;
+		}
+		/* Not committed (the header is written and fsync'd before
+		 * the rename that commits): the mailbox was never touched. */
 		mbox_log(m, LOG_NOTICE, "%s/%s: incomplete journal removed",
 		    jl->dir, jl->name);
 		(void)mbox_unlinkat(jl->dfd, jl->name);
@@ -695,6 +709,12 @@ mbox_recover(struct mbox *m)
 		if (fd < 0) {
 			if (errno == ENOENT)
 				continue;
+			if (errno == ELOOP) {
+				/* a symlink: we never make those */
+				mbox_log(m, LOG_WARNING, "%s/%s: symbolic "
+				    "link, ignored", jl.dir, jl.name);
+				continue;
+			}
 			mbox_log(m, LOG_ERR, "%s/%s: %s", jl.dir, jl.name,
 			    strerror(errno));
 			return MBOX_ERR_TEMP;

@@ -30,6 +30,10 @@
 struct mbox_msg;
 
 #define MBOX_INDEX_MAGIC	"PSTNIDX1"
+/* Bump whenever the meaning of a record changes, including the digest
+ * (mbox_scan.h: what is hashed, the caps) or the size rules: an index of
+ * another version is rebuilt, while a stale one would make every commit
+ * fail its re-scan check. */
 #define MBOX_INDEX_VERSION	1
 #define MBOX_INDEX_HDR_SIZE	128
 #define MBOX_INDEX_REC_SIZE	56

@@ -39,6 +39,7 @@
  * message delivered at different times get different UIDLs without
  * needing a "-2" suffix.
  */
+/* Changing any of this changes every UIDL: bump MBOX_INDEX_VERSION. */
 #define MBOX_DIGEST_FROM_CAP	1024
 #define MBOX_DIGEST_HDR_CAP	2048
 #define MBOX_DIGEST_LEN		16

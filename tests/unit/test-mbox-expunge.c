@@ -375,6 +375,26 @@ test_stray_journals(void)
 	    !tl_exists(tl_path(dir, ".mbox.postern-journal")) &&
 	    tl_log_seen("incomplete journal removed"),
 	    "uncommitted journals removed, with a log line");
+
+	/* Entries we never make: a symlink, a file of another user. */
+	if (symlink(path, tl_path(dir, ".mbox.postern-journal")) != 0)
+		abort();
+	tl_write(tl_path(idx, "mbox.journal"), "x", 1);
+	if (geteuid() == 0 &&
+	    chown(tl_path(idx, "mbox.journal"), 4242, 4242) != 0)
+		abort();
+	cfg.uid = getuid();
+	tl_log_clear();
+	ok(mbox_open(&cfg, &m) == MBOX_OK && mbox_count(m) == 6,
+	    "open with a symlinked and a foreign journal");
+	mbox_close(m);
+	tl_read(path, &got);
+	ok(same(&got, &orig) && tl_log_seen("symbolic link, ignored"),
+	    "the symlink is not followed, the mailbox untouched");
+	if (geteuid() == 0)
+		ok(tl_exists(tl_path(idx, "mbox.journal")) &&
+		    tl_log_seen("not a journal of ours"),
+		    "another user's file is left alone");
 	tl_buf_free(&orig);
 	tl_buf_free(&got);
 }
