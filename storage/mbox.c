@@ -215,7 +215,8 @@ scan_from(struct mbox *m, uint64_t from, uint64_t size)
 	if (want > MBOX_MAX_MSGS)
 		want = MBOX_MAX_MSGS;
 	if (want > m->cap) {
-		m->msgs = xreallocarray(m->msgs, (size_t)want, sizeof(*m->msgs));
+		m->msgs = xreallocarray(m->msgs, (size_t)want,
+		    sizeof(*m->msgs));
 		m->cap = (uint32_t)want;
 	}
 
@@ -290,7 +291,8 @@ load_table(struct mbox *m)
 			    mbox_uidl_kept(m->msgs, m->nmsgs, old, nold);
 			/* The event that makes clients download everything
 			 * again; worth a warning unless most mail is gone. */
-			if (vis_old >= 2 && m->stats.uidls_changed * 2 > vis_old &&
+			if (vis_old >= 2 &&
+			    m->stats.uidls_changed * 2 > vis_old &&
 			    (uint64_t)m->nmsgs * 2 >= vis_old)
 				mbox_log(m, LOG_WARNING, "%s: %u of %u UIDLs "
 				    "changed since the last session (mailbox "

@@ -167,7 +167,8 @@ static int
 jcommit(const struct jloc *jl, int tfd, const struct jhdr *h)
 {
 	if (mbox_fsync(tfd) < 0 || jhdr_write(tfd, h) < 0 ||
-	    mbox_fsync(tfd) < 0 || mbox_renameat(jl->dfd, jl->tmp, jl->name) < 0 ||
+	    mbox_fsync(tfd) < 0 ||
+	    mbox_renameat(jl->dfd, jl->tmp, jl->name) < 0 ||
 	    mbox_fsync(jl->dfd) < 0)
 		return -1;
 	return 0;
@@ -242,7 +243,7 @@ struct jbuild {
 	size_t nrg, k;
 	struct sumstream pay;
 	EVP_MD_CTX *tail;
-	uint32_t cmp;		/* next table entry the scanner must match */
+	uint32_t cmp;		/* next entry the re-scan must match */
 	int err;		/* errno of a failure inside a callback */
 };
 
@@ -548,7 +549,7 @@ mbox_commit(struct mbox *m, uint32_t *deleted)
 	if (r == MBOX_OK) {
 		mbox_index_write(m);
 		*deleted = ndel;
-		MBOX_FAULT();	/* "killed right after a complete commit" */
+		MBOX_FAULT();	/* "killed right after a whole commit" */
 	}
 	return r;
 }
@@ -647,8 +648,9 @@ recover_one(struct mbox *m, const struct jloc *jl, int jfd)
 		nfd = -1;
 		if ((uint64_t)st.st_size > h.s_old &&
 		    jrebuild(m, jl, jfd, (uint64_t)st.st_size, &h, &nfd) < 0) {
-			mbox_log(m, LOG_ERR, "%s: cannot finish the interrupted "
-			    "expunge: %s", m->path, strerror(errno));
+			mbox_log(m, LOG_ERR, "%s: cannot finish the "
+			    "interrupted expunge: %s", m->path,
+			    strerror(errno));
 			return MBOX_ERR_TEMP;
 		}
 		r = japply(m, jl, nfd >= 0 ? nfd : jfd, &h);
@@ -704,8 +706,8 @@ mbox_recover(struct mbox *m)
 			continue;
 		/* A temporary journal was never committed. */
 		(void)unlinkat(jl.dfd, jl.tmp, 0);
-		fd = openat(jl.dfd, jl.name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-		    O_CLOEXEC);
+		fd = openat(jl.dfd, jl.name, O_RDONLY | O_NOFOLLOW |
+		    O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0) {
 			if (errno == ENOENT)
 				continue;

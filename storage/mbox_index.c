@@ -116,7 +116,8 @@ mbox_index_encode_hdr(const struct mbox_index_hdr *h,
 }
 
 void
-mbox_index_encode_rec(const struct mbox_msg *m, uint8_t out[MBOX_INDEX_REC_SIZE])
+mbox_index_encode_rec(const struct mbox_msg *m,
+    uint8_t out[MBOX_INDEX_REC_SIZE])
 {
 	put64(out, m->from_off);
 	put64(out + 8, m->data_off);
@@ -280,7 +281,8 @@ mbox_validation_hash(int fd, const struct mbox_msg *msgs, uint32_t n,
 		uint8_t *tb = xmalloc((size_t)tail);
 
 		if (mbox_pread_full(fd, tb, (size_t)tail, size - tail) !=
-		    (ssize_t)tail || EVP_DigestUpdate(md, tb, (size_t)tail) != 1) {
+		    (ssize_t)tail ||
+		    EVP_DigestUpdate(md, tb, (size_t)tail) != 1) {
 			free(tb);
 			goto out;
 		}
@@ -378,8 +380,8 @@ mbox_index_load_and_check(struct mbox *m, const struct stat *st,
 	if (fstat(fd, &ist) != 0 || !S_ISREG(ist.st_mode) ||
 	    ist.st_uid != m->cfg.uid || ist.st_size < 0 ||
 	    (uint64_t)ist.st_size > mbox_index_file_size(MBOX_MAX_MSGS)) {
-		mbox_log(m, LOG_WARNING, "%s/%s: not a plausible index, ignored",
-		    m->idxdir, name);
+		mbox_log(m, LOG_WARNING, "%s/%s: not a plausible index, "
+		    "ignored", m->idxdir, name);
 		close(fd);
 		return;
 	}
@@ -392,8 +394,9 @@ mbox_index_load_and_check(struct mbox *m, const struct stat *st,
 	close(fd);
 	*nold = h.nmsgs;
 	*verdict = MBOX_IDXV_STALE;
-	if (h.format != (uint32_t)m->cfg.format || h.dev != (uint64_t)st->st_dev ||
-	    h.ino != (uint64_t)st->st_ino || (uint64_t)st->st_size < h.size)
+	if (h.format != (uint32_t)m->cfg.format ||
+	    h.dev != (uint64_t)st->st_dev || h.ino != (uint64_t)st->st_ino ||
+	    (uint64_t)st->st_size < h.size)
 		return;
 	if (mbox_validation_hash(m->fd, *old, *nold, h.size, val) != 0 ||
 	    memcmp(val, h.validation, sizeof(val)) != 0)
@@ -471,7 +474,8 @@ mbox_index_write(struct mbox *m)
 		if (i == m->nmsgs || used + MBOX_INDEX_REC_SIZE > bufsz) {
 			/* whole 56-byte records: multiples of 8 */
 			sum = mbox_sum64(sum, buf, used);
-			if (used > 0 && mbox_pwrite_full(fd, buf, used, off) < 0)
+			if (used > 0 &&
+			    mbox_pwrite_full(fd, buf, used, off) < 0)
 				goto out;
 			off += used;
 			used = 0;

@@ -19,15 +19,15 @@
 struct mbox_msg {
 	uint64_t from_off;	/* the From_ line */
 	uint64_t data_off;	/* the content starts after the From_ line */
-	uint64_t end_off;	/* content end (separator blank line excluded) */
+	uint64_t end_off;	/* content end (separator's blank excluded) */
 	uint64_t size;		/* octets as served */
 	uint8_t digest[MBOX_DIGEST_LEN];
 	uint32_t suffix;	/* UIDL "-N" suffix, 1 = none */
 	uint32_t flags;
 };
-#define MSG_PSEUDO		0x1u	/* folder-internal data: hidden, kept */
+#define MSG_PSEUDO		0x1u	/* folder-internal data, hidden */
 #define MSG_STORED_FLAGS	MSG_PSEUDO
-#define MSG_DELETED		0x100u	/* marked by DELE; never stored */
+#define MSG_DELETED		0x100u	/* DELE'd; never stored */
 
 /*
  * Beyond this many messages a mailbox is served in parts: the scan stops
@@ -52,10 +52,10 @@ struct mbox_msg {
 #define MBOX_JOURNAL_HDR	4096
 
 struct mbox {
-	struct mbox_config cfg;	/* cfg.path/index_dir point at path/idxdir */
+	struct mbox_config cfg;	/* its strings point at path, idxdir */
 	char *path, *idxdir;
 	char *dir, *base;	/* directory and file name of the mailbox */
-	int fd;			/* mailbox, O_RDWR, or -1 if it is missing */
+	int fd;			/* mailbox, O_RDWR, or -1 if missing */
 	int dirfd;		/* mailbox directory, or -1 */
 	int idxfd;		/* index directory if usable, else -1 */
 	int idx_rofd;		/* the index directory when it is ours but
@@ -141,7 +141,7 @@ enum {
 	MBOX_IDXV_NONE,		/* no usable index */
 	MBOX_IDXV_STALE,	/* parsed, but describes another state */
 	MBOX_IDXV_SAME,		/* the mailbox is unchanged */
-	MBOX_IDXV_GROWN,	/* the old prefix is intact, mail was appended */
+	MBOX_IDXV_GROWN,	/* old part intact, mail was appended */
 };
 
 /* mbox_fault.c: test builds only */

@@ -84,7 +84,7 @@ copy_via_buffer(int in, uint64_t in_off, int out, uint64_t out_off,
 		r = mbox_pread_full(in, buf, n, in_off);
 		if (r != (ssize_t)n) {
 			if (r >= 0)
-				errno = EIO;	/* source shorter than promised */
+				errno = EIO;	/* source too short */
 			free(buf);
 			return -1;
 		}

@@ -46,7 +46,7 @@ struct scan {
 	uint64_t bytes;
 
 	EVP_MD_CTX *md;
-	bool hash_on;		/* bytes from hs on are part of the digest */
+	bool hash_on;		/* bytes from hs on go into the digest */
 	size_t hash_left;	/* budget of the current part (From_/header) */
 	const uint8_t *hs;
 
@@ -276,7 +276,8 @@ skip_plain(const uint8_t *p, const uint8_t *e, bool want_x, uint64_t *nlf,
 	 * (CR LF pairs) and the one after it (the next line's start). */
 	while (e - p >= 17) {
 		__m128i v1 = _mm_loadu_si128((const __m128i *)(const void *)p);
-		unsigned lf = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v1, lfv));
+		unsigned lf = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v1,
+		    lfv));
 		__m128i v0, v2, sp;
 		unsigned crb, stop, upto;
 

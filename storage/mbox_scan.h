@@ -53,8 +53,8 @@ enum {
 	MBOX_LC_QUOTED = 1 << 1,	/* one '>' to remove when served */
 	MBOX_LC_BLANK = 1 << 2,		/* empty line: LF or CR LF */
 	MBOX_LC_XIMAP = 1 << 3,		/* "X-IMAP:" or "X-IMAPbase:" */
-	MBOX_LC_GTRUN = 1 << 4,		/* mboxrd: a '>' run longer than the
-					 * window; the caller follows it */
+	MBOX_LC_GTRUN = 1 << 4,		/* mboxrd: a '>' run longer than
+					 * the window; caller follows it */
 };
 
 /*
@@ -111,7 +111,7 @@ struct mbox_scan_msg {
 	uint64_t end_off;	/* end of the content: the blank line that
 				 * belongs to the next separator excluded */
 	uint64_t region_end;	/* next From_ line, or end of input */
-	uint64_t size;		/* octets as served, before dot-stuffing */
+	uint64_t size;		/* octets served, before dot-stuffing */
 	uint8_t digest[MBOX_DIGEST_LEN];
 	bool pseudo;		/* folder-internal data, hidden */
 };
@@ -124,7 +124,7 @@ typedef int (*mbox_msg_fn)(void *ctx, const struct mbox_scan_msg *);
 
 struct mbox_scan_opts {
 	enum mbox_format format;
-	uint64_t start_off;	/* file offset of the first byte; a line start */
+	uint64_t start_off;	/* offset of the first byte: a line start */
 	bool pseudo_check;	/* the first message found may be the pseudo
 				 * message (only when scanning from the top) */
 	size_t bufsize;		/* 0: MBOX_SCAN_BUF_DEFAULT */
