@@ -7,9 +7,11 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -436,6 +438,34 @@ test_index_dirs(void)
 	f.cfg.index_dir = f.path;	/* a file, not a directory */
 	ok(session(&f, &u2, &st) == MBOX_OK && same(&u, &u2) &&
 	    st.index_use == MBOX_INDEX_NONE, "index_dir not a directory: works");
+
+	/* Not writable (immutable works even for root): no index, no
+	 * error, a session lock next to the mailbox instead. */
+	f.cfg.index_dir = f.idx;
+	{
+		int dfd = open(f.idx, O_RDONLY | O_DIRECTORY), fl = 0, set;
+		struct mbox *m, *m2;
+
+		if (dfd >= 0 && ioctl(dfd, FS_IOC_GETFLAGS, &fl) == 0 &&
+		    (set = fl | FS_IMMUTABLE_FL,
+		    ioctl(dfd, FS_IOC_SETFLAGS, &set) == 0)) {
+			ok(mbox_open(&f.cfg, &m) == MBOX_OK, "read-only "
+			    "index_dir: opens");
+			tl_uidls(m, &u2);
+			mbox_get_stats(m, &st);
+			ok(same(&u, &u2) && st.index_use == MBOX_INDEX_NONE &&
+			    st.have_session_lock, "without the index, "
+			    "same UIDLs, session lock elsewhere");
+			is_int(mbox_open(&f.cfg, &m2), MBOX_ERR_INUSE,
+			    "and it still excludes a second session");
+			mbox_close(m);
+			ioctl(dfd, FS_IOC_SETFLAGS, &fl);
+		} else {
+			ok(1, "# SKIP no immutable directories here");
+		}
+		if (dfd >= 0)
+			close(dfd);
+	}
 	tl_buf_free(&mb);
 	tl_buf_free(&u);
 	tl_buf_free(&u2);
