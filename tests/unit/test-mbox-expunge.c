@@ -325,7 +325,7 @@ test_enospc(void)
 	umount2(fs, MNT_DETACH);
 
 	/* 2: index_dir (and journal) on the full filesystem only. */
-	if (!mount_small(fs, "256k")) {
+	if (!mount_small(fs, "1m")) {
 		ok(0, "remount");
 		return;
 	}
@@ -341,7 +341,22 @@ test_enospc(void)
 	tl_read(path, &got);
 	ok(same(&got, &orig), "index_dir full: mailbox byte-identical");
 	is_int(tl_count_files(idx), 2, "index_dir full: no journal left");
+	/* With room again the journal crosses filesystems: copy_file_range
+	 * refuses, the buffer copy takes over. */
+	unlink(tl_path(fs, "filler"));
+	ok(mbox_commit(m, &n) == MBOX_OK && n == 1,
+	    "journal on another filesystem: commit");
 	mbox_close(m);
+	{
+		int del[] = { 2 };
+		struct tl_buf want = { 0 };
+
+		tl_expect_deleted(&orig, MBOX_FMT_MBOXO, del, 1, &want);
+		tl_read(path, &got);
+		ok(same(&got, &want) && serves_like_reference(path, idx, 7),
+		    "exactly message 2 gone, the rest intact");
+		tl_buf_free(&want);
+	}
 	umount2(fs, MNT_DETACH);
 	tl_buf_free(&orig);
 	tl_buf_free(&got);
