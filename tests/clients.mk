@@ -1,0 +1,8 @@
+# tests/clients.mk: end-to-end tests of mailbox semantics through the real
+# daemon and of real POP3 clients (fetchmail, mpop, getmail6, curl, Python
+# poplib, Perl Net::POP3) and MDAs (procmail); see doc/clients.md.
+EXTRA_DIST += tests/e2e/clientlib.py
+CLIENTS_TESTS = \
+	tests/e2e/t-transaction.py
+dist_check_SCRIPTS += $(CLIENTS_TESTS)
+TESTS += $(CLIENTS_TESTS)
