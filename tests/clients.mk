@@ -3,6 +3,10 @@
 # poplib, Perl Net::POP3) and MDAs (procmail); see doc/clients.md.
 EXTRA_DIST += tests/e2e/clientlib.py
 CLIENTS_TESTS = \
-	tests/e2e/t-transaction.py
+	tests/e2e/t-transaction.py \
+	tests/e2e/t-client-fetchmail.py \
+	tests/e2e/t-client-mpop.py \
+	tests/e2e/t-client-getmail.py \
+	tests/e2e/t-client-libs.py
 dist_check_SCRIPTS += $(CLIENTS_TESTS)
 TESTS += $(CLIENTS_TESTS)

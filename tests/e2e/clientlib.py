@@ -8,6 +8,7 @@ instead of sleeps.
 """
 import hashlib
 import os
+import pwd
 import subprocess
 import time
 
@@ -199,3 +200,71 @@ def show(t, proc):
     t.diag("exit %s" % proc.returncode)
     for line in (out + err).splitlines()[-30:]:
         t.diag("  " + line)
+
+
+def client_messages():
+    """The messages every real client must fetch byte for byte: dot lines
+    (stuffing), a body line starting "From " (quoted in the mbox), a long
+    line, a large body, 8-bit text, a forged X-UIDL header (clients must
+    use the server's UIDL), and two byte-identical messages."""
+    return [
+        h.message(1),
+        h.message(2, extra=b".a dot line\n..two dots\n.\n. space\n"),
+        h.message(3, extra=b"From the start of a line\nFrom again\n"),
+        h.message(4, extra=b"y" * 3000 + b"\n"),
+        h.message(5, size=40000),
+        h.message(6, extra="8-bit: gr\u00fc\u00dfe, \u65e5\u672c\n".encode()),
+        b"X-UIDL: forged-uidl\n" + h.message(7),
+        h.message(8),
+        h.message(8),
+    ]
+
+
+def mbox_of(messages):
+    return h.make_mbox(messages)
+
+
+def append_mbox(d, user, data):
+    """Append as an MDA would (the tests' own write, under no lock: no
+    session is open when it is used)."""
+    with open(d.mbox_path(user), "ab") as f:
+        f.write(data)
+
+
+def as_user(user, cmd, home):
+    return ["runuser", "-u", user, "--", "env", "HOME=" + home,
+            "PATH=/usr/bin:/bin"] + list(cmd)
+
+
+def user_dir(d, user, name):
+    """A directory owned by `user` (clients refuse to run as root or to
+    deliver as root, and check the modes of their files)."""
+    path = os.path.join(d.dir, name)
+    os.makedirs(path, exist_ok=True)
+    pw = pwd.getpwnam(user)
+    os.chown(path, pw.pw_uid, pw.pw_gid)
+    os.chmod(path, 0o700)
+    return path
+
+
+def chown_tree(path, user):
+    pw = pwd.getpwnam(user)
+    for root, dirs, files in os.walk(path):
+        for n in dirs + files:
+            os.lchown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
+    os.lchown(path, pw.pw_uid, pw.pw_gid)
+
+
+def maildir_messages(path):
+    """The messages under a Maildir's new/ and cur/, sorted by content
+    (delivery order is the client's business, not the server's)."""
+    out = []
+    for sub in ("new", "cur"):
+        p = os.path.join(path, sub)
+        if os.path.isdir(p):
+            out += [os.path.join(p, n) for n in os.listdir(p)]
+    res = []
+    for f in out:
+        with open(f, "rb") as fh:
+            res.append(fh.read())
+    return sorted(res)
