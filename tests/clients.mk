@@ -7,6 +7,7 @@ CLIENTS_TESTS = \
 	tests/e2e/t-client-fetchmail.py \
 	tests/e2e/t-client-mpop.py \
 	tests/e2e/t-client-getmail.py \
-	tests/e2e/t-client-libs.py
+	tests/e2e/t-client-libs.py \
+	tests/e2e/t-delivery.py
 dist_check_SCRIPTS += $(CLIENTS_TESTS)
 TESTS += $(CLIENTS_TESTS)
