@@ -10,6 +10,7 @@ CLIENTS_TESTS = \
 	tests/e2e/t-client-libs.py \
 	tests/e2e/t-delivery.py \
 	tests/e2e/t-locking.py \
-	tests/e2e/t-uidl.py
+	tests/e2e/t-uidl.py \
+	tests/e2e/t-malformed.py
 dist_check_SCRIPTS += $(CLIENTS_TESTS)
 TESTS += $(CLIENTS_TESTS)
