@@ -5,14 +5,14 @@ through the daemon (lock_timeout = 1):
 - a second session for the same user gets -ERR [IN-USE], also from a
   second daemon on the same spool and index (the engine's session lock,
   not only the master's one-session-per-uid rule);
-- a dot-lock left by a dead process is broken and the session works;
+- a dot-lock left by a dead process, or older than 10 minutes, is
+  broken and the session works;
 - a live dot-lock (dotlockfile from liblockfile-bin, procmail's
   lockfile, or a process holding it), a live fcntl lock, or a lock taken
   during the session (QUIT must then fail cleanly) make the server answer
   [IN-USE] or [SYS/TEMP] and leave the mailbox untouched;
 - a dot-lock that is a symlink is never followed.
 """
-import fcntl
 import os
 import shutil
 import subprocess
@@ -177,6 +177,21 @@ try:
     busy_login("fresh dot-lock from procmail's lockfile (no pid)")
     t.ok(os.path.exists(LOCK), "a fresh pid-less dot-lock is not broken")
     os.unlink(LOCK)
+
+    # The same pid-less lock, but 11 minutes old: stale by age.
+    r = cl.run_client(["lockfile", "-r0", LOCK])
+    old = time.time() - 660
+    os.utime(LOCK, (old, old))
+    p = cl.Pop(d, U)
+    t.ok(p.logged_in, "a pid-less dot-lock older than 10 minutes is broken: %r" % p.login_reply)
+    if p.logged_in:
+        p.quit()
+    else:
+        p.drop()
+    ended()
+    t.ok(not os.path.lexists(LOCK), "the old dot-lock is gone")
+    if os.path.lexists(LOCK):
+        os.unlink(LOCK)
 
     p = cl.login(d, U)
     t.eq(p.stat()[0], 4, "every lock released: the session works")
