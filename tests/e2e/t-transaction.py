@@ -84,9 +84,16 @@ try:
                 "TOP 1 2 3", "UIDL 0", "UIDL abc", "UIDL 6", "UIDL 1 2",
                 "LIST -1", "LIST 6", "LIST 0x1", "RETR 1 2", "RETR +1",
                 "STAT 1", "RSET 1", "NOOP 1", "QUIT now", "PASS again",
-                "USER " + U, "AUTH PLAIN", "STLS"):
+                "USER " + U, "AUTH PLAIN", "STLS", "UTF8", "APOP x y"):
         t.ok(p.cmd(bad).startswith(b"-ERR"), "%r refused in TRANSACTION" % bad)
     t.eq(p.stat()[0], 5, "nothing was marked by the refused commands")
+
+    # CAPA works in TRANSACTION too, without the login mechanisms.
+    p.must("CAPA")
+    caps = p.multiline()
+    t.ok(b"TOP" in caps and b"UIDL" in caps and b"PIPELINING" in caps,
+         "CAPA in TRANSACTION: %r" % caps)
+    t.ok(b"USER" not in caps, "CAPA in TRANSACTION no longer offers USER")
 
     # DELE and what it hides.
     t.ok(p.cmd("DELE 2").startswith(b"+OK"), "DELE 2")
