@@ -310,8 +310,20 @@ session_reaped(struct master *m, pid_t pid, int status)
 {
 	for (struct session *s = m->sessions; s != NULL; s = s->next) {
 		if (s->worker_pid == pid) {
+			uint64_t id = s->id;
+
 			describe_exit(s, "postern-pop3", pid, status);
 			s->worker_pid = 0;
+			/* SIGCHLD can be handled before the worker's last
+			 * frames (its session statistics, its last log lines)
+			 * are read: read them first, or the "session end" line
+			 * is lost. Reading to EOF ends the session itself; the
+			 * bound guards against a channel that never ends. */
+			for (int i = 0; i < 64 && s->worker.fd >= 0; i++) {
+				session_worker_input(m, s);
+				if ((s = session_by_id(m, id)) == NULL)
+					return;	/* ended and freed */
+			}
 			session_end(m, s);
 			return;
 		}
