@@ -222,11 +222,28 @@ worker_stats(struct session *s, struct ipc_msg *msg)
 	escape_for_log((const char *)reason, rlen, why, sizeof(why));
 	escape_for_log(s->user ? s->user : "", s->user ? strlen(s->user) : 0,
 	    user, sizeof(user));
-	log_notice("session end: rhost=%s user=\"%s\" session=%llu retrieved=%u deleted=%u octets=%llu reason=\"%s\" seconds=%llu",
-	    s->rhost, user, (unsigned long long)s->id, retrieved, deleted,
+	log_notice("session end: rhost=%s user=\"%s\" session=%llu tls=%s retrieved=%u deleted=%u octets=%llu reason=\"%s\" seconds=%llu",
+	    s->rhost, user, (unsigned long long)s->id, s->tls ? "yes" : "no",
+	    retrieved, deleted,
 	    (unsigned long long)octets, why,
 	    (unsigned long long)((now_ms() - s->started_ms) / 1000));
 	return true;
+}
+
+/* The worker finished a TLS handshake; once per session, before login. */
+static bool
+worker_tls(struct session *s, struct ipc_msg *msg)
+{
+	char *version = NULL, *cipher = NULL;
+	bool ok;
+
+	ok = ipc_get_str(msg, &version, 32) && ipc_get_str(msg, &cipher, 128) &&
+	    ipc_get_end(msg) && !s->tls && s->phase == SESSION_PREAUTH;
+	if (ok)
+		s->tls = true;
+	free(version);
+	free(cipher);
+	return ok;
 }
 
 static void
@@ -257,6 +274,8 @@ conn_input(struct master *m, struct session *s, struct ipc_conn *c,
 			ok = relay_log(&msg, ident, pid);
 		else if (ok && msg.type == IPC_WORKER_STATS && c == &s->worker)
 			ok = worker_stats(s, &msg);
+		else if (ok && msg.type == IPC_WORKER_TLS && c == &s->worker)
+			ok = worker_tls(s, &msg);
 		else
 			ok = false;
 		if (!ok) {
