@@ -68,12 +68,12 @@ class TestCA:
         return ctx
 
 
-def tls_daemon(users, extra=None, host="127.0.0.1"):
+def tls_daemon(users, extra=None, host="127.0.0.1", san=None):
     """A harness.Daemon with a CA, a certificate, a plain listener (STLS)
     and an implicit TLS listener; d.ca, d.tls_port, d.cert_serial."""
     d = h.Daemon(users=users, config=dict(extra or {}), host=host)
     d.ca = TestCA(d.dir)
-    chain, key, serial = d.ca.issue("server")
+    chain, key, serial = d.ca.issue("server", **({"san": san} if san else {}))
     d.cert_serial = serial
     d.tls_port = h.free_port(host)
     d.config["listen_tls"] = "%s:%d" % (host, d.tls_port)
@@ -112,7 +112,7 @@ def peer_serial(sslsock):
     return int(p.stdout.decode().strip().split("=")[1], 16)
 
 
-def raw_tls(host, port, ctx, server_hostname=None, timeout=10):
+def raw_tls(host, port, ctx, server_hostname="127.0.0.1", timeout=10):
     """An implicit-TLS harness.RawClient."""
     s = socket.create_connection((host, port), timeout)
     return h.RawClient(ctx.wrap_socket(s, server_hostname=server_hostname))
