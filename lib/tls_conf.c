@@ -278,8 +278,13 @@ tls_ctx_new(const struct config *cfg, char *err, size_t errsz)
 	char r[160];
 	int min = tls_min_version_value(cfg->tls_min_version);
 
-	if (!tls_conf_check_values(cfg, err, errsz))
+	/* The master ran tls_conf_check_values on this configuration; a
+	 * worker only makes sure the floor is one we know. */
+	if (min == 0) {
+		errf(err, errsz, "tls_min_version: '%.40s' is not TLSv1.2 or TLSv1.3",
+		    cfg->tls_min_version);
 		return NULL;
+	}
 	ctx = SSL_CTX_new(TLS_server_method());
 	if (ctx == NULL) {
 		errf(err, errsz, "OpenSSL: cannot create a context: %s",
@@ -566,7 +571,7 @@ tls_conf_check_files(const struct config *cfg, time_t now,
 		errf(rep->err, sizeof(rep->err), "tls_cert and tls_key go together");
 		return false;
 	}
-	if (!check_key_file(cfg, rep))
+	if (!check_key_file(cfg, rep) || !tls_library_init(rep->err, sizeof(rep->err)))
 		return false;
 	ctx = tls_ctx_new(cfg, rep->err, sizeof(rep->err));
 	if (ctx == NULL)

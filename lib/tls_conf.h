@@ -41,7 +41,9 @@ bool tls_conf_check_values(const struct config *, char *err, size_t errsz);
  * server preference, no renegotiation, compression, tickets or early
  * data), the certificate chain from tls_cert and the key from tls_key,
  * and proof that the key matches the certificate. NULL and err on
- * failure. Callbacks (ALPN, SNI) are the caller's business.
+ * failure. Callbacks (ALPN, SNI) are the caller's business. The values
+ * are assumed checked (tls_conf_check_values) by the master already;
+ * call tls_library_init first.
  */
 SSL_CTX *tls_ctx_new(const struct config *, char *err, size_t errsz);
 
