@@ -159,19 +159,17 @@ client_read_line(struct client *c, char *line, size_t max, size_t *len,
 	}
 }
 
-/* Write len bytes through the transport, waiting as needed. */
-static bool
-send_all(struct client *c, const uint8_t *buf, size_t len)
+bool
+client_flush(struct client *c)
 {
 	size_t off = 0;
 
 	if (c->failed)
 		return false;
-	while (off < len) {
+	while (off < c->outlen) {
 		bool want_read;
-		/* After EAGAIN the same bytes are offered again, as TLS
-		 * requires of a retried write. */
-		ssize_t n = c->tr.write(c, buf + off, len - off, &want_read);
+		ssize_t n = c->tr.write(c, c->out + off, c->outlen - off,
+		    &want_read);
 
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR) {
@@ -188,16 +186,30 @@ send_all(struct client *c, const uint8_t *buf, size_t len)
 		off += (size_t)n;
 		c->octets_out += (uint64_t)n;
 	}
+	c->outlen = 0;
 	return true;
 }
 
-bool
-client_flush(struct client *c)
+/* Write buf directly, without copying it into the output buffer. */
+static void
+client_write_direct(struct client *c, const uint8_t *buf, size_t len)
 {
-	if (!send_all(c, c->out, c->outlen))
-		return false;
-	c->outlen = 0;
-	return true;
+	while (len > 0 && !c->failed) {
+		bool want_read;
+		ssize_t n = c->tr.write(c, buf, len, &want_read);
+
+		if (n < 0) {
+			if ((errno == EAGAIN || errno == EINTR) &&
+			    wait_fd(c->fd, want_read ? POLLIN : POLLOUT,
+			    client_write_timeout_ms) > 0)
+				continue;
+			c->failed = true;
+			return;
+		}
+		buf += n;
+		len -= (size_t)n;
+		c->octets_out += (uint64_t)n;
+	}
 }
 
 void
@@ -205,26 +217,21 @@ client_write(struct client *c, const void *buf, size_t len)
 {
 	if (c->failed)
 		return;
-	/* Message data arrives from storage in large chunks: send those
-	 * from the caller's buffer instead of copying them into ours (with
-	 * TLS, one copy less per byte on the RETR path). */
-	if (len >= CLIENT_DIRECT_WRITE) {
-		if (client_flush(c))
-			(void)send_all(c, buf, len);
+	/* Message data arrives in large chunks: send them as they are
+	 * rather than copy them; small answers are batched. */
+	if (len >= 16 * 1024) {
+		if (c->outlen > 0 && !client_flush(c))
+			return;
+		client_write_direct(c, buf, len);
 		return;
 	}
 	if (c->outcap - c->outlen < len) {
-		if (c->outlen > 0 && c->outlen + len > POP3_MAX_OUTPUT_BUFFER / 2 &&
-		    !client_flush(c))
-			return;
-		if (c->outcap - c->outlen < len) {
-			size_t cap = c->outcap ? c->outcap : 4096;
+		size_t cap = c->outcap ? c->outcap : 4096;
 
-			while (cap - c->outlen < len)
-				cap *= 2;
-			c->out = xreallocarray(c->out, cap, 1);
-			c->outcap = cap;
-		}
+		while (cap - c->outlen < len)
+			cap *= 2;
+		c->out = xreallocarray(c->out, cap, 1);
+		c->outcap = cap;
 	}
 	memcpy(c->out + c->outlen, buf, len);
 	c->outlen += len;

@@ -12,8 +12,6 @@
 #include <sys/types.h>
 
 #define CLIENT_IN_CAP	8192	/* > POP3_MAX_SASL_LINE + CRLF */
-/* Writes at least this large bypass the output buffer (one TLS record). */
-#define CLIENT_DIRECT_WRITE	(16 * 1024)
 
 struct client;
 
