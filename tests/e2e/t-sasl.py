@@ -44,7 +44,7 @@ def logged_in_and_quit(c, desc):
 
 d = tlsutil.tls_daemon([USER, USER2])
 for u in (USER, USER2):
-    d.write_mbox(u, tlsutil.mbox_exact(MSGS))
+    d.write_mbox(u, h.make_mbox(MSGS))
 d.start()
 try:
     c = session(d)

@@ -20,6 +20,7 @@ MSGS = [
     h.message(1),
     h.message(2, size=300000),              # many 16 KiB records
     h.message(3, extra=b"X-Tab:\tvalue with \t tabs \n"),
+    h.message(4, extra=b".starts with a dot\n..two dots\n.\nend\n"),  # dot-stuffing
 ]
 USERS = ["pttls%d" % i for i in range(1, 11)]
 PW = h.TEST_PASSWORD
@@ -46,7 +47,8 @@ def s_client(d, user, starttls):
            "-CAfile", d.ca.cert, "-connect", "127.0.0.1:%d" % port]
     if starttls:
         cmd += ["-starttls", "pop3"]
-    script = "USER %s\nPASS %s\nRETR 1\nRETR 2\nRETR 3\nQUIT\n" % (user, PW)
+    script = "USER %s\nPASS %s\n%sQUIT\n" % (
+        user, PW, "".join("RETR %d\n" % n for n in range(1, len(MSGS) + 1)))
     p = subprocess.run(cmd, input=script.encode(), stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=60)
     return p.stdout
@@ -128,7 +130,7 @@ def mpop(d, user, starttls):
 
 d = tlsutil.tls_daemon(USERS)
 for u in USERS:
-    d.write_mbox(u, tlsutil.mbox_exact(MSGS))
+    d.write_mbox(u, h.make_mbox(MSGS))
 d.start()
 try:
     # openssl s_client, implicit and STLS; answers are checked byte for byte.
@@ -137,7 +139,7 @@ try:
         out = s_client(d, user, starttls)
         t.ok(b"+OK Logged in" in out, "s_client (%s): logged in" % mode)
         for n, msg in enumerate(MSGS, 1):
-            size = len(tlsutil.wire_retr(msg))
+            size = len(tlsutil.unstuffed_retr(msg))
             t.eq(multiline_after(out, b"+OK %d octets" % size),
                  tlsutil.wire_retr(msg),
                  "s_client (%s): RETR %d byte-exact (%d octets)" % (mode, n, size))
@@ -151,11 +153,11 @@ try:
         for n, msg in enumerate(MSGS, 1):
             rc, body, err = curl(d, user, starttls, n)
             t.ok(rc == 0, "curl (%s) RETR %d exit status %d %s" % (mode, n, rc, err[:200]))
-            t.eq(body, tlsutil.wire_retr(msg), "curl (%s): message %d byte-exact" % (mode, n))
+            t.eq(body, tlsutil.unstuffed_retr(msg), "curl (%s): message %d byte-exact" % (mode, n))
     rc, body, err = curl(d, USERS[2], False, 2, ["--login-options", "AUTH=LOGIN"])
-    t.eq(body, tlsutil.wire_retr(MSGS[1]), "curl with AUTH=LOGIN: byte-exact")
+    t.eq(body, tlsutil.unstuffed_retr(MSGS[1]), "curl with AUTH=LOGIN: byte-exact")
     rc, body, err = curl(d, USERS[3], True, 1, ["--sasl-ir"])
-    t.eq(body, tlsutil.wire_retr(MSGS[0]), "curl STLS with a SASL initial response: byte-exact")
+    t.eq(body, tlsutil.unstuffed_retr(MSGS[0]), "curl STLS with a SASL initial response: byte-exact")
 
     # Python poplib: POP3_SSL and POP3.stls().
     ctx = d.ca.client_context()
@@ -171,7 +173,7 @@ try:
         t.ok(p.getwelcome().startswith(b"+OK"), "poplib (%s): greeting" % mode)
         p.user(user)
         t.ok(p.pass_(PW).startswith(b"+OK"), "poplib (%s): login" % mode)
-        t.eq(p.stat(), (len(MSGS), sum(len(tlsutil.wire_retr(m)) for m in MSGS)),
+        t.eq(p.stat(), (len(MSGS), sum(len(tlsutil.unstuffed_retr(m)) for m in MSGS)),
              "poplib (%s): STAT" % mode)
         for n, msg in enumerate(MSGS, 1):
             resp, lines, octets = p.retr(n)
@@ -212,7 +214,7 @@ try:
     t.ok("TLS established (implicit)" in log and "TLS established (STLS)" in log,
          "worker logs both kinds of handshake")
     t.ok("TLS handshake failed" not in log, "no handshake failed")
-    t.ok(d.read_mbox(USERS[0]) == tlsutil.mbox_exact(MSGS), "mailbox unchanged (keep)")
+    t.ok(d.read_mbox(USERS[0]) == h.make_mbox(MSGS), "mailbox unchanged (keep)")
 finally:
     d.cleanup()
 t.done()

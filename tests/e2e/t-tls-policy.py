@@ -157,7 +157,7 @@ try:
     with open(os.path.join(d.dir, "client.py"), "w") as f:
         f.write(CLIENT)
     for u in (LOCAL_USER, REMOTE_USER):
-        d.write_mbox(u, tlsutil.mbox_exact([h.message(1)]))
+        d.write_mbox(u, h.make_mbox([h.message(1)]))
     d.start()
     # The remote client can reach us, and it really is not on loopback.
     r = client(d, "remote", net.local_ip, remote_port, "stls", REMOTE_USER)

@@ -71,7 +71,7 @@ def log_after(d, mark, needle):
 
 
 d = tlsutil.tls_daemon([USER])
-d.write_mbox(USER, tlsutil.mbox_exact(MSGS))
+d.write_mbox(USER, h.make_mbox(MSGS))
 d.start()
 ctx = d.ca.client_context()
 try:

@@ -52,7 +52,7 @@ def check(d, changes):
 
 d = tlsutil.tls_daemon([U1, U2])
 for u in (U1, U2):
-    d.write_mbox(u, tlsutil.mbox_exact(MSGS))
+    d.write_mbox(u, h.make_mbox(MSGS))
 d.start()
 ctx = d.ca.client_context()
 try:

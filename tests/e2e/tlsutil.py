@@ -84,22 +84,16 @@ def tls_daemon(users, extra=None, host="127.0.0.1", san=None):
     return d
 
 
-def mbox_exact(messages, sender="sender@example.org"):
-    """An mbox whose messages RETR must reproduce exactly. No blank line
-    between messages (the throw-away stub engine would return it as part
-    of the message; a real engine gives the same bytes either way: the
-    message's final line ending is CRLF in both cases), no "From " or "."
-    at the start of a line."""
-    out = b""
-    for i, m in enumerate(messages):
-        assert not any(l.startswith((b"From ", b".")) for l in m.split(b"\n"))
-        out += b"From %s Sat Nov 21 10:%02d:00 2026\n" % (sender.encode(), i % 60)
-        out += m if m.endswith(b"\n") else m + b"\n"
-    return out
-
-
 def wire_retr(msg):
-    """The message as the wire carries it between "+OK" and ".": CRLF."""
+    """The message as the wire carries it between "+OK" and ".": CRLF
+    line ends, dot-stuffed."""
+    return b"".join((b"." + l if l.startswith(b".") else l) + b"\r\n"
+                    for l in h.expected_retr(msg))
+
+
+def unstuffed_retr(msg):
+    """The message after dot-unstuffing, CRLF line ends: what curl
+    outputs, and the octets LIST and "+OK n octets" count."""
     return b"".join(l + b"\r\n" for l in h.expected_retr(msg))
 
 
