@@ -7,6 +7,7 @@ compression, and one log line that says why each refused handshake
 failed.
 """
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -258,6 +259,15 @@ try:
     rc, out = s_client(["-verify_return_error", "-connect", "127.0.0.1:%d" % d.tls_port])
     t.ok(rc != 0, "client without our CA gives up")
     t.ok(log_after(d, mark, "alert from the client: unknown CA"), "logged: unknown CA alert")
+    # tls_strict_sni = no: names outside the certificate are let through
+    # (for clients that send an alias; the client then checks the name).
+    d.config["tls_strict_sni"] = "no"
+    d.write_config()
+    d.proc.send_signal(signal.SIGHUP)
+    t.ok(d.wait_log("configuration reloaded"), "SIGHUP with tls_strict_sni = no")
+    tc = tlsutil.raw_tls("127.0.0.1", d.tls_port, cli, server_hostname="imap.example.net")
+    t.ok(tc.line().startswith(b"+OK"), "tls_strict_sni = no: a foreign SNI name is accepted")
+    tc.close()
     # Every refusal above is one notice line with rhost.
     fails = [l for l in d.read_log().splitlines() if "TLS handshake failed (" in l]
     bad = [l for l in fails if ": notice: session=" not in l or "rhost=127.0.0.1" not in l]
