@@ -126,6 +126,18 @@ pop3_tls_available(void)
 	return tls.ssl != NULL;
 }
 
+/* A protocol error inside an established session (a renegotiation
+ * attempt, a bad record): it ends the session; say why. */
+static void
+log_tls_error(const char *op)
+{
+	unsigned long e = ERR_peek_error();
+	const char *r = e ? ERR_reason_error_string(e) : NULL;
+
+	log_info("TLS %s failed: %s", op, r ? r : "protocol error");
+	ERR_clear_error();
+}
+
 static ssize_t
 tls_read(struct client *c, void *buf, size_t n, bool *want_write)
 {
@@ -150,6 +162,7 @@ tls_read(struct client *c, void *buf, size_t n, bool *want_write)
 			errno = ECONNRESET;
 		return -1;
 	default:
+		log_tls_error("read");
 		errno = EPROTO;
 		return -1;
 	}
@@ -178,6 +191,7 @@ tls_write(struct client *c, const void *buf, size_t n, bool *want_read)
 			errno = EPIPE;
 		return -1;
 	default:
+		log_tls_error("write");
 		errno = EPROTO;
 		return -1;
 	}
