@@ -103,7 +103,7 @@ class Netns:
 
 def client(d, where, host, port, mode, user):
     script = os.path.join(d.dir, "client.py")
-    cmd = ["/usr/bin/python3", script, host, str(port), mode, user, PW, d.ca.cert]
+    cmd = [sys.executable, script, host, str(port), mode, user, PW, d.ca.cert]
     if where == "remote":
         cmd = ["ip", "netns", "exec", net.ns] + cmd
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
