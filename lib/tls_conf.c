@@ -150,10 +150,8 @@ check_cipher_list(SSL_CTX *tmp, const char *list, char *err, size_t errsz)
 	char *copy, *save = NULL, *tok;
 	bool ok = true;
 
-	if (list[0] == '\0') {
-		errf(err, errsz, "tls_ciphers: empty");
-		return false;
-	}
+	if (list[0] == '\0')
+		return true;	/* OpenSSL's (the system's) defaults */
 	copy = xstrdup(list);
 	for (tok = strtok_r(copy, ":, ", &save); tok != NULL && ok;
 	    tok = strtok_r(NULL, ":, ", &save)) {
@@ -193,10 +191,8 @@ check_ciphersuites(SSL_CTX *tmp, const char *list, char *err, size_t errsz)
 	char *copy, *save = NULL, *tok;
 	bool ok = true;
 
-	if (list[0] == '\0') {
-		errf(err, errsz, "tls_ciphersuites: empty");
-		return false;
-	}
+	if (list[0] == '\0')
+		return true;	/* OpenSSL's (the system's) defaults */
 	copy = xstrdup(list);
 	for (tok = strtok_r(copy, ":", &save); tok != NULL && ok;
 	    tok = strtok_r(NULL, ":", &save)) {
@@ -292,10 +288,14 @@ tls_ctx_new(const struct config *cfg, char *err, size_t errsz)
 		return NULL;
 	}
 	/* The floor is ours whatever the system configuration says. */
+	/* An empty list leaves OpenSSL's defaults, which carry the system's
+	 * crypto policy (Debian's openssl.cnf, RHEL's crypto-policies). */
 	if (SSL_CTX_set_min_proto_version(ctx, min) != 1 ||
 	    SSL_CTX_set_max_proto_version(ctx, 0) != 1 ||
-	    SSL_CTX_set_cipher_list(ctx, cfg->tls_ciphers) != 1 ||
-	    SSL_CTX_set_ciphersuites(ctx, cfg->tls_ciphersuites) != 1) {
+	    (cfg->tls_ciphers[0] != '\0' &&
+	    SSL_CTX_set_cipher_list(ctx, cfg->tls_ciphers) != 1) ||
+	    (cfg->tls_ciphersuites[0] != '\0' &&
+	    SSL_CTX_set_ciphersuites(ctx, cfg->tls_ciphersuites) != 1)) {
 		errf(err, errsz, "OpenSSL: cannot apply the protocol settings: %s",
 		    ssl_reason(r, sizeof(r)));
 		SSL_CTX_free(ctx);

@@ -32,6 +32,7 @@ bool tls_library_init(char *err, size_t errsz);
  * touching files: every cipher-list element must name something
  * OpenSSL knows, the result must not be empty for any enabled protocol
  * version, and nothing unauthenticated or unencrypted may be enabled.
+ * An empty list stands for OpenSSL's defaults (the system policy).
  * Returns false with "key: reason" in err.
  */
 bool tls_conf_check_values(const struct config *, char *err, size_t errsz);
