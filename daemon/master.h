@@ -35,6 +35,7 @@ struct session {
 	pid_t store_pid;
 	struct ipc_conn store;		/* master <-> storage (logs only) */
 	char *user;			/* set when authenticated */
+	bool tls;			/* the worker reported a TLS handshake */
 	uid_t uid;
 	struct session *next;
 };

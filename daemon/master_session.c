@@ -222,68 +222,100 @@ worker_stats(struct session *s, struct ipc_msg *msg)
 	escape_for_log((const char *)reason, rlen, why, sizeof(why));
 	escape_for_log(s->user ? s->user : "", s->user ? strlen(s->user) : 0,
 	    user, sizeof(user));
-	log_notice("session end: rhost=%s user=\"%s\" session=%llu retrieved=%u deleted=%u octets=%llu reason=\"%s\" seconds=%llu",
-	    s->rhost, user, (unsigned long long)s->id, retrieved, deleted,
+	log_notice("session end: rhost=%s user=\"%s\" session=%llu tls=%s retrieved=%u deleted=%u octets=%llu reason=\"%s\" seconds=%llu",
+	    s->rhost, user, (unsigned long long)s->id, s->tls ? "yes" : "no",
+	    retrieved, deleted,
 	    (unsigned long long)octets, why,
 	    (unsigned long long)((now_ms() - s->started_ms) / 1000));
 	return true;
 }
 
+/* The worker finished a TLS handshake; once per session, before login. */
+static bool
+worker_tls(struct session *s, struct ipc_msg *msg)
+{
+	char *version = NULL, *cipher = NULL;
+	bool ok;
+
+	ok = ipc_get_str(msg, &version, 32) && ipc_get_str(msg, &cipher, 128) &&
+	    ipc_get_end(msg) && !s->tls && s->phase == SESSION_PREAUTH;
+	if (ok)
+		s->tls = true;
+	free(version);
+	free(cipher);
+	return ok;
+}
+
+/*
+ * Read and dispatch what a child sent. With final (the child has exited)
+ * read up to EOF and leave ending the session to the caller: its last
+ * frames, such as the worker's statistics, arrive together with SIGCHLD
+ * and must not be lost to the reaper.
+ */
 static void
 conn_input(struct master *m, struct session *s, struct ipc_conn *c,
-    const char *ident, pid_t pid)
+    const char *ident, pid_t pid, bool final)
 {
 	struct ipc_msg msg;
 	ssize_t n;
 	int r;
 
-	n = ipc_conn_fill(c);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		/* The process closed its channel; reaping finishes the job. */
-		if (c == &s->worker)
-			session_end(m, s);
-		else
-			ipc_conn_close(c);
-		return;
-	}
-	while ((r = ipc_conn_next(c, &msg)) == 1) {
-		bool ok = msg.fd < 0;
-
-		if (msg.fd >= 0)
-			close(msg.fd);
-		if (ok && msg.type == IPC_LOG)
-			ok = relay_log(&msg, ident, pid);
-		else if (ok && msg.type == IPC_WORKER_STATS && c == &s->worker)
-			ok = worker_stats(s, &msg);
-		else
-			ok = false;
-		if (!ok) {
-			log_warnx("session=%llu: unexpected %s from %s[%ld]; ending session",
-			    (unsigned long long)s->id, ipc_type_name(msg.type),
-			    ident, (long)pid);
-			session_end(m, s);
+	do {
+		n = ipc_conn_fill(c);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			if (final)
+				return;
+			/* The process closed its channel; reaping finishes the job. */
+			if (c == &s->worker)
+				session_end(m, s);
+			else
+				ipc_conn_close(c);
 			return;
 		}
-	}
-	if (r < 0) {
-		log_warnx("session=%llu: bad frame from %s[%ld]; ending session",
-		    (unsigned long long)s->id, ident, (long)pid);
-		session_end(m, s);
-	}
+		while ((r = ipc_conn_next(c, &msg)) == 1) {
+			bool ok = msg.fd < 0;
+
+			if (msg.fd >= 0)
+				close(msg.fd);
+			if (ok && msg.type == IPC_LOG)
+				ok = relay_log(&msg, ident, pid);
+			else if (ok && msg.type == IPC_WORKER_STATS && c == &s->worker)
+				ok = worker_stats(s, &msg);
+			else if (ok && msg.type == IPC_WORKER_TLS && c == &s->worker)
+				ok = worker_tls(s, &msg);
+			else
+				ok = false;
+			if (!ok) {
+				log_warnx("session=%llu: unexpected %s from %s[%ld]; ending session",
+				    (unsigned long long)s->id, ipc_type_name(msg.type),
+				    ident, (long)pid);
+				if (!final)
+					session_end(m, s);
+				return;
+			}
+		}
+		if (r < 0) {
+			log_warnx("session=%llu: bad frame from %s[%ld]; ending session",
+			    (unsigned long long)s->id, ident, (long)pid);
+			if (!final)
+				session_end(m, s);
+			return;
+		}
+	} while (final);
 }
 
 void
 session_worker_input(struct master *m, struct session *s)
 {
-	conn_input(m, s, &s->worker, "postern-pop3", s->worker_pid);
+	conn_input(m, s, &s->worker, "postern-pop3", s->worker_pid, false);
 }
 
 void
 session_store_input(struct master *m, struct session *s)
 {
-	conn_input(m, s, &s->store, "postern-store", s->store_pid);
+	conn_input(m, s, &s->store, "postern-store", s->store_pid, false);
 }
 
 static void
@@ -310,20 +342,11 @@ session_reaped(struct master *m, pid_t pid, int status)
 {
 	for (struct session *s = m->sessions; s != NULL; s = s->next) {
 		if (s->worker_pid == pid) {
-			uint64_t id = s->id;
-
+			/* Its last words (statistics, logs) before forgetting it. */
+			if (s->worker.fd >= 0)
+				conn_input(m, s, &s->worker, "postern-pop3", pid, true);
 			describe_exit(s, "postern-pop3", pid, status);
 			s->worker_pid = 0;
-			/* SIGCHLD can be handled before the worker's last
-			 * frames (its session statistics, its last log lines)
-			 * are read: read them first, or the "session end" line
-			 * is lost. Reading to EOF ends the session itself; the
-			 * bound guards against a channel that never ends. */
-			for (int i = 0; i < 64 && s->worker.fd >= 0; i++) {
-				session_worker_input(m, s);
-				if ((s = session_by_id(m, id)) == NULL)
-					return;	/* ended and freed */
-			}
 			session_end(m, s);
 			return;
 		}

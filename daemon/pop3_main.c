@@ -22,6 +22,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "pop3.h"
+#include "pop3_tls.h"
 #include "privdrop.h"
 #include "sandbox.h"
 #include "util.h"
@@ -116,8 +117,12 @@ pop3_capa(struct pop3_session *s)
 	client_printf(c, "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n");
 	if (s->state == POP3_AUTHORIZATION) {
 		client_printf(c, "UTF8 USER\r\n");
+		/* RFC 2595 section 2.3: no USER or SASL where they would be
+		 * refused; STLS until the connection is encrypted. */
+		if (pop3_tls_available() && !s->tls)
+			client_printf(c, "STLS\r\n");
 		if (pop3_plaintext_allowed(s))
-			client_printf(c, "USER\r\n");
+			client_printf(c, "USER\r\nSASL PLAIN LOGIN\r\n");
 	}
 	client_printf(c, ".\r\n");
 }
@@ -167,11 +172,28 @@ main(int argc, char **argv)
 	(void)setsockopt(FD_CLIENT, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (set_nonblock(FD_CLIENT, true) == -1)
 		fatal("O_NONBLOCK on the client socket");
+	/* TLS needs the key, readable by root only: load it before the
+	 * privilege drop, and all of OpenSSL's start-up with it (rule 4). */
+	if (!pop3_tls_setup(s) && s->tls_implicit)
+		fatalx("implicit TLS listener but no usable certificate");
 	confine(s);
 	client_write_timeout_ms = (int)s->cfg.idle_timeout * 1000;
 
 	start = now_ms();
+	s->preauth_deadline = start + (uint64_t)s->cfg.preauth_timeout * 1000;
 	s->state = POP3_AUTHORIZATION;
+	if (s->tls_implicit) {
+		int hs = POP3_TLS_HANDSHAKE_TIMEOUT_MS;
+
+		if ((uint64_t)hs > (uint64_t)s->cfg.preauth_timeout * 1000)
+			hs = (int)s->cfg.preauth_timeout * 1000;
+		if (!pop3_tls_start(s, hs)) {
+			s->end_reason = "TLS handshake failed";
+			send_stats(s);
+			client_free(&s->client);
+			return 0;
+		}
+	}
 	client_printf(&s->client, "+OK postern POP3 server ready.\r\n");
 	while (s->state != POP3_DONE) {
 		struct pop3_cmd cmd;
@@ -185,7 +207,7 @@ main(int argc, char **argv)
 			break;
 		}
 		if (s->state == POP3_AUTHORIZATION) {
-			uint64_t limit = start + (uint64_t)s->cfg.preauth_timeout * 1000;
+			uint64_t limit = s->preauth_deadline;
 			uint64_t now = now_ms();
 
 			timeout = now >= limit ? 0 : (int)(limit - now);
@@ -221,6 +243,7 @@ main(int argc, char **argv)
 		wipe(line, sizeof(line));
 	}
 	(void)client_flush(&s->client);
+	pop3_tls_end(s);
 	send_stats(s);
 	client_free(&s->client);
 	return 0;

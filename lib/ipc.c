@@ -24,6 +24,7 @@ ipc_type_name(unsigned type)
 	case IPC_LOG: return "LOG";
 	case IPC_CONFIG: return "CONFIG";
 	case IPC_WORKER_INIT: return "WORKER_INIT";
+	case IPC_WORKER_TLS: return "WORKER_TLS";
 	case IPC_WORKER_SESSION: return "WORKER_SESSION";
 	case IPC_WORKER_STATS: return "WORKER_STATS";
 	case IPC_AUTH_ATTACH: return "AUTH_ATTACH";

@@ -9,3 +9,10 @@ lib_libpostern_a_SOURCES = \
 lib_libpostern_a_SOURCES += \
 	lib/privdrop.c lib/privdrop.h \
 	lib/sandbox.c lib/sandbox.h
+
+# TLS settings and certificate checks: shared by the master (postern -t,
+# start-up, SIGHUP) and the worker; kept apart so that roles without TLS
+# do not link OpenSSL.
+noinst_LIBRARIES += lib/libposterntls.a
+lib_libposterntls_a_SOURCES = lib/tls_conf.c lib/tls_conf.h
+lib_libposterntls_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)

@@ -58,4 +58,22 @@
 #define MASTER_STOP_GRACE_MS		(30 * 1000)
 #define MASTER_STOP_STORE_GRACE_MS	(30 * 1000)
 
+/* TLS: a handshake must finish within this time (and within what is
+ * left of preauth_timeout): a client that stalls mid-handshake holds a
+ * worker for no useful purpose. */
+#define POP3_TLS_HANDSHAKE_TIMEOUT_MS	(30 * 1000)
+/* TLS defaults (the tls_ciphers and tls_ciphersuites keys). Only AEAD
+ * suites with forward secrecy; AES-128-GCM first because it is the
+ * fastest with AES-NI, ChaCha20 preferred for clients that put it first
+ * (SSL_OP_PRIORITIZE_CHACHA: they lack AES hardware). Mozilla's
+ * "intermediate" profile without DHE (slow, and every client that
+ * speaks TLS 1.2 also speaks ECDHE). */
+#define TLS_CIPHERS_DEFAULT \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+#define TLS_CIPHERSUITES_DEFAULT \
+	"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:" \
+	"TLS_CHACHA20_POLY1305_SHA256"
+
 #endif
