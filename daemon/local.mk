@@ -7,7 +7,7 @@ postern_SOURCES = \
 	daemon/master_listen.c \
 	daemon/master_session.c \
 	daemon/master_spawn.c
-postern_LDADD = lib/libpostern.a
+postern_LDADD = lib/libpostern.a $(SECCOMP_LIBS)
 
 # The worker's command parser is shared with the unit tests and fuzzers.
 noinst_LIBRARIES += daemon/libpop3.a
@@ -22,3 +22,7 @@ postern_pop3_SOURCES = \
 	daemon/pop3_io.c daemon/pop3_io.h
 postern_pop3_LDADD = daemon/libpop3.a lib/libpostern.a $(OPENSSL_LIBS) $(SECCOMP_LIBS)
 postern_pop3_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(SECCOMP_CFLAGS)
+if TEST_HOOKS
+# configure --enable-test-hooks: NOT a release build.
+postern_pop3_SOURCES += daemon/pop3_hooks.c
+endif
