@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <sys/random.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -19,15 +20,18 @@
 #include <unistd.h>
 
 #include "auth_pam.h"
+#include "auth_throttle.h"
 #include "conf.h"
 #include "ipc.h"
 #include "log.h"
+#include "sandbox.h"
 #include "util.h"
 
 enum auth_phase {
 	AS_IDLE,	/* waiting for a request */
 	AS_PAM,		/* a PAM child is working */
-	AS_DELAY,	/* failed; the answer waits for its deadline */
+	AS_DELAY,	/* the answer waits for its deadline (failure
+			 * delay and/or throttling penalty) */
 	AS_GRANTED,	/* authenticated: nothing more is accepted */
 };
 
@@ -43,6 +47,8 @@ struct auth_session {
 	size_t res_got;
 	uint64_t started, reply_at;
 	uint8_t reply;			/* enum ipc_auth_result */
+	unsigned penalty;		/* throttling of this attempt, ms */
+	uint64_t pair;			/* keyed hash of (user, password) */
 	uint8_t mech, tls;
 	char user_log[AUTH_MAX_USER * 4 + 8];	/* escaped, for logs */
 	struct auth_session *next;
@@ -51,6 +57,7 @@ struct auth_session {
 static struct config cfg;
 static struct ipc_conn master;
 static struct auth_session *sessions;
+static struct throttle throttle;
 static volatile sig_atomic_t stop;
 
 static void
@@ -149,16 +156,30 @@ log_outcome(struct auth_session *as, bool ok, const char *reason)
 		    as->tls ? "yes" : "no", (unsigned long long)as->id, why);
 }
 
-/* Schedule a failure answer on the uniform deadline. */
+/*
+ * Schedule a failure answer on the uniform deadline: the same for every
+ * kind of failure, counted from the request's arrival, plus this
+ * address's throttling penalty (fixed when the request arrived).
+ */
 static void
 fail_later(struct auth_session *as, uint8_t result, const char *reason)
 {
 	log_outcome(as, false, reason);
+	if (result == IPC_AUTH_FAIL) {
+		unsigned n = throttle_failure(&throttle, as->rhost, as->pair,
+		    now_ms());
+		unsigned next = throttle_penalty_for(n, cfg.auth_throttle_max);
+
+		if (next > 0 && next != as->penalty)
+			log_notice("throttling: rhost=%s failures=%u: further attempts from this address wait %u ms more (auth_throttle_max %u)",
+			    as->rhost, n, next, cfg.auth_throttle_max);
+	}
+	as->pair = 0;
 	as->phase = AS_DELAY;
 	as->reply = result;
 	if (result == IPC_AUTH_FAIL && as->attempts >= cfg.auth_max_attempts)
 		as->reply = IPC_AUTH_TOO_MANY;
-	as->reply_at = as->started + cfg.auth_fail_delay;
+	as->reply_at = as->started + cfg.auth_fail_delay + as->penalty;
 }
 
 static void
@@ -195,6 +216,8 @@ handle_request(struct auth_session *as, struct ipc_msg *m)
 	as->mech = mech;
 	as->tls = tls;
 	as->started = now_ms();
+	as->penalty = throttle_penalty(&throttle, as->rhost, as->started);
+	as->pair = throttle_pair_hash(&throttle, user, pass);
 	escape_for_log(user, strlen(user), as->user_log, sizeof(as->user_log));
 	if (!user_plausible(user)) {
 		fail_later(as, IPC_AUTH_FAIL, "implausible user name");
@@ -263,6 +286,15 @@ handle_child(struct auth_session *as)
 	as->res.reason[sizeof(as->res.reason) - 1] = '\0';
 	if (as->res.status == IPC_AUTH_OK) {
 		log_outcome(as, true, "");
+		as->pair = 0;
+		if (as->penalty > 0 && now_ms() < as->started + as->penalty) {
+			/* A throttled address learns nothing early: even a
+			 * right guess waits out the penalty. */
+			as->phase = AS_DELAY;
+			as->reply = IPC_AUTH_OK;
+			as->reply_at = as->started + as->penalty;
+			return;
+		}
 		grant(as);
 	} else {
 		fail_later(as, as->res.status == IPC_AUTH_TEMPFAIL ?
@@ -355,9 +387,15 @@ main(int argc, char **argv)
 	struct ipc_msg m;
 	char *text = NULL, err[256];
 
+	const char *why;
+
 	if (fcntl(FD_MASTER, F_GETFD) == -1)
 		return 2;
 	log_init("postern-auth", LOG_TARGET_IPC, FD_MASTER);
+	/* It holds passwords: no core dumps, not dumpable (so not
+	 * ptrace-able or readable through /proc by anyone but root). */
+	if (sandbox_enter(SANDBOX_AUTH, NULL, &why) == -1)
+		fatal("sandbox: %s", why);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, on_term);
 	signal(SIGHUP, SIG_IGN);
@@ -370,6 +408,15 @@ main(int argc, char **argv)
 	if (!config_parse(&cfg, text, strlen(text), "(master)", err, sizeof(err)))
 		fatalx("configuration from the master: %s", err);
 	free(text);
+	{
+		uint8_t key[16];
+
+		if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key))
+			fatal("getrandom");
+		throttle_init(&throttle, AUTH_THROTTLE_SLOTS,
+		    cfg.auth_throttle_max, key);
+		wipe(key, sizeof(key));
+	}
 
 	while (!stop) {
 		struct pollfd *pfd;
@@ -437,12 +484,18 @@ main(int argc, char **argv)
 				fail_later(as, IPC_AUTH_TEMPFAIL, "PAM timed out");
 			}
 			if (as->phase == AS_DELAY && now >= as->reply_at) {
-				reply(as, as->reply);
-				as->phase = AS_IDLE;
+				if (as->reply == IPC_AUTH_OK) {
+					grant(as);
+					wipe(&as->res, sizeof(as->res));
+				} else {
+					reply(as, as->reply);
+					as->phase = AS_IDLE;
+				}
 			}
 		}
 	}
 	while (sessions != NULL)
 		session_free(sessions);
+	throttle_free(&throttle);
 	return 0;
 }

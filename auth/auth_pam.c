@@ -149,7 +149,12 @@ auth_pam_spawn(const char *service, const char *user, const char *pass,
 		res.magic = AUTH_PAM_MAGIC;
 		conv_pass = pass;
 		run_pam(service, user, rhost, &res);
+		/* This child's copy of the password goes too (PAM itself
+		 * overwrites PAM_AUTHTOK in pam_end). */
+		wipe((void *)(uintptr_t)pass, strlen(pass));
+		conv_pass = NULL;
 		(void)write_all(p[1], &res, sizeof(res));
+		wipe(&res, sizeof(res));
 		_exit(0);
 	}
 	close(p[1]);
