@@ -34,6 +34,7 @@ struct session {
 	struct ipc_conn worker;		/* master <-> worker */
 	pid_t store_pid;
 	struct ipc_conn store;		/* master <-> storage (logs only) */
+	bool deadline_killed;		/* pre-auth backstop fired */
 	char *user;			/* set when authenticated */
 	uid_t uid;
 	struct session *next;

@@ -27,13 +27,16 @@ session_by_id(struct master *m, uint64_t id)
 	return NULL;
 }
 
+/* Sessions from rhost; with preauth_only, those not yet authenticated
+ * (the ones a slowloris would hold). */
 static unsigned
-sessions_from(struct master *m, const char *rhost)
+sessions_from(struct master *m, const char *rhost, bool preauth_only)
 {
 	unsigned n = 0;
 
 	for (struct session *s = m->sessions; s != NULL; s = s->next)
-		if (strcmp(s->rhost, rhost) == 0)
+		if (strcmp(s->rhost, rhost) == 0 &&
+		    (!preauth_only || s->phase == SESSION_PREAUTH))
 			n++;
 	return n;
 }
@@ -81,8 +84,12 @@ session_accept(struct master *m, struct listener *ls)
 		refuse(m, cfd, rhost, "max_connections");
 		return;
 	}
-	if (sessions_from(m, rhost) >= m->cfg.max_connections_per_addr) {
+	if (sessions_from(m, rhost, false) >= m->cfg.max_connections_per_addr) {
 		refuse(m, cfd, rhost, "max_connections_per_addr");
+		return;
+	}
+	if (sessions_from(m, rhost, true) >= m->cfg.max_preauth_per_addr) {
+		refuse(m, cfd, rhost, "max_preauth_per_addr");
 		return;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, mw) == -1) {
@@ -333,12 +340,19 @@ session_check_deadlines(struct master *m)
 {
 	uint64_t now = now_ms();
 
+	/* The worker enforces preauth_timeout itself; this is the backstop
+	 * for a worker that does not (compromised, or stuck writing to a
+	 * client that never reads). An attempt started just before the
+	 * deadline may still take PAM's timeout, the uniform delay and the
+	 * throttling penalty. */
+	uint64_t limit = (uint64_t)m->cfg.preauth_timeout * 1000 +
+	    AUTH_PAM_TIMEOUT_S * 1000 + (uint64_t)m->cfg.auth_fail_delay +
+	    (uint64_t)m->cfg.auth_throttle_max + 10000;
+
 	for (struct session *s = m->sessions; s != NULL; s = s->next) {
-		/* The worker enforces preauth_timeout itself; this is the
-		 * backstop for a worker that does not. */
 		if (s->phase == SESSION_PREAUTH && s->worker_pid > 0 &&
-		    now - s->started_ms > (uint64_t)m->cfg.preauth_timeout * 1000 +
-		    (uint64_t)m->cfg.auth_fail_delay + 10000) {
+		    !s->deadline_killed && now - s->started_ms > limit) {
+			s->deadline_killed = true;
 			log_warnx("session=%llu rhost=%s: pre-authentication deadline passed; killing worker",
 			    (unsigned long long)s->id, s->rhost);
 			kill(s->worker_pid, SIGKILL);
