@@ -3,8 +3,12 @@
  * Long-lived, started by the master. Each worker gets an auth channel
  * (passed by the master with the session id and the client address the
  * master observed). Each attempt runs PAM in a child; failures are
- * answered on a fixed deadline; success is reported to the master with
- * the identity, and only "ok" to the worker.
+ * answered on a fixed deadline (and no earlier than a real password
+ * check would take: unknown users look like wrong passwords); repeated
+ * failures from one address add a growing penalty (auth_throttle.c);
+ * success is reported to the master with the identity, and only "ok" to
+ * the worker. Passwords are wiped on every path: request buffers right
+ * after parsing, the copies handed to the PAM child, the child's own.
  */
 #include "config.h"
 
@@ -48,6 +52,7 @@ struct auth_session {
 	uint64_t started, reply_at;
 	uint8_t reply;			/* enum ipc_auth_result */
 	unsigned penalty;		/* throttling of this attempt, ms */
+	uint32_t pad;			/* hold an early failure this long */
 	uint64_t pair;			/* keyed hash of (user, password) */
 	uint8_t mech, tls;
 	char user_log[AUTH_MAX_USER * 4 + 8];	/* escaped, for logs */
@@ -58,6 +63,16 @@ static struct config cfg;
 static struct ipc_conn master;
 static struct auth_session *sessions;
 static struct throttle throttle;
+/*
+ * How long recent real password checks took (ms). A failure that PAM
+ * decided without checking a password (unknown user, implausible name)
+ * is held for one of these durations, drawn at random, so that its
+ * timing follows the same distribution as a wrong password's even when
+ * PAM is slower than auth_fail_delay.
+ */
+#define VERIFY_SAMPLES	16
+static uint32_t verify_ms[VERIFY_SAMPLES];
+static unsigned nverify, verify_next;
 static volatile sig_atomic_t stop;
 
 static void
@@ -180,6 +195,30 @@ fail_later(struct auth_session *as, uint8_t result, const char *reason)
 	if (result == IPC_AUTH_FAIL && as->attempts >= cfg.auth_max_attempts)
 		as->reply = IPC_AUTH_TOO_MANY;
 	as->reply_at = as->started + cfg.auth_fail_delay + as->penalty;
+	if (as->started + as->pad + as->penalty > as->reply_at)
+		as->reply_at = as->started + as->pad + as->penalty;
+	as->pad = 0;
+}
+
+/* Remember how long a real password check took; or pick such a time
+ * for a failure that had none. */
+static void
+verify_timing(struct auth_session *as)
+{
+	uint32_t took = (uint32_t)(now_ms() - as->started);
+
+	as->pad = 0;
+	if (as->res.verified) {
+		verify_ms[verify_next] = took;
+		verify_next = (verify_next + 1) % VERIFY_SAMPLES;
+		if (nverify < VERIFY_SAMPLES)
+			nverify++;
+	} else if (nverify > 0) {
+		uint32_t r = 0;
+
+		(void)getrandom(&r, sizeof(r), 0);
+		as->pad = verify_ms[r % nverify];
+	}
 }
 
 static void
@@ -219,13 +258,13 @@ handle_request(struct auth_session *as, struct ipc_msg *m)
 	as->penalty = throttle_penalty(&throttle, as->rhost, as->started);
 	as->pair = throttle_pair_hash(&throttle, user, pass);
 	escape_for_log(user, strlen(user), as->user_log, sizeof(as->user_log));
-	if (!user_plausible(user)) {
-		fail_later(as, IPC_AUTH_FAIL, "implausible user name");
-	} else if (authzid[0] != '\0' && strcmp(authzid, user) != 0) {
+	if (authzid[0] != '\0' && strcmp(authzid, user) != 0) {
 		fail_later(as, IPC_AUTH_FAIL, "authorization identity differs");
 	} else {
+		/* An implausible name never reaches PAM, but its child does
+		 * the same work as an unknown user's, so it answers alike. */
 		as->child = auth_pam_spawn(cfg.pam_service, user, pass,
-		    as->rhost, &as->child_fd);
+		    as->rhost, !user_plausible(user), &as->child_fd);
 		if (as->child == -1) {
 			log_warn("fork for PAM");
 			fail_later(as, IPC_AUTH_TEMPFAIL, "fork failed");
@@ -259,6 +298,24 @@ grant(struct auth_session *as)
 	reply(as, IPC_AUTH_OK);
 }
 
+/*
+ * A verdict that took longer than the uniform delay is answered late, and
+ * its timing may then differ between kinds of failure: tell the admin,
+ * at most once a minute.
+ */
+static void
+slow_pam_warning(struct auth_session *as)
+{
+	static uint64_t last;
+	uint64_t now = now_ms(), took = now - as->started;
+
+	if (took <= cfg.auth_fail_delay || (last != 0 && now - last < 60000))
+		return;
+	last = now;
+	log_warnx("PAM took %llu ms, longer than auth_fail_delay (%u ms): failures may be told apart by timing; raise auth_fail_delay",
+	    (unsigned long long)took, cfg.auth_fail_delay);
+}
+
 /* The PAM child wrote (part of) its result or exited. */
 static void
 handle_child(struct auth_session *as)
@@ -284,6 +341,8 @@ handle_child(struct auth_session *as)
 	as->res.user[sizeof(as->res.user) - 1] = '\0';
 	as->res.home[sizeof(as->res.home) - 1] = '\0';
 	as->res.reason[sizeof(as->res.reason) - 1] = '\0';
+	slow_pam_warning(as);
+	verify_timing(as);
 	if (as->res.status == IPC_AUTH_OK) {
 		log_outcome(as, true, "");
 		as->pair = 0;
@@ -303,18 +362,13 @@ handle_child(struct auth_session *as)
 	wipe(&as->res, sizeof(as->res));
 }
 
+/* Act on every complete frame the master channel has buffered. */
 static void
-handle_master(void)
+drain_master(void)
 {
 	struct ipc_msg m;
 	int r;
 
-	if (ipc_conn_fill(&master) <= 0) {
-		if (errno == EAGAIN || errno == EINTR)
-			return;
-		stop = 1;	/* the master is gone */
-		return;
-	}
 	while ((r = ipc_conn_next(&master, &m)) == 1) {
 		struct auth_session *as;
 		uint64_t id;
@@ -351,6 +405,18 @@ handle_master(void)
 	}
 	if (r < 0)
 		fatalx("bad frame from the master");
+}
+
+static void
+handle_master(void)
+{
+	if (ipc_conn_fill(&master) <= 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		stop = 1;	/* the master is gone */
+		return;
+	}
+	drain_master();
 }
 
 static void
@@ -417,6 +483,12 @@ main(int argc, char **argv)
 		    cfg.auth_throttle_max, key);
 		wipe(key, sizeof(key));
 	}
+	/* The first ATTACH may have arrived in the same read as the
+	 * configuration: act on it now, poll() will not report it. */
+	drain_master();
+	auth_pam_init_dummy();
+	if (!auth_pam_have_dummy())
+		log_info("no local password hash found: unknown users are answered without equalising work (the uniform delay still applies)");
 
 	while (!stop) {
 		struct pollfd *pfd;

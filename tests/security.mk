@@ -18,6 +18,16 @@ postern_pop3_hooks_CPPFLAGS = $(AM_CPPFLAGS) -DPOSTERN_TEST_HOOKS
 postern_pop3_hooks_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(SECCOMP_CFLAGS)
 postern_pop3_hooks_LDADD = daemon/libpop3.a lib/libpostern.a $(OPENSSL_LIBS) $(SECCOMP_LIBS)
 
+# postern-store-hooks: storage with failure injection for its sandbox steps.
+check_PROGRAMS += postern-store-hooks
+postern_store_hooks_SOURCES = storage/store_main.c \
+	lib/testhook.c lib/testhook.h lib/privdrop.c \
+	lib/sandbox.c lib/sandbox_pop3.c lib/sandbox_store.c \
+	lib/sandbox_landlock.c
+postern_store_hooks_CPPFLAGS = $(AM_CPPFLAGS) -DPOSTERN_TEST_HOOKS
+postern_store_hooks_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(SECCOMP_CFLAGS)
+postern_store_hooks_LDADD = storage/libmbox.a lib/libpostern.a $(OPENSSL_LIBS) $(SECCOMP_LIBS)
+
 # The reviewed seccomp exports must match what the code builds.
 check_PROGRAMS += tests/postern-sandbox-dump
 tests_postern_sandbox_dump_SOURCES = tests/postern-sandbox-dump.c
