@@ -40,6 +40,13 @@ struct session {
 	struct session *next;
 };
 
+/* The connection limits, each logged at most once per interval. */
+enum master_limit {
+	LIMIT_TOTAL,
+	LIMIT_PER_ADDR,
+	LIMIT_PREAUTH_PER_ADDR,
+};
+
 struct master {
 	struct config cfg;
 	char *config_path;
@@ -53,7 +60,7 @@ struct master {
 	struct session *sessions;
 	unsigned nsessions;
 	uint64_t next_id;
-	uint64_t last_limit_log;
+	uint64_t last_limit_log[4];	/* per enum master_limit */
 };
 
 /* master_spawn.c */

@@ -41,17 +41,25 @@ sessions_from(struct master *m, const char *rhost, bool preauth_only)
 	return n;
 }
 
-/* Over a limit: tell the client in one line, close, log once in a while. */
+/* Over a limit: tell the client in one line, close, log each limit at
+ * most once per 10 s (a flood must not flood the log). */
 static void
-refuse(struct master *m, int fd, const char *rhost, const char *which)
+refuse(struct master *m, int fd, const char *rhost, enum master_limit limit)
 {
 	static const char msg[] = "-ERR [SYS/TEMP] Too many connections; try again later.\r\n";
+	static const char *const names[] = {
+		[LIMIT_TOTAL] = "max_connections",
+		[LIMIT_PER_ADDR] = "max_connections_per_addr",
+		[LIMIT_PREAUTH_PER_ADDR] = "max_preauth_per_addr",
+	};
+	const char *which = names[limit];
 	uint64_t now = now_ms();
 
 	(void)send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 	close(fd);
-	if (now - m->last_limit_log >= 10000 || m->last_limit_log == 0) {
-		m->last_limit_log = now;
+	if (now - m->last_limit_log[limit] >= 10000 ||
+	    m->last_limit_log[limit] == 0) {
+		m->last_limit_log[limit] = now;
 		log_warnx("limit %s reached; refusing connections (first: rhost=%s); "
 		    "logged at most every 10 s", which, rhost);
 	}
@@ -81,15 +89,15 @@ session_accept(struct master *m, struct listener *ls)
 	sockaddr_host(&ls_addr, llen, laddr, sizeof(laddr), &lport);
 
 	if (m->nsessions >= m->cfg.max_connections) {
-		refuse(m, cfd, rhost, "max_connections");
+		refuse(m, cfd, rhost, LIMIT_TOTAL);
 		return;
 	}
 	if (sessions_from(m, rhost, false) >= m->cfg.max_connections_per_addr) {
-		refuse(m, cfd, rhost, "max_connections_per_addr");
+		refuse(m, cfd, rhost, LIMIT_PER_ADDR);
 		return;
 	}
 	if (sessions_from(m, rhost, true) >= m->cfg.max_preauth_per_addr) {
-		refuse(m, cfd, rhost, "max_preauth_per_addr");
+		refuse(m, cfd, rhost, LIMIT_PREAUTH_PER_ADDR);
 		return;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, mw) == -1) {

@@ -86,10 +86,26 @@ wait_fd(int fd, short events, int timeout_ms)
 	return r;
 }
 
+/* Milliseconds left until deadline (0 if passed); -1 stays -1. */
+static int
+remaining(uint64_t deadline, int timeout_ms)
+{
+	uint64_t now;
+
+	if (timeout_ms < 0)
+		return -1;
+	now = now_ms();
+	return now >= deadline ? 0 : (int)(deadline - now);
+}
+
 enum client_read_result
 client_read_line(struct client *c, char *line, size_t max, size_t *len,
     int timeout_ms)
 {
+	/* The line must be complete by then: a client trickling a byte at
+	 * a time does not extend the pre-authentication deadline. */
+	uint64_t deadline = timeout_ms >= 0 ? now_ms() + (uint64_t)timeout_ms : 0;
+
 	for (;;) {
 		uint8_t *start = c->in + c->inpos;
 		size_t avail = c->inlen - c->inpos;
@@ -135,7 +151,8 @@ client_read_line(struct client *c, char *line, size_t max, size_t *len,
 			c->discarding = true;
 		}
 		if (!c->tr.pending(c)) {
-			int r = wait_fd(c->fd, POLLIN, timeout_ms);
+			int r = wait_fd(c->fd, POLLIN,
+			    remaining(deadline, timeout_ms));
 
 			if (r == 0)
 				return CLIENT_TIMEOUT;
@@ -148,8 +165,8 @@ client_read_line(struct client *c, char *line, size_t max, size_t *len,
 			return CLIENT_EOF;
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR) {
-				if (want_write &&
-				    wait_fd(c->fd, POLLOUT, timeout_ms) <= 0)
+				if (want_write && wait_fd(c->fd, POLLOUT,
+				    remaining(deadline, timeout_ms)) <= 0)
 					return CLIENT_TIMEOUT;
 				continue;
 			}

@@ -51,3 +51,22 @@ tests_unit_test_throttle_SOURCES = tests/unit/test-throttle.c tests/unit/tap.h \
 tests_unit_test_throttle_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/auth
 tests_unit_test_throttle_LDADD = lib/libpostern.a
 TESTS += tests/unit/test-throttle
+
+# End-to-end attacks on a live daemon (root: real users, PAM, setuid).
+EXTRA_DIST += tests/e2e/sechelp.py
+dist_check_SCRIPTS += \
+	tests/e2e/t-sec-pfc.py \
+	tests/e2e/t-sec-procs.py \
+	tests/e2e/t-sec-hooks.py \
+	tests/e2e/t-sec-failclosed.py \
+	tests/e2e/t-sec-auth.py \
+	tests/e2e/t-sec-store-ipc.py \
+	tests/e2e/t-sec-limits.py
+TESTS += \
+	tests/e2e/t-sec-pfc.py \
+	tests/e2e/t-sec-procs.py \
+	tests/e2e/t-sec-hooks.py \
+	tests/e2e/t-sec-failclosed.py \
+	tests/e2e/t-sec-auth.py \
+	tests/e2e/t-sec-store-ipc.py \
+	tests/e2e/t-sec-limits.py

@@ -137,8 +137,12 @@ try:
     # An unprivileged account that is not: gid 0 (uid 0 takes the same
     # check). The master refuses it at start-up; a reload does not
     # re-check, so the worker must refuse it by itself.
-    harness.ensure_user(GID0, password=None, system=True)
-    subprocess.run(["usermod", "-g", "0", GID0], check=True)
+    with harness._accounts_lock():
+        subprocess.run(["userdel", GID0], stderr=subprocess.DEVNULL)
+        subprocess.run(["groupdel", GID0], stderr=subprocess.DEVNULL)
+        subprocess.run(["useradd", "--system", "--no-create-home", "-g", "0",
+                        "--home-dir", "/nonexistent", "--shell",
+                        "/usr/sbin/nologin", GID0], check=True)
     d.config["unpriv_user"] = GID0
     d.write_config()
     r = subprocess.run([sechelp.builddir_file("postern"), "-t", "-c", d.conf],
