@@ -207,23 +207,48 @@ client_flush(struct client *c)
 	return true;
 }
 
+/* Write buf directly, without copying it into the output buffer. */
+static void
+client_write_direct(struct client *c, const uint8_t *buf, size_t len)
+{
+	while (len > 0 && !c->failed) {
+		bool want_read;
+		ssize_t n = c->tr.write(c, buf, len, &want_read);
+
+		if (n < 0) {
+			if ((errno == EAGAIN || errno == EINTR) &&
+			    wait_fd(c->fd, want_read ? POLLIN : POLLOUT,
+			    client_write_timeout_ms) > 0)
+				continue;
+			c->failed = true;
+			return;
+		}
+		buf += n;
+		len -= (size_t)n;
+		c->octets_out += (uint64_t)n;
+	}
+}
+
 void
 client_write(struct client *c, const void *buf, size_t len)
 {
 	if (c->failed)
 		return;
-	if (c->outcap - c->outlen < len) {
-		if (c->outlen > 0 && c->outlen + len > POP3_MAX_OUTPUT_BUFFER / 2 &&
-		    !client_flush(c))
+	/* Message data arrives in large chunks: send them as they are
+	 * rather than copy them; small answers are batched. */
+	if (len >= 16 * 1024) {
+		if (c->outlen > 0 && !client_flush(c))
 			return;
-		if (c->outcap - c->outlen < len) {
-			size_t cap = c->outcap ? c->outcap : 4096;
+		client_write_direct(c, buf, len);
+		return;
+	}
+	if (c->outcap - c->outlen < len) {
+		size_t cap = c->outcap ? c->outcap : 4096;
 
-			while (cap - c->outlen < len)
-				cap *= 2;
-			c->out = xreallocarray(c->out, cap, 1);
-			c->outcap = cap;
-		}
+		while (cap - c->outlen < len)
+			cap *= 2;
+		c->out = xreallocarray(c->out, cap, 1);
+		c->outcap = cap;
 	}
 	memcpy(c->out + c->outlen, buf, len);
 	c->outlen += len;

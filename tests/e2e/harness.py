@@ -280,7 +280,10 @@ class RawClient:
         return line
 
     def cmd(self, text):
-        self.send(text.encode() + b"\r\n" if isinstance(text, str) else text)
+        data = text.encode() if isinstance(text, str) else text
+        if not data.endswith(b"\r\n"):
+            data += b"\r\n"
+        self.send(data)
         return self.line()
 
     def multiline(self):

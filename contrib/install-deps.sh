@@ -1,0 +1,22 @@
+#!/bin/sh
+# install-deps.sh - everything postern needs to build and to run its whole
+# test suite on Debian 12, from Debian's archive only. Run as root.
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+BUILD="build-essential autoconf automake pkg-config libssl-dev libpam0g-dev libseccomp-dev"
+RUNTIME="openssl passwd procps"
+TESTS="python3 curl procmail fetchmail mpop getmail6 perl libio-socket-ssl-perl strace iproute2 clang libclang-rt-14-dev valgrind cppcheck clang-tidy fail2ban"
+if [ "${1:-}" = "--build-only" ]; then
+	PKGS="$BUILD $RUNTIME"
+else
+	PKGS="$BUILD $RUNTIME $TESTS"
+fi
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $missing
+fi

@@ -1,0 +1,50 @@
+#!/bin/sh
+# run-all.sh - install what the tests need, build postern with warnings as
+# errors, run the whole test suite, then again in an AddressSanitizer +
+# UndefinedBehaviorSanitizer build. Run as root on Debian 12 (the
+# end-to-end tests create real users and talk to real PAM).
+# The last line is "N passed, N failed" summed over every run.
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+jobs=$(nproc 2>/dev/null || echo 2)
+status=0
+
+sh contrib/install-deps.sh || exit 1
+autoreconf -fi || exit 1
+
+# run NAME DIR CONFIGURE-ARGS...: configure in DIR, build, make check.
+run() {
+	name=$1 dir=$2
+	shift 2
+	echo "=== $name: configure $*"
+	mkdir -p "$dir"
+	( cd "$dir" && "$top/configure" -q --enable-werror "$@" ) || { status=1; return; }
+	echo "=== $name: make"
+	make -C "$dir" -j"$jobs" >"$dir/build.log" 2>&1 || { tail -50 "$dir/build.log"; status=1; return; }
+	echo "=== $name: make check"
+	make -C "$dir" -j"$jobs" check || status=1
+}
+
+run "release build" "$top/_build/main"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	run "ASan+UBSan build" "$top/_build/asan" --enable-asan
+
+# Sum the counts automake wrote into every test-suite.log.
+pass=0 fail=0 skip=0
+for log in "$top"/_build/*/test-suite.log; do
+	[ -f "$log" ] || continue
+	p=$(sed -n 's/^# PASS: *//p' "$log" | head -1)
+	f=$(sed -n 's/^# FAIL: *//p' "$log" | head -1)
+	e=$(sed -n 's/^# ERROR: *//p' "$log" | head -1)
+	x=$(sed -n 's/^# XPASS: *//p' "$log" | head -1)
+	s=$(sed -n 's/^# SKIP: *//p' "$log" | head -1)
+	pass=$((pass + ${p:-0}))
+	fail=$((fail + ${f:-0} + ${e:-0} + ${x:-0}))
+	skip=$((skip + ${s:-0}))
+	echo "$log: pass=${p:-0} fail=${f:-0} error=${e:-0} skip=${s:-0}"
+done
+[ "$status" -eq 0 ] || [ "$fail" -gt 0 ] || fail=$((fail + 1))	# a build that broke counts
+echo "skipped: $skip"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,221 @@
+/*
+ * test-ipc.c - IPC framing and marshalling: round trips, descriptor
+ * passing, and rejection of truncated, oversized, wrong-version,
+ * unknown-flag and over-read frames.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ipc.h"
+#include "tap.h"
+#include "util.h"
+
+static void
+raw_frame(uint8_t *out, uint32_t len, uint16_t type, uint8_t version,
+    uint8_t flags)
+{
+	memcpy(out, &len, 4);
+	memcpy(out + 4, &type, 2);
+	out[6] = version;
+	out[7] = flags;
+}
+
+static void
+test_header(void)
+{
+	uint8_t h[IPC_HDR_SIZE];
+	uint16_t type;
+	uint8_t flags;
+	uint32_t len;
+
+	raw_frame(h, 10, IPC_STORE_STAT, IPC_VERSION, 0);
+	is_int(ipc_parse_header(h, sizeof(h), &type, &flags, &len), 1, "valid header accepted");
+	is_int(type, IPC_STORE_STAT, "type decoded");
+	is_int(len, 10, "length decoded");
+	is_int(ipc_parse_header(h, 7, &type, &flags, &len), 0, "truncated header needs more");
+	raw_frame(h, 10, IPC_STORE_STAT, IPC_VERSION + 1, 0);
+	is_int(ipc_parse_header(h, sizeof(h), &type, &flags, &len), -1, "wrong version rejected");
+	raw_frame(h, 10, IPC_STORE_STAT, IPC_VERSION, 0x80);
+	is_int(ipc_parse_header(h, sizeof(h), &type, &flags, &len), -1, "unknown flag rejected");
+	raw_frame(h, IPC_MAX_PAYLOAD + 1, IPC_STORE_STAT, IPC_VERSION, 0);
+	is_int(ipc_parse_header(h, sizeof(h), &type, &flags, &len), -1, "oversized frame rejected");
+	raw_frame(h, IPC_MAX_PAYLOAD, IPC_STORE_DATA, IPC_VERSION, 0);
+	is_int(ipc_parse_header(h, sizeof(h), &type, &flags, &len), 1, "maximal frame accepted");
+	raw_frame(h, 0, 0, IPC_VERSION, 0);
+	is_int(ipc_parse_header(h, sizeof(h), &type, &flags, &len), -1, "type 0 rejected");
+}
+
+static void
+test_roundtrip(void)
+{
+	int sp[2];
+	struct ipc_buf b;
+	struct ipc_conn c;
+	struct ipc_msg m;
+	uint8_t u8;
+	uint16_t u16;
+	uint32_t u32;
+	uint64_t u64;
+	char *s = NULL;
+	int fd, r;
+	struct stat st1, st2;
+
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	fd = open("/dev/null", O_RDONLY);
+	ipc_begin(&b, IPC_AUTH_ATTACH);
+	ipc_put_u8(&b, 7);
+	ipc_put_u16(&b, 0xbeef);
+	ipc_put_u32(&b, 0xdeadbeef);
+	ipc_put_u64(&b, 0x0123456789abcdefULL);
+	ipc_put_str(&b, "hello");
+	ipc_put_fd(&b, fd);
+	is_int(ipc_send(sp[0], &b), 0, "frame with descriptor sent");
+	ipc_buf_free(&b);
+	ipc_conn_init(&c, sp[1]);
+	r = ipc_conn_recv(&c, &m, 5000);
+	is_int(r, 1, "frame received");
+	is_int(m.type, IPC_AUTH_ATTACH, "type survives");
+	ok(ipc_get_u8(&m, &u8) && u8 == 7, "u8 survives");
+	ok(ipc_get_u16(&m, &u16) && u16 == 0xbeef, "u16 survives");
+	ok(ipc_get_u32(&m, &u32) && u32 == 0xdeadbeef, "u32 survives");
+	ok(ipc_get_u64(&m, &u64) && u64 == 0x0123456789abcdefULL, "u64 survives");
+	ok(ipc_get_str(&m, &s, 16) && strcmp(s, "hello") == 0, "string survives");
+	free(s);
+	ok(ipc_get_end(&m), "payload consumed exactly");
+	ok(m.fd >= 0, "descriptor received");
+	fstat(fd, &st1);
+	fstat(m.fd, &st2);
+	ok(st1.st_ino == st2.st_ino && st1.st_dev == st2.st_dev,
+	    "received descriptor is the sent file");
+	ok(fcntl(m.fd, F_GETFD) & FD_CLOEXEC, "received descriptor is close-on-exec");
+	close(m.fd);
+	close(fd);
+
+	/* Over-reading and leftovers are errors. */
+	ipc_begin(&b, IPC_STORE_DELE);
+	ipc_put_u32(&b, 5);
+	ipc_put_u8(&b, 1);
+	ipc_send(sp[0], &b);
+	ipc_buf_free(&b);
+	ipc_conn_recv(&c, &m, 5000);
+	ok(ipc_get_u32(&m, &u32) && u32 == 5, "first field read");
+	ok(!ipc_get_end(&m), "leftover byte detected");
+	ok(ipc_get_u8(&m, &u8), "last byte readable");
+	ok(!ipc_get_u32(&m, &u32), "read past the end fails");
+	ok(!ipc_get_end(&m), "a failed getter poisons the message");
+
+	/* Strings: length limit and embedded NUL. */
+	ipc_begin(&b, IPC_LOG);
+	ipc_put_bytes(&b, "a\0b", 3);
+	ipc_send(sp[0], &b);
+	ipc_buf_free(&b);
+	ipc_conn_recv(&c, &m, 5000);
+	s = NULL;
+	ok(!ipc_get_str(&m, &s, 16) && s == NULL, "string with NUL rejected");
+	ipc_begin(&b, IPC_LOG);
+	ipc_put_str(&b, "0123456789");
+	ipc_send(sp[0], &b);
+	ipc_buf_free(&b);
+	ipc_conn_recv(&c, &m, 5000);
+	ok(!ipc_get_str(&m, &s, 5), "string over its limit rejected");
+
+	/* A length field that points past the frame. */
+	ipc_begin(&b, IPC_LOG);
+	ipc_put_u32(&b, 1000);
+	ipc_put_raw(&b, 3)[0] = 'x';
+	ipc_send(sp[0], &b);
+	ipc_buf_free(&b);
+	ipc_conn_recv(&c, &m, 5000);
+	{
+		const uint8_t *p;
+		size_t n;
+
+		ok(!ipc_get_bytes(&m, &p, &n, 4096), "inner length past the frame rejected");
+	}
+
+	/* A frame that claims a descriptor that never came. */
+	{
+		uint8_t h[IPC_HDR_SIZE];
+
+		raw_frame(h, 0, IPC_WORKER_SESSION, IPC_VERSION, IPC_F_FD);
+		write_all(sp[0], h, sizeof(h));
+		is_int(ipc_conn_recv(&c, &m, 5000), -1, "promised descriptor missing: protocol error");
+	}
+	ipc_conn_close(&c);
+	close(sp[0]);
+}
+
+static void
+test_stream_errors(void)
+{
+	int sp[2];
+	struct ipc_conn c;
+	struct ipc_msg m;
+	uint8_t h[IPC_HDR_SIZE + 4];
+
+	/* Truncated: a header promising 4 bytes, 2 sent, then EOF. */
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	raw_frame(h, 4, IPC_STORE_DELE, IPC_VERSION, 0);
+	write_all(sp[0], h, IPC_HDR_SIZE + 2);
+	close(sp[0]);
+	ipc_conn_init(&c, sp[1]);
+	is_int(ipc_conn_recv(&c, &m, 5000), 0, "truncated frame then EOF: no message");
+	ipc_conn_close(&c);
+
+	/* Oversized length on the wire. */
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	raw_frame(h, 0x7fffffff, IPC_STORE_DATA, IPC_VERSION, 0);
+	write_all(sp[0], h, IPC_HDR_SIZE);
+	ipc_conn_init(&c, sp[1]);
+	is_int(ipc_conn_recv(&c, &m, 5000), -1, "oversized frame: protocol error");
+	ipc_conn_close(&c);
+	close(sp[0]);
+
+	/* Timeout when nothing arrives. */
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	ipc_conn_init(&c, sp[1]);
+	errno = 0;
+	is_int(ipc_conn_recv(&c, &m, 50), 0, "silence: no message");
+	is_int(errno, ETIMEDOUT, "silence reported as a timeout");
+	ipc_conn_close(&c);
+	close(sp[0]);
+
+	/* Many frames in one write come out one by one, in order. */
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	{
+		struct ipc_buf b;
+		uint32_t v, bad = 0;
+
+		for (uint32_t i = 0; i < 100; i++) {
+			ipc_begin(&b, IPC_STORE_DELE);
+			ipc_put_u32(&b, i);
+			ipc_send(sp[0], &b);
+			ipc_buf_free(&b);
+		}
+		ipc_conn_init(&c, sp[1]);
+		for (uint32_t i = 0; i < 100; i++)
+			if (ipc_conn_recv(&c, &m, 5000) != 1 ||
+			    !ipc_get_u32(&m, &v) || v != i || !ipc_get_end(&m))
+				bad++;
+		is_int(bad, 0, "100 pipelined frames decoded in order");
+		ipc_conn_close(&c);
+		close(sp[0]);
+	}
+}
+
+int
+main(void)
+{
+	test_header();
+	test_roundtrip();
+	test_stream_errors();
+	return tap_done();
+}
