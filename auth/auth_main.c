@@ -261,10 +261,13 @@ handle_request(struct auth_session *as, struct ipc_msg *m)
 	if (authzid[0] != '\0' && strcmp(authzid, user) != 0) {
 		fail_later(as, IPC_AUTH_FAIL, "authorization identity differs");
 	} else {
-		/* An implausible name never reaches PAM, but its child does
-		 * the same work as an unknown user's, so it answers alike. */
+		/* An implausible name never reaches PAM but is answered
+		 * like an unknown user. Before the first real check there
+		 * is no duration to hold early failures for: the child then
+		 * does the hashing work itself. */
 		as->child = auth_pam_spawn(cfg.pam_service, user, pass,
-		    as->rhost, !user_plausible(user), &as->child_fd);
+		    as->rhost, !user_plausible(user), nverify == 0,
+		    &as->child_fd);
 		if (as->child == -1) {
 			log_warn("fork for PAM");
 			fail_later(as, IPC_AUTH_TEMPFAIL, "fork failed");

@@ -2,10 +2,12 @@
  * auth_pam.c - the PAM conversation, in a child process per attempt.
  * PAM's own failure delay is replaced by the helper's uniform delay
  * (PAM_FAIL_DELAY), so every failure takes the same time. An unknown user
- * costs pam_unix no password hashing, a wrong password does: the child
- * hashes the password once with a local account's algorithm and cost
- * (as OpenSSH does for unknown users), so that even a PAM conversation
- * slower than the uniform delay does not tell the two apart.
+ * costs pam_unix no password hashing, a wrong password does. The helper
+ * holds such early failures for as long as a recent real check took
+ * (auth_main.c); until it has seen one, the child hashes the password
+ * with a local account's algorithm and cost instead (as OpenSSH does for
+ * unknown users), so that even a PAM conversation slower than the
+ * uniform delay does not tell the two apart.
  */
 #include "config.h"
 
@@ -28,6 +30,7 @@
 #include "util.h"
 
 static const char *conv_pass;
+static bool conv_equalise;
 /* The setting (algorithm, cost, salt; no hash) of a local password hash,
  * for the equalising work. Empty: none found. */
 static char dummy_setting[128];
@@ -139,7 +142,7 @@ run_pam(const char *service, const char *user, const char *rhost,
 	res->verified = r == PAM_SUCCESS || r == PAM_AUTH_ERR;
 	if (r == PAM_SUCCESS)
 		r = pam_acct_mgmt(ph, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
-	if (r == PAM_USER_UNKNOWN)
+	if (r == PAM_USER_UNKNOWN && conv_equalise)
 		equalising_work(conv_pass);
 	if (r != PAM_SUCCESS) {
 		snprintf(res->reason, sizeof(res->reason), "%s",
@@ -177,7 +180,7 @@ run_pam(const char *service, const char *user, const char *rhost,
 
 pid_t
 auth_pam_spawn(const char *service, const char *user, const char *pass,
-    const char *rhost, bool implausible, int *fd)
+    const char *rhost, bool implausible, bool equalise, int *fd)
 {
 	int p[2];
 	pid_t pid;
@@ -199,9 +202,11 @@ auth_pam_spawn(const char *service, const char *user, const char *pass,
 		memset(&res, 0, sizeof(res));
 		res.magic = AUTH_PAM_MAGIC;
 		conv_pass = pass;
+		conv_equalise = equalise;
 		if (implausible) {
 			/* Never reaches PAM; costs what an unknown user costs. */
-			equalising_work(pass);
+			if (equalise)
+				equalising_work(pass);
 			res.status = IPC_AUTH_FAIL;
 			snprintf(res.reason, sizeof(res.reason),
 			    "implausible user name");

@@ -30,11 +30,13 @@ struct auth_pam_result {
  * Fork a child that runs pam_authenticate + pam_acct_mgmt for user with
  * pass under service, PAM_RHOST rhost, and writes one struct
  * auth_pam_result to the returned pipe. With implausible, PAM is not
- * called: the child does the work an unknown user costs and fails.
- * Returns the child's pid and the read end in *fd, or -1.
+ * called and the attempt fails. With equalise, an attempt that fails
+ * without a password check (unknown user, implausible) hashes the
+ * password once anyway. Returns the child's pid and the read end in *fd,
+ * or -1.
  */
 pid_t auth_pam_spawn(const char *service, const char *user, const char *pass,
-    const char *rhost, bool implausible, int *fd);
+    const char *rhost, bool implausible, bool equalise, int *fd);
 
 /* Once, as root, before any attempt: find a local password hash whose
  * algorithm and cost the equalising work uses. */

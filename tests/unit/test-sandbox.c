@@ -299,7 +299,7 @@ c_store_files(void)
 	if (fd == -1)
 		return errno + 1;
 	if (write(fd, "From x\n", 7) != 7 || fsync(fd) == -1 ||
-	    ftruncate(fd, 3) == -1 || fchmod(fd, 0600) == -1)
+	    ftruncate(fd, 3) == -1 || futimens(fd, NULL) == -1)
 		return 100;
 	close(fd);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", allowed_file);
@@ -402,6 +402,8 @@ static const struct {
 	{ "storage: symlink kills", c_store_symlink, -1 },
 	{ "storage: mmap(PROT_EXEC) kills", c_mmap_exec, -1 },
 	{ "storage: chroot kills", c_chroot, -1 },
+	{ "storage: mmap of a descriptor kills", c_mmap_file, -1 },
+	{ "storage: ioctl fails with ENOTTY", c_ioctl, ENOTTY + 1 },
 };
 
 static void
