@@ -102,7 +102,6 @@ static const struct sb_rule pop3_rules[] = {
 	SB_ALLOW(rt_sigaction),
 	SB_ALLOW(sched_yield),
 	SB_ALLOW(nanosleep),
-	SB_ALLOW(prctl),
 #endif
 };
 

@@ -112,7 +112,6 @@ static const struct sb_rule store_rules[] = {
 	SB_ALLOW(sigaltstack),
 	SB_ALLOW(rt_sigaction),
 	SB_ALLOW(sched_yield),
-	SB_ALLOW(prctl),
 #endif
 };
 

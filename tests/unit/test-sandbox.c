@@ -123,10 +123,12 @@ static int c_malloc(void)
 	free(p);
 	return 0;
 }
+#ifndef POSTERN_ASAN
 static int c_malloc_huge(void)
 {
 	return malloc(512UL * 1024 * 1024) == NULL ? ENOMEM + 1 : 0;
 }
+#endif
 static int c_getrandom(void)
 {
 	char b[32];
