@@ -41,6 +41,16 @@ def builddir_file(name):
     return os.path.join(harness.TOP_BUILDDIR, name)
 
 
+def configured(macro):
+    """Whether config.h of this build defines macro to 1."""
+    with open(builddir_file("config.h")) as f:
+        return ("#define %s 1" % macro) in f.read()
+
+
+SECCOMP = configured("HAVE_SECCOMP")
+ASAN = configured("POSTERN_ASAN")
+
+
 def _wrapper(path, binary, fail_step):
     # The master starts children with an empty environment; the wrapper
     # adds the one variable (descriptors pass through exec).

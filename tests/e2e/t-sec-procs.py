@@ -25,8 +25,8 @@ d.start()
 unpriv = pwd.getpwnam("postern")
 user = pwd.getpwnam(USER)
 master = d.proc.pid
-ASAN = "define POSTERN_ASAN 1" in open(
-    os.path.join(harness.TOP_BUILDDIR, "config.h")).read()
+ASAN = sechelp.ASAN
+FILTER = "2" if sechelp.SECCOMP else "0"    # --without-seccomp: none
 
 
 def ids(st, key):
@@ -46,6 +46,13 @@ def exe_and_stack(pid):
 
 
 try:
+    warning = "WARNING: built --without-seccomp"
+    if sechelp.SECCOMP:
+        t.ok(warning not in d.read_log(), "no sandbox warning at start-up")
+    else:
+        t.ok(warning in d.read_log(),
+             "built --without-seccomp: a loud warning at start-up")
+
     # ---- the worker, before authentication ----
     a = sechelp.connect(d)
     t.ok(a.line().startswith(b"+OK"), "client A greeted")
@@ -56,7 +63,7 @@ try:
     t.eq(ids(st, "Gid"), [unpriv.pw_gid] * 4, "worker: all four gids are postern's")
     t.eq(st["Groups"], "", "worker: no supplementary groups")
     t.eq(st["NoNewPrivs"], "1", "worker: NoNewPrivs 1")
-    t.eq(st["Seccomp"], "2", "worker: Seccomp 2 (filter mode)")
+    t.eq(st["Seccomp"], FILTER, "worker: Seccomp %s (2: filter mode)" % FILTER)
     t.ok(all(int(st[k], 16) == 0 for k in ("CapInh", "CapPrm", "CapEff",
                                            "CapAmb")),
          "worker: no capabilities")
@@ -114,7 +121,7 @@ try:
         t.eq(st["Groups"].split(), [str(harness.mail_gid())],
              "storage: plus only group mail (the spool is root:mail 2775)")
         t.eq(st["NoNewPrivs"], "1", "storage: NoNewPrivs 1")
-        t.eq(st["Seccomp"], "2", "storage: Seccomp 2")
+        t.eq(st["Seccomp"], FILTER, "storage: Seccomp %s" % FILTER)
         t.ok(int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0,
              "storage: no capabilities")
         sf = sechelp.fds(sp)
