@@ -324,6 +324,46 @@ try:
     t.ok(d.wait_log('login failed: rhost=127.0.0.1 user="ptsecnosuchuser" '
                     'mech=USER tls=no session='),
          "failures are logged in the documented format")
+
+    # The attempt cap: the third failure closes the connection.
+    c = S.connect(d)
+    c.line()
+    answers = []
+    for i in range(3):
+        c.cmd("USER " + USER)
+        answers.append(c.cmd("PASS wrong-%d" % i))
+    t.ok(answers == [b"-ERR [AUTH] Authentication failed."] * 3 and
+         c.closed(5), "after auth_max_attempts failures the worker closes")
+    c.close()
+finally:
+    d.cleanup()
+
+# Throttling end to end: the helper keys on the address the master saw.
+d = harness.Daemon(users=(USER,), config={
+    "auth_fail_delay": "100", "auth_max_attempts": "10",
+    "auth_throttle_max": "3000"})
+try:
+    d.start()
+    c = S.connect(d, "127.0.0.8")
+    c.line()
+    times = []
+    for i in range(5):
+        c.cmd("USER " + USER)
+        start = time.monotonic()
+        c.cmd("PASS wrong-%d" % i)
+        times.append(time.monotonic() - start)
+    c.close()
+    t.ok(d.wait_log("throttling: rhost=127.0.0.8 failures=3:"),
+         "through the daemon, failures from 127.0.0.8 are throttled")
+    t.ok(times[3] >= 1.0 and times[4] >= 2.0,
+         "the 4th and 5th attempts wait 1 s and 2 s more (%s)"
+         % ", ".join("%.2f" % x for x in times))
+    c, r = S.login(d, USER, source="127.0.0.9")
+    t.ok(r.startswith(b"+OK"), "meanwhile 127.0.0.9 logs in")
+    t.ok(not d.wait_log("throttling: rhost=127.0.0.9", timeout=0.2),
+         "and is not throttled")
+    c.cmd("QUIT")
+    c.close()
 finally:
     d.cleanup()
 t.done()

@@ -202,6 +202,9 @@ try:
         t.eq(reads, [], "the master made no read/recv call on a TCP socket")
         t.ok(any(l.startswith("recvmsg") for l in lines),
              "strace saw the master's IPC reads (so the trace worked)")
+        t.ok(d.wait_log('session end: rhost=127.0.0.1 user="%s" session=' % USER)
+             and "retrieved=1 deleted=0 octets=" in d.read_log(),
+             "one line per session end, with its counts")
     b.close()
     a.close()
 except Exception as e:
