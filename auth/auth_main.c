@@ -365,9 +365,9 @@ handle_child(struct auth_session *as)
 	wipe(&as->res, sizeof(as->res));
 }
 
-/* Act on every complete frame the master channel has buffered. */
+/* Act on every complete frame from the master already buffered. */
 static void
-drain_master(void)
+master_frames(void)
 {
 	struct ipc_msg m;
 	int r;
@@ -419,7 +419,7 @@ handle_master(void)
 		stop = 1;	/* the master is gone */
 		return;
 	}
-	drain_master();
+	master_frames();
 }
 
 static void
@@ -486,9 +486,11 @@ main(int argc, char **argv)
 		    cfg.auth_throttle_max, key);
 		wipe(key, sizeof(key));
 	}
-	/* The first ATTACH may have arrived in the same read as the
-	 * configuration: act on it now, poll() will not report it. */
-	drain_master();
+	/* The master may have attached a session right behind the
+	 * configuration (a connection waiting at start-up, as with socket
+	 * activation): its frame can be in the buffer already, and poll()
+	 * would not report it. */
+	master_frames();
 	auth_pam_init_dummy();
 	if (!auth_pam_have_dummy())
 		log_info("no local password hash found: unknown users are answered without equalising work (the uniform delay still applies)");

@@ -83,5 +83,10 @@
 /* Storage opens the mailbox, its lock files, journal and index. */
 #define STORE_SANDBOX_NOFILE		64
 #define MASTER_MAX_LISTEN		32
+/* SIGTERM: how long open sessions may go on, then how long storage may
+ * take to finish a commit. Their sum stays under systemd's default
+ * TimeoutStopSec (90 s), so the unit's final SIGKILL is never needed. */
+#define MASTER_STOP_GRACE_MS		(30 * 1000)
+#define MASTER_STOP_STORE_GRACE_MS	(30 * 1000)
 
 #endif
