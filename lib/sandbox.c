@@ -294,8 +294,10 @@ sandbox_enter(enum sandbox_role role, const char *const *dirs,
 		r = sandbox_landlock(dirs, why);
 		if (r < 0)
 			return -1;
-		if (r > 0)
+		if (r == 1)
 			log_info("Landlock is not available in this kernel; storage is confined by its uid and seccomp only");
+		else if (r == 2)
+			log_warnx("Landlock is blocked by a system call filter outside postern (systemd: add landlock_create_ruleset landlock_add_rule landlock_restrict_self to SystemCallFilter=); storage is confined by its uid and seccomp only");
 	}
 #ifdef HAVE_SECCOMP
 	if (seccomp_apply(policy_for(role), self, -1, why) == -1)

@@ -64,8 +64,9 @@ extern const struct sb_policy sandbox_pop3_policy;
 extern const struct sb_policy sandbox_store_policy;
 
 /* sandbox_landlock.c: restrict file access to dirs. Returns 0 when
- * applied, 1 when the kernel has no Landlock (the caller logs and goes
- * on), -1 with why on failure. */
+ * applied, 1 when the kernel has no Landlock, 2 when a system call
+ * filter outside postern blocks it (the caller logs either and goes on),
+ * -1 with why on failure. */
 int sandbox_landlock(const char *const *dirs, const char **why);
 
 #endif

@@ -69,12 +69,24 @@ sandbox_landlock(const char *const *dirs, const char **why)
 	long abi;
 	int rs;
 
-	abi = TESTHOOK_FAIL("landlock_abi") ? -1 :
-	    syscall(__NR_landlock_create_ruleset, NULL, 0,
-	    LANDLOCK_CREATE_RULESET_VERSION);
+	if (TESTHOOK_FAIL("landlock_unavailable")) {
+		errno = ENOSYS;
+		abi = -1;
+	} else if (TESTHOOK_FAIL("landlock_abi")) {
+		errno = EINVAL;
+		abi = -1;
+	} else {
+		abi = syscall(__NR_landlock_create_ruleset, NULL, 0,
+		    LANDLOCK_CREATE_RULESET_VERSION);
+	}
 	if (abi < 0) {
 		if (errno == ENOSYS || errno == EOPNOTSUPP)
 			return 1;	/* not built in, or disabled at boot */
+		/* The kernel never answers a version query with EPERM: an
+		 * outer filter (systemd's SystemCallFilter=, a container
+		 * runtime) refused the call. */
+		if (errno == EPERM)
+			return 2;
 		*why = "landlock_create_ruleset(VERSION) failed";
 		return -1;
 	}

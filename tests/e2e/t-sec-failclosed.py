@@ -110,6 +110,15 @@ try:
         t.ok(d.wait_log("sandbox: %s; ending the session" % why),
              "storage %s fails: logged \"%s\"" % (step, why))
         c.close()
+    # A kernel without Landlock is not a failure: storage goes on with
+    # its uid and seccomp, and says so.
+    sechelp.set_store_fail_step(libexec, "landlock_unavailable")
+    c, r = sechelp.login(d, USER)
+    t.ok(r.startswith(b"+OK"), "storage without Landlock in the kernel "
+         "still serves (%r)" % r)
+    t.ok(d.wait_log("Landlock is not available in this kernel"),
+         "... and logs that it runs without Landlock")
+    c.close()
     sechelp.set_store_fail_step(libexec, None)
     c, r = sechelp.login(d, USER)
     t.ok(r.startswith(b"+OK"), "back to normal: storage serves the login")
