@@ -38,6 +38,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#ifdef HAVE_SECCOMP
+#include <seccomp.h>
+#endif
+
 #include "ipc.h"
 #include "sandbox.h"
 #include "tap.h"
@@ -659,6 +663,33 @@ main(void)
 			check_case("storage: Landlock denies /etc/passwd", st, EACCES + 1);
 		}
 	}
+	/* Under an outer filter that refuses Landlock with EPERM (systemd's
+	 * SystemCallFilter= without the landlock calls), storage must
+	 * degrade, not fail every session. */
+#ifdef HAVE_SECCOMP
+	{
+		pid_t pid;
+
+		fflush(stdout);
+		pid = fork();
+		if (pid == 0) {
+			scmp_filter_ctx outer = seccomp_init(SCMP_ACT_ALLOW);
+			const char *why;
+			int null = open("/dev/null", O_WRONLY);
+
+			if (null == -1 || dup2(null, 2) == -1 || outer == NULL ||
+			    seccomp_rule_add(outer, SCMP_ACT_ERRNO(EPERM),
+			    SCMP_SYS(landlock_create_ruleset), 0) < 0 ||
+			    seccomp_load(outer) < 0)
+				_exit(CHILD_SETUP_FAILED);
+			_exit(sandbox_enter(SANDBOX_STORE, store_dirs, &why) == 0 ?
+			    0 : 1);
+		}
+		waitpid(pid, &st, 0);
+		check_case("storage: Landlock refused by an outer filter degrades, "
+		    "the rest of the sandbox applies", st, 0);
+	}
+#endif
 	st = run_in(SANDBOX_AUTH, c_auth);
 	check_case("auth: non-dumpable, no core dumps, no NNP (PAM needs it)", st, 0);
 
