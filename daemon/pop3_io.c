@@ -176,9 +176,15 @@ client_read_line(struct client *c, char *line, size_t max, size_t *len,
 	}
 }
 
+/*
+ * Writes have a deadline per call, not per wait: a client that reads a
+ * byte now and then cannot stretch one answer (at most one output
+ * buffer or one 128 KiB data chunk) beyond client_write_timeout_ms.
+ */
 bool
 client_flush(struct client *c)
 {
+	uint64_t deadline = now_ms() + (uint64_t)client_write_timeout_ms;
 	size_t off = 0;
 
 	if (c->failed)
@@ -191,7 +197,7 @@ client_flush(struct client *c)
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR) {
 				if (wait_fd(c->fd, want_read ? POLLIN : POLLOUT,
-				    client_write_timeout_ms) <= 0) {
+				    remaining(deadline, client_write_timeout_ms)) <= 0) {
 					c->failed = true;
 					return false;
 				}
@@ -211,6 +217,8 @@ client_flush(struct client *c)
 static void
 client_write_direct(struct client *c, const uint8_t *buf, size_t len)
 {
+	uint64_t deadline = now_ms() + (uint64_t)client_write_timeout_ms;
+
 	while (len > 0 && !c->failed) {
 		bool want_read;
 		ssize_t n = c->tr.write(c, buf, len, &want_read);
@@ -218,7 +226,7 @@ client_write_direct(struct client *c, const uint8_t *buf, size_t len)
 		if (n < 0) {
 			if ((errno == EAGAIN || errno == EINTR) &&
 			    wait_fd(c->fd, want_read ? POLLIN : POLLOUT,
-			    client_write_timeout_ms) > 0)
+			    remaining(deadline, client_write_timeout_ms)) > 0)
 				continue;
 			c->failed = true;
 			return;
