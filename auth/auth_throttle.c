@@ -6,8 +6,6 @@
  */
 #include "config.h"
 
-#include <arpa/inet.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,17 +103,7 @@ throttle_free(struct throttle *t)
 void
 throttle_key(const char *rhost, char *out, size_t outsz)
 {
-	struct in6_addr a;
-	char buf[INET6_ADDRSTRLEN];
-
-	if (strchr(rhost, ':') != NULL && inet_pton(AF_INET6, rhost, &a) == 1) {
-		memset(a.s6_addr + 8, 0, 8);
-		if (inet_ntop(AF_INET6, &a, buf, sizeof(buf)) != NULL) {
-			snprintf(out, outsz, "%s/64", buf);
-			return;
-		}
-	}
-	snprintf(out, outsz, "%s", rhost);
+	addr_key(rhost, out, outsz);
 }
 
 unsigned

@@ -12,6 +12,7 @@
 
 #include "conf.h"
 #include "ipc.h"
+#include "util.h"
 
 struct listener {
 	int fd;
@@ -29,6 +30,7 @@ struct session {
 	uint64_t id;
 	enum session_phase phase;
 	char rhost[64];
+	char rkey[ADDR_KEY_MAX];		/* rhost, IPv6 as its /64 */
 	uint64_t started_ms;
 	pid_t worker_pid;
 	struct ipc_conn worker;		/* master <-> worker */

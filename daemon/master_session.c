@@ -27,15 +27,15 @@ session_by_id(struct master *m, uint64_t id)
 	return NULL;
 }
 
-/* Sessions from rhost; with preauth_only, those not yet authenticated
- * (the ones a slowloris would hold). */
+/* Sessions from the address key rkey (IPv6: the /64); with
+ * preauth_only, those not yet authenticated (what a slowloris holds). */
 static unsigned
-sessions_from(struct master *m, const char *rhost, bool preauth_only)
+sessions_from(struct master *m, const char *rkey, bool preauth_only)
 {
 	unsigned n = 0;
 
 	for (struct session *s = m->sessions; s != NULL; s = s->next)
-		if (strcmp(s->rhost, rhost) == 0 &&
+		if (strcmp(s->rkey, rkey) == 0 &&
 		    (!preauth_only || s->phase == SESSION_PREAUTH))
 			n++;
 	return n;
@@ -70,7 +70,7 @@ session_accept(struct master *m, struct listener *ls)
 {
 	struct sockaddr_storage ss, ls_addr;
 	socklen_t slen = sizeof(ss), llen = sizeof(ls_addr);
-	char rhost[64], laddr[64];
+	char rhost[64], laddr[64], rkey[ADDR_KEY_MAX];
 	uint16_t rport, lport;
 	int cfd, mw[2], wa[2];
 	struct session *s;
@@ -84,6 +84,7 @@ session_accept(struct master *m, struct listener *ls)
 		return;
 	}
 	sockaddr_host(&ss, slen, rhost, sizeof(rhost), &rport);
+	addr_key(rhost, rkey, sizeof(rkey));
 	if (getsockname(cfd, (struct sockaddr *)&ls_addr, &llen) == -1)
 		memset(&ls_addr, 0, sizeof(ls_addr));
 	sockaddr_host(&ls_addr, llen, laddr, sizeof(laddr), &lport);
@@ -92,11 +93,11 @@ session_accept(struct master *m, struct listener *ls)
 		refuse(m, cfd, rhost, LIMIT_TOTAL);
 		return;
 	}
-	if (sessions_from(m, rhost, false) >= m->cfg.max_connections_per_addr) {
+	if (sessions_from(m, rkey, false) >= m->cfg.max_connections_per_addr) {
 		refuse(m, cfd, rhost, LIMIT_PER_ADDR);
 		return;
 	}
-	if (sessions_from(m, rhost, true) >= m->cfg.max_preauth_per_addr) {
+	if (sessions_from(m, rkey, true) >= m->cfg.max_preauth_per_addr) {
 		refuse(m, cfd, rhost, LIMIT_PREAUTH_PER_ADDR);
 		return;
 	}
@@ -117,6 +118,7 @@ session_accept(struct master *m, struct listener *ls)
 	s->phase = SESSION_PREAUTH;
 	s->started_ms = now_ms();
 	snprintf(s->rhost, sizeof(s->rhost), "%s", rhost);
+	snprintf(s->rkey, sizeof(s->rkey), "%s", rkey);
 	snprintf(path, sizeof(path), "%s/postern-pop3", m->cfg.libexec_dir);
 	{
 		const struct spawn_fd fds[] = {

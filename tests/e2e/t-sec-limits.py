@@ -170,6 +170,28 @@ try:
 finally:
     d.cleanup()
 
+# ---- IPv6: per-address limits count the /64 ----
+d = harness.Daemon(users=(U1,), host="::1", config={
+    "max_preauth_per_addr": "2", "auth_fail_delay": "100"})
+try:
+    d.start()
+    time.sleep(0.5)
+    held = []
+    for _ in range(2):
+        s6 = socket.create_connection(("::1", d.port), 10)
+        held.append(harness.RawClient(s6))
+    t.ok(all(greeted(c) for c in held), "IPv6: two unauthenticated connections")
+    s6 = socket.create_connection(("::1", d.port), 10)
+    c = harness.RawClient(s6)
+    t.ok(c.line() == REFUSAL and c.closed(5), "IPv6: the third is refused")
+    t.ok(d.wait_log("limit max_preauth_per_addr reached; refusing "
+                    "connections (first: rhost=::1)"),
+         "IPv6: logged with the client's address")
+    for c in held:
+        c.close()
+finally:
+    d.cleanup()
+
 # ---- the total: max_connections ----
 d = harness.Daemon(users=(U1,), config={"max_connections": "2",
                                         "auth_fail_delay": "100"})
