@@ -8,7 +8,7 @@ postern_SOURCES = \
 	daemon/master_session.c \
 	daemon/master_spawn.c \
 	daemon/master_systemd.c daemon/master_systemd.h
-postern_LDADD = lib/libposterntls.a lib/libpostern.a $(OPENSSL_LIBS)
+postern_LDADD = lib/libposterntls.a lib/libpostern.a $(OPENSSL_LIBS) $(SECCOMP_LIBS)
 postern_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 
 # The worker's command parser is shared with the unit tests and fuzzers.
@@ -27,3 +27,7 @@ postern_pop3_SOURCES = \
 	daemon/pop3_io.c daemon/pop3_io.h
 postern_pop3_LDADD = daemon/libpop3.a lib/libposterntls.a lib/libpostern.a $(OPENSSL_LIBS) $(SECCOMP_LIBS)
 postern_pop3_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(SECCOMP_CFLAGS)
+if TEST_HOOKS
+# configure --enable-test-hooks: NOT a release build.
+postern_pop3_SOURCES += daemon/pop3_hooks.c
+endif

@@ -27,28 +27,39 @@ session_by_id(struct master *m, uint64_t id)
 	return NULL;
 }
 
+/* Sessions from the address key rkey (IPv6: the /64); with
+ * preauth_only, those not yet authenticated (what a slowloris holds). */
 static unsigned
-sessions_from(struct master *m, const char *rhost)
+sessions_from(struct master *m, const char *rkey, bool preauth_only)
 {
 	unsigned n = 0;
 
 	for (struct session *s = m->sessions; s != NULL; s = s->next)
-		if (strcmp(s->rhost, rhost) == 0)
+		if (strcmp(s->rkey, rkey) == 0 &&
+		    (!preauth_only || s->phase == SESSION_PREAUTH))
 			n++;
 	return n;
 }
 
-/* Over a limit: tell the client in one line, close, log once in a while. */
+/* Over a limit: tell the client in one line, close, log each limit at
+ * most once per 10 s (a flood must not flood the log). */
 static void
-refuse(struct master *m, int fd, const char *rhost, const char *which)
+refuse(struct master *m, int fd, const char *rhost, enum master_limit limit)
 {
 	static const char msg[] = "-ERR [SYS/TEMP] Too many connections; try again later.\r\n";
+	static const char *const names[] = {
+		[LIMIT_TOTAL] = "max_connections",
+		[LIMIT_PER_ADDR] = "max_connections_per_addr",
+		[LIMIT_PREAUTH_PER_ADDR] = "max_preauth_per_addr",
+	};
+	const char *which = names[limit];
 	uint64_t now = now_ms();
 
 	(void)send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 	close(fd);
-	if (now - m->last_limit_log >= 10000 || m->last_limit_log == 0) {
-		m->last_limit_log = now;
+	if (now - m->last_limit_log[limit] >= 10000 ||
+	    m->last_limit_log[limit] == 0) {
+		m->last_limit_log[limit] = now;
 		log_warnx("limit %s reached; refusing connections (first: rhost=%s); "
 		    "logged at most every 10 s", which, rhost);
 	}
@@ -59,7 +70,7 @@ session_accept(struct master *m, struct listener *ls)
 {
 	struct sockaddr_storage ss, ls_addr;
 	socklen_t slen = sizeof(ss), llen = sizeof(ls_addr);
-	char rhost[64], laddr[64];
+	char rhost[64], laddr[64], rkey[ADDR_KEY_MAX];
 	uint16_t rport, lport;
 	int cfd, mw[2], wa[2];
 	struct session *s;
@@ -73,16 +84,21 @@ session_accept(struct master *m, struct listener *ls)
 		return;
 	}
 	sockaddr_host(&ss, slen, rhost, sizeof(rhost), &rport);
+	addr_key(rhost, rkey, sizeof(rkey));
 	if (getsockname(cfd, (struct sockaddr *)&ls_addr, &llen) == -1)
 		memset(&ls_addr, 0, sizeof(ls_addr));
 	sockaddr_host(&ls_addr, llen, laddr, sizeof(laddr), &lport);
 
 	if (m->nsessions >= m->cfg.max_connections) {
-		refuse(m, cfd, rhost, "max_connections");
+		refuse(m, cfd, rhost, LIMIT_TOTAL);
 		return;
 	}
-	if (sessions_from(m, rhost) >= m->cfg.max_connections_per_addr) {
-		refuse(m, cfd, rhost, "max_connections_per_addr");
+	if (sessions_from(m, rkey, false) >= m->cfg.max_connections_per_addr) {
+		refuse(m, cfd, rhost, LIMIT_PER_ADDR);
+		return;
+	}
+	if (sessions_from(m, rkey, true) >= m->cfg.max_preauth_per_addr) {
+		refuse(m, cfd, rhost, LIMIT_PREAUTH_PER_ADDR);
 		return;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, mw) == -1) {
@@ -102,6 +118,7 @@ session_accept(struct master *m, struct listener *ls)
 	s->phase = SESSION_PREAUTH;
 	s->started_ms = now_ms();
 	snprintf(s->rhost, sizeof(s->rhost), "%s", rhost);
+	snprintf(s->rkey, sizeof(s->rkey), "%s", rkey);
 	snprintf(path, sizeof(path), "%s/postern-pop3", m->cfg.libexec_dir);
 	{
 		const struct spawn_fd fds[] = {
@@ -368,12 +385,19 @@ session_check_deadlines(struct master *m)
 {
 	uint64_t now = now_ms();
 
+	/* The worker enforces preauth_timeout itself; this is the backstop
+	 * for a worker that does not (compromised, or stuck writing to a
+	 * client that never reads). An attempt started just before the
+	 * deadline may still take PAM's timeout, the uniform delay and the
+	 * throttling penalty. */
+	uint64_t limit = (uint64_t)m->cfg.preauth_timeout * 1000 +
+	    AUTH_PAM_TIMEOUT_S * 1000 + (uint64_t)m->cfg.auth_fail_delay +
+	    (uint64_t)m->cfg.auth_throttle_max + 10000;
+
 	for (struct session *s = m->sessions; s != NULL; s = s->next) {
-		/* The worker enforces preauth_timeout itself; this is the
-		 * backstop for a worker that does not. */
 		if (s->phase == SESSION_PREAUTH && s->worker_pid > 0 &&
-		    now - s->started_ms > (uint64_t)m->cfg.preauth_timeout * 1000 +
-		    (uint64_t)m->cfg.auth_fail_delay + 10000) {
+		    !s->deadline_killed && now - s->started_ms > limit) {
+			s->deadline_killed = true;
 			log_warnx("session=%llu rhost=%s: pre-authentication deadline passed; killing worker",
 			    (unsigned long long)s->id, s->rhost);
 			kill(s->worker_pid, SIGKILL);

@@ -67,4 +67,10 @@ void pop3_capa(struct pop3_session *);
 void pop3_peer_failed(struct pop3_session *, const char *peer,
     const char *why) __attribute__((noreturn));
 
+#ifdef POSTERN_TEST_HOOKS
+/* pop3_hooks.c (test builds only): handle a hook command; true if the
+ * line was one. */
+bool pop3_hook_command(struct pop3_session *, const char *line, size_t len);
+#endif
+
 #endif

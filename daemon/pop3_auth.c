@@ -110,7 +110,10 @@ pop3_auth_submit(struct pop3_session *s, enum ipc_auth_mech mech,
 		s->state = POP3_DONE;
 		return;
 	}
-	if (ipc_conn_recv(&s->auth, &m, IPC_REPLY_TIMEOUT_MS) != 1) {
+	/* The helper may hold the answer for the uniform delay plus the
+	 * throttling penalty of this client's address. */
+	if (ipc_conn_recv(&s->auth, &m, IPC_REPLY_TIMEOUT_MS +
+	    (int)s->cfg.auth_fail_delay + (int)s->cfg.auth_throttle_max) != 1) {
 		client_printf(&s->client, "-ERR [SYS/TEMP] Authentication service unavailable.\r\n");
 		s->end_reason = "auth helper gone";
 		s->state = POP3_DONE;

@@ -41,8 +41,10 @@ struct config {
 	unsigned lock_timeout;		/* seconds */
 	unsigned auth_fail_delay;	/* milliseconds */
 	unsigned auth_max_attempts;
+	unsigned auth_throttle_max;	/* milliseconds; 0: no throttling */
 	unsigned max_connections;
 	unsigned max_connections_per_addr;
+	unsigned max_preauth_per_addr;	/* not yet authenticated */
 	char *tls_cert;			/* "" when not configured */
 	char *tls_key;
 	char *tls_min_version;

@@ -456,6 +456,11 @@ ipc_conn_next(struct ipc_conn *c, struct ipc_msg *m)
 	uint32_t len;
 	int r;
 
+	/* A descriptor arrives with the first bytes of the frame that
+	 * announces it. One still queued when nothing is buffered was
+	 * never announced: a protocol error, not something to keep. */
+	if (c->nfds > 0 && c->inpos == c->inlen)
+		return -1;
 	r = ipc_parse_header(c->in + c->inpos, c->inlen - c->inpos, &type,
 	    &flags, &len);
 	if (r <= 0)
