@@ -10,13 +10,14 @@ check_PROGRAMS += postern-pop3-hooks
 postern_pop3_hooks_SOURCES = \
 	daemon/pop3.h daemon/pop3_main.c daemon/pop3_auth.c \
 	daemon/pop3_trans.c daemon/pop3_io.c daemon/pop3_io.h \
+	daemon/pop3_sasl.c daemon/pop3_tls.c daemon/pop3_tls.h \
 	daemon/pop3_hooks.c \
 	lib/testhook.c lib/testhook.h lib/privdrop.c \
 	lib/sandbox.c lib/sandbox_pop3.c lib/sandbox_store.c \
 	lib/sandbox_landlock.c
 postern_pop3_hooks_CPPFLAGS = $(AM_CPPFLAGS) -DPOSTERN_TEST_HOOKS
 postern_pop3_hooks_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(SECCOMP_CFLAGS)
-postern_pop3_hooks_LDADD = daemon/libpop3.a lib/libpostern.a $(OPENSSL_LIBS) $(SECCOMP_LIBS)
+postern_pop3_hooks_LDADD = daemon/libpop3.a lib/libposterntls.a lib/libpostern.a $(OPENSSL_LIBS) $(SECCOMP_LIBS)
 
 # postern-store-hooks: storage with failure injection for its sandbox steps.
 check_PROGRAMS += postern-store-hooks
