@@ -400,7 +400,8 @@ ipc_conn_fill(struct ipc_conn *c)
 		if (cap > c->incap) {
 			uint8_t *nb = xmalloc(cap);
 
-			memcpy(nb, c->in, c->inlen);
+			if (c->inlen > 0)
+				memcpy(nb, c->in, c->inlen);
 			wipe(c->in, c->incap);
 			free(c->in);
 			c->in = nb;
