@@ -15,7 +15,9 @@
  *       ordinary clients do). -q sets TCP_QUICKACK after every read, as a
  *       client that acks at once. -D writes each message, dot-unstuffed,
  *       as an 8-byte little-endian length and the bytes (for verifying).
- *       -W waits for a line on stdin before QUIT (to sample the server).
+ *       -S prints "stat" and waits for a line on stdin before the first
+ *       RETR, -W does the same before QUIT (the driver samples the
+ *       server's processes at both points).
  *   popbench open HOST PORT -u USER [-t]      time PASS->+OK and STAT
  *   popbench expunge HOST PORT -u USER [-t]   time DELE 1 and QUIT->+OK
  *   popbench idle HOST PORT -u FMT -n N [-t]
@@ -56,7 +58,7 @@ struct opts {
 	long n, clients, depth, timeout;
 	double duration;
 	size_t bufsize;
-	bool tls, quickack, wait;
+	bool tls, quickack, wait, sync;
 };
 
 struct conn {
@@ -483,6 +485,14 @@ mode_retr(const struct opts *o)
 		die("STAT failed");
 	if (o->n > 0 && (unsigned long)o->n < count)
 		count = (unsigned long)o->n;
+	if (o->sync) {
+		char line[64];
+
+		printf("stat messages=%lu\n", count);
+		fflush(stdout);
+		if (fgets(line, sizeof(line), stdin) == NULL)
+			line[0] = '\0';
+	}
 	wire0 = c.wire;
 	t0 = now();
 	for (unsigned long i = 1; i <= count; i++) {
@@ -614,7 +624,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: popbench sessions|retr|open|expunge|idle|probe "
 	    "HOST PORT [-u USERS] [-n N] [-d SECS] [-c CLIENTS] [-P DEPTH] [-q] [-t] "
-	    "[-D DUMP] [-T TIMEOUT] [-W]\n");
+	    "[-D DUMP] [-T TIMEOUT] [-S] [-W]\n");
 	exit(2);
 }
 
@@ -632,7 +642,7 @@ main(int argc, char **argv)
 	o.host = argv[2];
 	o.port = argv[3];
 	optind = 4;
-	while ((ch = getopt(argc, argv, "u:n:c:d:P:qtD:T:W")) != -1) {
+	while ((ch = getopt(argc, argv, "u:n:c:d:P:qtD:T:SW")) != -1) {
 		switch (ch) {
 		case 'u': o.users = optarg; break;
 		case 'n': o.n = atol(optarg); break;
@@ -642,6 +652,7 @@ main(int argc, char **argv)
 		case 'q': o.quickack = true; break;
 		case 't': o.tls = true; break;
 		case 'D': o.dump = optarg; break;
+		case 'S': o.sync = true; break;
 		case 'W': o.wait = true; break;
 		case 'T': o.timeout = atol(optarg); break;
 		default: usage();

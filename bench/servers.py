@@ -77,6 +77,17 @@ def proc_status(pid, key):
     return None
 
 
+def proc_cpu(pid):
+    """User + system CPU seconds of pid so far (0 if it is gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            data = f.read()
+    except OSError:
+        return 0.0
+    rest = data[data.rfind(")") + 2:].split()
+    return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def proc_pss(pid):
     try:
         with open("/proc/%d/smaps_rollup" % pid) as f:
