@@ -128,6 +128,9 @@ def main():
                     default="sessions,retr,open,expunge,memory,limits")
     ap.add_argument("--results", default=os.path.join(HERE, "results"),
                     help="directory for the table and JSON of this run")
+    ap.add_argument("--wrap-store", metavar="CMD",
+                    help="run postern-store under CMD (a profiler; see "
+                    "bench/PROFILING.md)")
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench.py: run as root (real users, PAM, /var/mail)")
@@ -163,7 +166,7 @@ def main():
         for u in SESSION_USERS + FAST_USERS + idle_users:
             env.install_mbox(u, masters["small"])
         classes = {"postern": lambda: Postern(env, os.path.abspath(
-            a.builddir)), "dovecot": lambda: Dovecot(env),
+            a.builddir), a.wrap_store), "dovecot": lambda: Dovecot(env),
             "popa3d": lambda: Popa3d(env)}
         for n in names:
             srv = classes[n]()
@@ -203,7 +206,8 @@ def main():
             "machine: " + machine(),
             "servers: " + ", ".join(
                 "%s" % v for v in results.info["versions"].values()) +
-            " (postern tree %s)" % git_describe(),
+            " (postern built in %s; bench tree %s)" % (
+                os.path.abspath(a.builddir), git_describe()),
             "mailboxes: " + ", ".join(
                 "%s %d msgs %d MB" % (k, cfg[k][0], cfg["sizes_mb"][k])
                 for k in ("retr", "open", "expunge", "big")) +

@@ -15,13 +15,13 @@ def rows(cfg):
     exp_mb = cfg["sizes_mb"]["expunge"]
     big_mb = cfg["sizes_mb"]["big"]
     return [
-        ("sessions_plain_1", "sessions/s, 1 client, plain", "higher", 60,
+        ("sessions_plain_1", "sessions/s, 1 client, plain (yescrypt)", "higher", 60,
          ">= 60", "%.1f"),
-        ("sessions_plain_2", "sessions/s, 2 clients, plain", "higher", None,
+        ("sessions_plain_2", "sessions/s, 2 clients, plain (yescrypt)", "higher", None,
          "", "%.1f"),
-        ("sessions_tls_1", "sessions/s, 1 client, TLS", "higher", None, "",
+        ("sessions_tls_1", "sessions/s, 1 client, TLS (yescrypt)", "higher", None, "",
          "%.1f"),
-        ("sessions_tls_2", "sessions/s, 2 clients, TLS", "higher", None, "",
+        ("sessions_tls_2", "sessions/s, 2 clients, TLS (yescrypt)", "higher", None, "",
          "%.1f"),
         ("sessions_fast_plain_1", "  same, SHA-512 hash: 1 client, plain",
          "higher", 60, ">= 60", "%.1f"),
@@ -31,7 +31,7 @@ def rows(cfg):
          "higher", None, "", "%.1f"),
         ("sessions_fast_tls_2", "  same, SHA-512 hash: 2 clients, TLS",
          "higher", None, "", "%.1f"),
-        ("login_small", "login+STAT, 10-msg mailbox, ms", "lower", None, "",
+        ("login_small", "login+STAT, 10-msg mailbox, SHA-512, ms", "lower", None, "",
          "%.1f"),
         ("retr_check", "RETR content check, %d MB" % retr_mb, "text", None,
          "", "%s"),

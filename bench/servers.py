@@ -197,9 +197,10 @@ def _clear_dir(path):
 class Postern(Server):
     name = "postern"
 
-    def __init__(self, env, builddir):
+    def __init__(self, env, builddir, wrap_store=None):
         super().__init__(env)
         self.builddir = builddir
+        self.libexec = builddir
         self.dir = os.path.join(env.workdir, "postern")
         self.index = os.path.join(self.dir, "index")
         self.empty = os.path.join(self.dir, "empty")
@@ -209,6 +210,25 @@ class Postern(Server):
             os.chmod(d, 0o755)
         for u in env.users:
             _user_dir(self.index, u)
+        if wrap_store:
+            self._wrap(wrap_store)
+
+    def _wrap(self, cmd):
+        """A libexec directory where postern-store runs under cmd (a
+        profiler: "perf stat -o FILE", "valgrind --tool=callgrind ...")."""
+        self.libexec = os.path.join(self.dir, "libexec")
+        os.makedirs(self.libexec, exist_ok=True)
+        os.chmod(self.libexec, 0o755)
+        for prog in ("postern-pop3", "postern-auth"):
+            link = os.path.join(self.libexec, prog)
+            if not os.path.lexists(link):
+                os.symlink(os.path.join(self.builddir, prog), link)
+        wrapper = os.path.join(self.libexec, "postern-store")
+        with open(wrapper, "w") as f:
+            f.write("#!/bin/sh\n# written by bench/ (--wrap-store)\n"
+                    "exec %s %s \"$@\"\n" % (
+                        cmd, os.path.join(self.builddir, "postern-store")))
+        os.chmod(wrapper, 0o755)
 
     def version(self):
         try:
@@ -225,7 +245,7 @@ class Postern(Server):
             "mailbox": SPOOL + "/%u",
             "index_dir": self.index + "/%u",
             "empty_dir": self.empty,
-            "libexec_dir": self.builddir,
+            "libexec_dir": self.libexec,
             "pid_file": os.path.join(self.dir, "postern.pid"),
             "pam_service": self.env.pam_service,
             "max_connections": "2000",
