@@ -58,7 +58,7 @@ def rows(cfg):
          "<= 300", "%.0f"),
         ("peak_rss", "peak RSS, RETR all of %d MB, MB" % big_mb, "lower", 32,
          "<= 32", "%.1f"),
-        ("retr_cpu", "server CPU per GB of RETR (same run), s", "lower",
+        ("retr_cpu", "server CPU per GB of RETR (warm), s", "lower",
          None, "", "%.2f"),
     ]
 

@@ -83,11 +83,13 @@ bindir = os.path.join(tmp, "bin")
 os.mkdir(bindir)
 cc = os.environ.get("CC", "cc")
 built = True
-for prog in ("popbench", "popserve"):
-    r = subprocess.run([cc, "-O2", "-o", os.path.join(bindir, prog),
-                        os.path.join(SRC, "bench", prog + ".c"), "-lssl",
-                        "-lcrypto"], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT)
+for prog, libs in (("popbench", ["-lssl", "-lcrypto"]),
+                   ("popserve", ["-lssl", "-lcrypto"]),
+                   ("minetd", []), ("pamcost", ["-lpam"])):
+    r = subprocess.run([cc, "-O2", "-Wall", "-Wextra", "-Werror", "-o",
+                        os.path.join(bindir, prog),
+                        os.path.join(SRC, "bench", prog + ".c")] + libs,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     built &= t.ok(r.returncode == 0, "%s compiles" % prog)
     if r.returncode:
         t.diag(r.stdout.decode())

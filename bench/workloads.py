@@ -474,11 +474,52 @@ class Runner:
                 self.res.rows.setdefault("pss_incr", {})[srv.name] = dict(
                     self.res.get("pss_total", srv.name))
 
+    def _rss_session(self, srv, user, warm_user):
+        """One session that RETRs every message: (VmHWM list, CPU seconds
+        of the RETRs alone, popbench's result)."""
+        self.popbench("open", srv.port, ["-u", warm_user])
+        time.sleep(0.3)
+        before = set(srv.pids())
+        p = subprocess.Popen(
+            [self.env.tool("popbench"), "retr", "127.0.0.1", str(srv.port),
+             "-u", user, "-q", "-S", "-W"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE)
+        try:
+            if not self._readline(p, 900).startswith("stat"):
+                raise BenchFail("login failed: %s" % (
+                    p.stderr.read().decode(errors="replace").strip()[-200:]
+                    if p.poll() is not None else "no answer"))
+            new = [q for q in srv.pids() if q not in before]
+            cpu0 = {q: proc_cpu(q) for q in new}
+            p.stdin.write(b"\n")
+            p.stdin.flush()
+            r = parse_kv(self._readline(p, 900))
+            if "mbps" not in r:
+                raise BenchFail("RETR failed")
+            new = [q for q in srv.pids() if q not in before]
+            cpu = sum(proc_cpu(q) - cpu0.get(q, 0.0) for q in new)
+            hwm = [(proc_comm(q), proc_status(q, "VmHWM") or 0)
+                   for q in new]
+        finally:
+            try:
+                p.stdin.write(b"\n")
+                p.stdin.flush()
+            except OSError:
+                pass
+            try:
+                p.wait(300)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        return hwm, cpu, r
+
     def peak_rss(self, user, master, warm_user):
         """Peak RSS of the processes one session starts, and the CPU time
         they spend on the RETRs alone (sampled after STAT and before
         QUIT): CPU per GB is robust on a busy machine, where wall-clock
-        throughput is not."""
+        throughput is not. Two sessions: the first opens the mailbox
+        cold (no index), the second warm, as most logins are."""
         self.mailbox(user, master)
         self.warm_cache(master)
         size = os.path.getsize(master)
@@ -488,51 +529,22 @@ class Runner:
             def one():
                 self.check_size(srv, master)
                 srv.cold(user)
-                self.popbench("open", srv.port, ["-u", warm_user])
-                time.sleep(0.3)
-                before = set(srv.pids())
-                p = subprocess.Popen(
-                    [self.env.tool("popbench"), "retr", "127.0.0.1",
-                     str(srv.port), "-u", user, "-q", "-S", "-W"],
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE)
-                try:
-                    if not self._readline(p, 900).startswith("stat"):
-                        raise BenchFail("login failed: %s" % (
-                            p.stderr.read().decode(errors="replace")
-                            .strip()[-200:] if p.poll() is not None
-                            else "no answer"))
-                    new = [q for q in srv.pids() if q not in before]
-                    cpu0 = {q: proc_cpu(q) for q in new}
-                    p.stdin.write(b"\n")
-                    p.stdin.flush()
-                    r = parse_kv(self._readline(p, 900))
-                    if "mbps" not in r:
-                        raise BenchFail("RETR failed")
-                    new = [q for q in srv.pids() if q not in before]
-                    cpu = sum(proc_cpu(q) - cpu0.get(q, 0.0) for q in new)
-                    hwm = [(proc_comm(q), proc_status(q, "VmHWM") or 0)
-                           for q in new]
-                finally:
-                    try:
-                        p.stdin.write(b"\n")
-                        p.stdin.flush()
-                    except OSError:
-                        pass
-                    try:
-                        p.wait(300)
-                    except subprocess.TimeoutExpired:
-                        p.kill()
-                        p.wait()
-                total = sum(h for _, h in hwm)
-                self.res.put("peak_rss", srv.name, value=total / 1024,
-                             note=", ".join("%s %.1f MB" % (c, h / 1024)
-                                            for c, h in hwm) +
-                             "; %.0f MB/s" % r["mbps"])
-                self.res.put("retr_cpu", srv.name, value=cpu / (
-                    r["bytes"] / 1e9), note="%.2f s CPU for %.0f MB" % (
-                    cpu, r["bytes"] / 1e6))
-                self.mailbox(user, master)
+                runs = []
+                for kind in ("cold", "warm"):
+                    hwm, cpu, r = self._rss_session(srv, user, warm_user)
+                    runs.append((kind, hwm, cpu, r))
+                    self.mailbox(user, master)
+                peak = max(runs, key=lambda x: sum(h for _, h in x[1]))
+                kind, hwm, _, r = peak
+                self.res.put("peak_rss", srv.name, value=sum(
+                    h for _, h in hwm) / 1024, note="%s session: " % kind +
+                    ", ".join("%s %.1f MB" % (c, h / 1024) for c, h in hwm))
+                per_gb = {k: cpu / (r["bytes"] / 1e9) for k, _, cpu, r in runs}
+                self.res.put("retr_cpu", srv.name, value=per_gb["warm"],
+                             note="warm open; after a cold open %.2f; "
+                             "%.0f / %.0f MB/s" % (per_gb["cold"],
+                                                   runs[0][3]["mbps"],
+                                                   runs[1][3]["mbps"]))
                 return True
             if self.cell("peak_rss", srv, one) is None:
                 self.res.rows.setdefault("retr_cpu", {})[srv.name] = dict(
