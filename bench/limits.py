@@ -123,8 +123,9 @@ def copy_fsync(src, workdir):
     return dt, n / dt / 1e6
 
 
-def pam_cost(env, user, n):
-    r = subprocess.run([env.tool("pamcost"), env.pam_service, user, str(n)],
+def pam_cost(env, user, n, mode=None):
+    r = subprocess.run([env.tool("pamcost"), env.pam_service, user, str(n)] +
+                       ([mode] if mode else []),
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=120)
     if r.returncode != 0:
@@ -161,6 +162,10 @@ def measure(env, cfg, masters, msgfile, ciphers, say):
                                        cfg["pam_reps"]))
     attempt("pam_fast_ms", lambda: pam_cost(env, cfg["fast_users"][0],
                                             cfg["pam_reps"]))
+    attempt("pam_fork_ms", lambda: pam_cost(env, cfg["fast_users"][0],
+                                            cfg["pam_reps"], "fork"))
+    attempt("pam_pinned_ms", lambda: pam_cost(env, cfg["fast_users"][0],
+                                              cfg["pam_reps"], "pinned"))
     if ciphers:
         lim["ciphers"] = {k: "%s (%s)" % (v, CIPHERS.get(v, "?"))
                           for k, v in ciphers.items()}

@@ -145,6 +145,8 @@ def limits_text(lim):
         ("copy_fsync", "copy the expunge mailbox with fsync, MB/s"),
         ("pam_ms", "PAM login alone, system hash (yescrypt), ms"),
         ("pam_fast_ms", "PAM login alone, SHA-512 hash, ms"),
+        ("pam_fork_ms", "  same, in a fresh child per attempt, ms"),
+        ("pam_pinned_ms", "  same, child of a parent with modules loaded, ms"),
     ]
     out = []
     w = max(len(t) for _, t in order)
