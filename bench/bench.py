@@ -9,6 +9,7 @@ installs the packages and builds postern first. Run as root.
 """
 import argparse
 import datetime
+import fcntl
 import json
 import os
 import platform
@@ -145,6 +146,13 @@ def main():
     stamp = datetime.datetime.now()
     load0 = os.getloadavg()
 
+    # Two runs would share /var/mail/ptbench_* and the PAM file.
+    lock = open("/run/postern-bench.lock", "a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        sys.exit("bench.py: another benchmark run holds "
+                 "/run/postern-bench.lock")
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     workdir = tempfile.mkdtemp(prefix="postern-bench-", dir="/var/tmp")
