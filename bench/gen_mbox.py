@@ -22,7 +22,6 @@ import argparse
 import base64
 import hashlib
 import json
-import math
 import random
 import sys
 

@@ -67,6 +67,7 @@ if [ -n "${POSTERN_BUILDDIR:-}" ]; then
 elif [ -f "$top/config.status" ]; then
 	# Configured in the source tree: an out-of-tree build is impossible.
 	builddir=$top
+	# shellcheck disable=SC2086 # BENCH_MAKE_ARGS is a list of words
 	make -C "$top" -j"$jobs" ${BENCH_MAKE_ARGS:-} >/dev/null
 else
 	builddir=$top/_build/bench
@@ -74,6 +75,7 @@ else
 	mkdir -p "$builddir"
 	[ -f "$builddir/Makefile" ] || (cd "$builddir" && "$top/configure" -q)
 	echo "run.sh: building postern in $builddir"
+	# shellcheck disable=SC2086 # BENCH_MAKE_ARGS is a list of words
 	make -C "$builddir" -j"$jobs" ${BENCH_MAKE_ARGS:-} >"$builddir/bench-build.log" 2>&1 ||
 		{ tail -30 "$builddir/bench-build.log"; exit 1; }
 fi
