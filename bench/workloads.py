@@ -517,8 +517,8 @@ class Runner:
     def peak_rss(self, user, master, warm_user):
         """Peak RSS of the processes one session starts, and the CPU time
         they spend on the RETRs alone (sampled after STAT and before
-        QUIT): CPU per GB is robust on a busy machine, where wall-clock
-        throughput is not. Two sessions: the first opens the mailbox
+        QUIT): CPU per GB moves less than wall-clock throughput when
+        the machine is busy. Two sessions: the first opens the mailbox
         cold (no index), the second warm, as most logins are."""
         self.mailbox(user, master)
         self.warm_cache(master)
