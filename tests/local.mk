@@ -9,3 +9,4 @@ include tests/tls.mk
 include tests/security.mk
 include tests/packaging.mk
 include tests/clients.mk
+include tests/bench.mk
