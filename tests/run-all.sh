@@ -10,6 +10,10 @@ cd "$top"
 jobs=$(nproc 2>/dev/null || echo 2)
 status=0
 
+# The package tests (build, install and purge the .deb; build the RPM)
+# run once, in the release build. POSTERN_TEST_PACKAGES=0 skips them.
+POSTERN_TEST_PACKAGES=${POSTERN_TEST_PACKAGES:-1}
+export POSTERN_TEST_PACKAGES
 sh contrib/install-deps.sh || exit 1
 autoreconf -fi || exit 1
 
@@ -27,6 +31,7 @@ run() {
 }
 
 run "release build" "$top/_build/main"
+POSTERN_TEST_PACKAGES=0 \
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run "ASan+UBSan build" "$top/_build/asan" --enable-asan
 
