@@ -21,6 +21,7 @@
 #include "auth_pam.h"
 #include "conf.h"
 #include "ipc.h"
+#include "ipc_msgs.h"
 #include "log.h"
 #include "util.h"
 
@@ -164,44 +165,37 @@ fail_later(struct auth_session *as, uint8_t result, const char *reason)
 static void
 handle_request(struct auth_session *as, struct ipc_msg *m)
 {
-	char *authzid = NULL, *user = NULL, *pass = NULL;
-	uint8_t mech, tls;
+	struct ipc_auth_request rq;
 	bool ok;
 
+	memset(&rq, 0, sizeof(rq));
 	ok = m->fd < 0 && m->type == IPC_AUTH_REQUEST &&
-	    ipc_get_u8(m, &mech) && ipc_get_u8(m, &tls) &&
-	    ipc_get_str(m, &authzid, AUTH_MAX_USER * 4) &&
-	    ipc_get_str(m, &user, AUTH_MAX_USER * 4) &&
-	    ipc_get_str(m, &pass, AUTH_MAX_PASS) && ipc_get_end(m) &&
-	    mech >= IPC_MECH_USER && mech <= IPC_MECH_LOGIN;
+	    ipc_dec_auth_request(m, &rq);
 	wipe((void *)(uintptr_t)m->data, m->len);
 	if (m->fd >= 0)
 		close(m->fd);
 	if (!ok || as->phase != AS_IDLE) {
-		free(authzid);
-		free(user);
-		free_secret(pass);
+		ipc_auth_request_free(&rq);
 		session_kill(as, !ok ? "malformed request" : "request out of phase");
 		return;
 	}
 	if (as->attempts >= cfg.auth_max_attempts) {
-		free(authzid);
-		free(user);
-		free_secret(pass);
+		ipc_auth_request_free(&rq);
 		session_kill(as, "request after the last allowed attempt");
 		return;
 	}
 	as->attempts++;
-	as->mech = mech;
-	as->tls = tls;
+	as->mech = rq.mech;
+	as->tls = rq.tls;
 	as->started = now_ms();
-	escape_for_log(user, strlen(user), as->user_log, sizeof(as->user_log));
-	if (!user_plausible(user)) {
+	escape_for_log(rq.user, strlen(rq.user), as->user_log,
+	    sizeof(as->user_log));
+	if (!user_plausible(rq.user)) {
 		fail_later(as, IPC_AUTH_FAIL, "implausible user name");
-	} else if (authzid[0] != '\0' && strcmp(authzid, user) != 0) {
+	} else if (rq.authzid[0] != '\0' && strcmp(rq.authzid, rq.user) != 0) {
 		fail_later(as, IPC_AUTH_FAIL, "authorization identity differs");
 	} else {
-		as->child = auth_pam_spawn(cfg.pam_service, user, pass,
+		as->child = auth_pam_spawn(cfg.pam_service, rq.user, rq.pass,
 		    as->rhost, &as->child_fd);
 		if (as->child == -1) {
 			log_warn("fork for PAM");
@@ -211,9 +205,7 @@ handle_request(struct auth_session *as, struct ipc_msg *m)
 			as->res_got = 0;
 		}
 	}
-	free(authzid);
-	free(user);
-	free_secret(pass);
+	ipc_auth_request_free(&rq);
 }
 
 static void
@@ -290,9 +282,7 @@ handle_master(void)
 
 		switch (m.type) {
 		case IPC_AUTH_ATTACH:
-			if (!ipc_get_u64(&m, &id) ||
-			    !ipc_get_str(&m, &rhost, 63) || !ipc_get_end(&m) ||
-			    m.fd < 0)
+			if (!ipc_dec_auth_attach(&m, &id, &rhost) || m.fd < 0)
 				fatalx("bad AUTH_ATTACH from the master");
 			as = xcalloc(1, sizeof(*as));
 			as->id = id;
@@ -305,7 +295,7 @@ handle_master(void)
 			sessions = as;
 			break;
 		case IPC_AUTH_DETACH:
-			if (!ipc_get_u64(&m, &id) || !ipc_get_end(&m))
+			if (!ipc_dec_u64(&m, &id))
 				fatalx("bad AUTH_DETACH from the master");
 			for (as = sessions; as != NULL; as = as->next)
 				if (as->id == id)
@@ -363,8 +353,7 @@ main(int argc, char **argv)
 	signal(SIGHUP, SIG_IGN);
 	ipc_conn_init(&master, FD_MASTER);
 	if (ipc_conn_recv(&master, &m, IPC_REPLY_TIMEOUT_MS) != 1 ||
-	    m.type != IPC_CONFIG || !ipc_get_str(&m, &text, 1024 * 1024) ||
-	    !ipc_get_end(&m))
+	    m.type != IPC_CONFIG || !ipc_dec_config(&m, &text))
 		fatalx("no configuration from the master");
 	config_defaults(&cfg);
 	if (!config_parse(&cfg, text, strlen(text), "(master)", err, sizeof(err)))

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ipc_msgs.h"
 #include "log.h"
 #include "master.h"
 #include "util.h"
@@ -192,39 +193,31 @@ session_end(struct master *m, struct session *s)
 static bool
 relay_log(struct ipc_msg *msg, const char *ident, pid_t pid)
 {
-	uint8_t prio;
-	const uint8_t *text;
-	size_t len;
+	struct ipc_log l;
 	char buf[2100];
 
-	if (!ipc_get_u8(msg, &prio) || !ipc_get_bytes(msg, &text, &len, 2048) ||
-	    !ipc_get_end(msg) || prio > LOG_DEBUG)
+	if (!ipc_dec_log(msg, &l))
 		return false;
 	/* A sandboxed child may be compromised: escape what it says. */
-	escape_for_log((const char *)text, len, buf, sizeof(buf));
-	log_relay(prio, ident, (long)pid, buf);
+	escape_for_log((const char *)l.text, l.len, buf, sizeof(buf));
+	log_relay(l.prio, ident, (long)pid, buf);
 	return true;
 }
 
 static bool
 worker_stats(struct session *s, struct ipc_msg *msg)
 {
-	uint32_t retrieved, deleted;
-	uint64_t octets;
-	const uint8_t *reason;
-	size_t rlen;
+	struct ipc_worker_stats w;
 	char why[80], user[200];
 
-	if (!ipc_get_u32(msg, &retrieved) || !ipc_get_u32(msg, &deleted) ||
-	    !ipc_get_u64(msg, &octets) ||
-	    !ipc_get_bytes(msg, &reason, &rlen, 64) || !ipc_get_end(msg))
+	if (!ipc_dec_worker_stats(msg, &w))
 		return false;
-	escape_for_log((const char *)reason, rlen, why, sizeof(why));
+	escape_for_log((const char *)w.reason, w.reason_len, why, sizeof(why));
 	escape_for_log(s->user ? s->user : "", s->user ? strlen(s->user) : 0,
 	    user, sizeof(user));
 	log_notice("session end: rhost=%s user=\"%s\" session=%llu retrieved=%u deleted=%u octets=%llu reason=\"%s\" seconds=%llu",
-	    s->rhost, user, (unsigned long long)s->id, retrieved, deleted,
-	    (unsigned long long)octets, why,
+	    s->rhost, user, (unsigned long long)s->id, w.retrieved, w.deleted,
+	    (unsigned long long)w.octets, why,
 	    (unsigned long long)((now_ms() - s->started_ms) / 1000));
 	return true;
 }
