@@ -8,3 +8,4 @@ include tests/e2e.mk
 include tests/tls.mk
 include tests/security.mk
 include tests/packaging.mk
+include tests/hardening.mk

@@ -1,0 +1,30 @@
+# tests/hardening.mk: adversarial hardening (issue 7): fuzz-target
+# replays, sanitizer/valgrind/lint entry points, load and fault tests.
+# See SECURITY.md for how to run each.
+
+# Every seed and every saved crash input of each fuzz target, replayed
+# through the target's own checks by fuzz/replay.c (no libFuzzer needed).
+REPLAY_TESTS = fuzz/replay-pop3-parse fuzz/replay-config fuzz/replay-ipc fuzz/replay-util
+check_PROGRAMS += $(REPLAY_TESTS)
+TESTS += $(REPLAY_TESTS)
+fuzz_replay_pop3_parse_SOURCES = fuzz/fuzz-pop3-parse.c fuzz/replay.c
+fuzz_replay_pop3_parse_CPPFLAGS = $(FUZZ_INCLUDES) -DFUZZ_NAME='"pop3-parse"'
+fuzz_replay_pop3_parse_LDADD = $(FUZZ_LIBS)
+fuzz_replay_config_SOURCES = fuzz/fuzz-config.c fuzz/replay.c
+fuzz_replay_config_CPPFLAGS = $(FUZZ_INCLUDES) -DFUZZ_NAME='"config"'
+fuzz_replay_config_LDADD = $(FUZZ_LIBS)
+fuzz_replay_ipc_SOURCES = fuzz/fuzz-ipc.c fuzz/replay.c
+fuzz_replay_ipc_CPPFLAGS = $(FUZZ_INCLUDES) -DFUZZ_NAME='"ipc"'
+fuzz_replay_ipc_LDADD = $(FUZZ_LIBS)
+fuzz_replay_util_SOURCES = fuzz/fuzz-util.c fuzz/replay.c
+fuzz_replay_util_CPPFLAGS = $(FUZZ_INCLUDES) -DFUZZ_NAME='"util"'
+fuzz_replay_util_LDADD = $(FUZZ_LIBS)
+
+# Unit tests: the IPC decoders every receiver uses, and one named test
+# per bug the fuzzers found.
+check_PROGRAMS += tests/unit/test-ipc-msgs tests/unit/test-fuzz-regress
+TESTS += tests/unit/test-ipc-msgs tests/unit/test-fuzz-regress
+tests_unit_test_ipc_msgs_SOURCES = tests/unit/test-ipc-msgs.c
+tests_unit_test_ipc_msgs_LDADD = lib/libpostern.a
+tests_unit_test_fuzz_regress_SOURCES = tests/unit/test-fuzz-regress.c
+tests_unit_test_fuzz_regress_LDADD = lib/libpostern.a
