@@ -29,9 +29,31 @@ sandbox_available(void)
 #endif
 }
 
+#ifdef POSTERN_ASAN
+/*
+ * Sanitizer builds: LeakSanitizer's exit-time check clones a tracer that
+ * ptraces this process, which a sandbox forbids (RLIMIT_NPROC 0, seccomp,
+ * not dumpable); it would abort every confined process at exit. Leaks in
+ * the per-session roles die with them; the long-lived master and auth
+ * helper are never confined and stay checked. LSan calls this hook at
+ * exit; it must make no system call.
+ */
+static volatile int sandbox_confined;
+
+int __lsan_is_turned_off(void);
+int
+__lsan_is_turned_off(void)
+{
+	return sandbox_confined;
+}
+#endif
+
 int
 sandbox_enter(enum sandbox_role role, const char **why)
 {
+#ifdef POSTERN_ASAN
+	sandbox_confined = 1;
+#endif
 	if (set_limit(RLIMIT_CORE, 0) == -1) {
 		*why = "setrlimit(RLIMIT_CORE) failed";
 		return -1;
