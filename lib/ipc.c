@@ -400,7 +400,6 @@ ipc_conn_fill(struct ipc_conn *c)
 		if (cap > c->incap) {
 			uint8_t *nb = xmalloc(cap);
 
-			/* memcpy from NULL is undefined even for 0 bytes. */
 			if (c->inlen > 0)
 				memcpy(nb, c->in, c->inlen);
 			wipe(c->in, c->incap);
@@ -456,8 +455,6 @@ ipc_conn_next(struct ipc_conn *c, struct ipc_msg *m)
 	uint32_t len;
 	int r;
 
-	if (c->in == NULL)
-		return 0;	/* nothing read yet (and NULL + 0 is undefined) */
 	r = ipc_parse_header(c->in + c->inpos, c->inlen - c->inpos, &type,
 	    &flags, &len);
 	if (r <= 0)

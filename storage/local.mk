@@ -1,9 +1,58 @@
 # storage/: postern-store, the per-user storage process, and its mailbox engine.
 noinst_LIBRARIES += storage/libmbox.a
 storage_libmbox_a_SOURCES = \
-	storage/mbox.h
+	storage/mbox.h \
+	storage/mbox_int.h \
+	storage/mbox_scan.h \
+	storage/mbox_index.h \
+	storage/mbox.c \
+	storage/mbox_scan.c \
+	storage/mbox_retr.c \
+	storage/mbox_uidl.c \
+	storage/mbox_index.c \
+	storage/mbox_lock.c \
+	storage/mbox_expunge.c \
+	storage/mbox_io.c
+storage_libmbox_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 
 pkglibexec_PROGRAMS += postern-store
 postern_store_SOURCES = storage/store_main.c
 postern_store_LDADD = storage/libmbox.a lib/libpostern.a $(OPENSSL_LIBS) $(SECCOMP_LIBS)
 postern_store_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(SECCOMP_CFLAGS)
+
+
+
+# Unit tests of the mailbox engine (TAP, run by make check). The fault
+# library is the engine rebuilt with the crash test's kill points; only
+# test programs link it.
+check_LIBRARIES = tests/unit/libmboxtest.a tests/unit/libmbox_fault.a
+MBOX_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/storage -I$(top_srcdir)/tests/unit
+MBOX_TEST_LDADD = tests/unit/libmboxtest.a storage/libmbox.a lib/libpostern.a $(OPENSSL_LIBS)
+tests_unit_libmboxtest_a_SOURCES = tests/unit/mbox_testlib.c \
+	tests/unit/mbox_testlib.h tests/unit/tap.h
+tests_unit_libmboxtest_a_CPPFLAGS = $(MBOX_TEST_CPPFLAGS)
+tests_unit_libmbox_fault_a_SOURCES = $(storage_libmbox_a_SOURCES) \
+	storage/mbox_fault.c storage/mbox_fault.h
+tests_unit_libmbox_fault_a_CPPFLAGS = $(AM_CPPFLAGS) -DMBOX_FAULT_INJECTION
+tests_unit_libmbox_fault_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+
+MBOX_TESTS = \
+	tests/unit/test-mbox-scan
+check_PROGRAMS += $(MBOX_TESTS)
+TESTS += $(MBOX_TESTS)
+
+tests_unit_test_mbox_scan_SOURCES = tests/unit/test-mbox-scan.c
+tests_unit_test_mbox_scan_CPPFLAGS = $(MBOX_TEST_CPPFLAGS)
+tests_unit_test_mbox_scan_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+tests_unit_test_mbox_scan_LDADD = $(MBOX_TEST_LDADD)
+
+MBOX_TESTS += tests/unit/test-mbox-retr
+tests_unit_test_mbox_retr_SOURCES = tests/unit/test-mbox-retr.c
+tests_unit_test_mbox_retr_CPPFLAGS = $(MBOX_TEST_CPPFLAGS)
+tests_unit_test_mbox_retr_LDADD = $(MBOX_TEST_LDADD)
+
+MBOX_TESTS += tests/unit/test-mbox-uidl
+tests_unit_test_mbox_uidl_SOURCES = tests/unit/test-mbox-uidl.c
+tests_unit_test_mbox_uidl_CPPFLAGS = $(MBOX_TEST_CPPFLAGS)
+tests_unit_test_mbox_uidl_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+tests_unit_test_mbox_uidl_LDADD = $(MBOX_TEST_LDADD)

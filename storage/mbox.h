@@ -85,4 +85,27 @@ int mbox_commit(struct mbox *, uint32_t *deleted);
 /* Release the session lock and free everything (no expunge). */
 void mbox_close(struct mbox *);
 
+/*
+ * Diagnostics for logs and tests (added by the engine; not needed to
+ * serve mail). The UIDL returned by mbox_info stays valid until
+ * mbox_close.
+ */
+enum mbox_index_use {
+	MBOX_INDEX_NONE = 0,	/* no usable index: full scan */
+	MBOX_INDEX_WARM = 1,	/* index valid, nothing scanned */
+	MBOX_INDEX_APPEND = 2,	/* index valid, appended mail scanned */
+	MBOX_INDEX_REBUILT = 3,	/* index stale or corrupt: full scan */
+};
+
+struct mbox_stats {
+	uint64_t bytes_scanned;	/* mailbox bytes parsed by open/commit */
+	uint64_t mailbox_size;	/* size when opened */
+	enum mbox_index_use index_use;
+	bool recovered;		/* an interrupted expunge was completed */
+	bool have_session_lock;	/* false if no place for one was found */
+	uint32_t uidls_changed;	/* rebuild only: old UIDLs not found again */
+};
+
+void mbox_get_stats(const struct mbox *, struct mbox_stats *);
+
 #endif

@@ -1,0 +1,642 @@
+/*
+ * mbox_expunge.c - crash-safe expunge (mbox_commit) and its recovery.
+ *
+ * The mailbox is rewritten in place, never replaced by rename: an MDA
+ * blocked on the old inode's fcntl lock would otherwise deliver into a
+ * file nobody reads. In-place rewriting destroys bytes, so it is made
+ * atomic with a redo journal (index directory, "<name>.journal", or if
+ * there is none, the mailbox directory, ".<name>.postern-journal"):
+ *
+ *   1. under both locks, check the mailbox is the file we scanned and
+ *      its scanned part is unchanged (every message from the first
+ *      deleted one on is re-scanned and must match the table);
+ *   2. write to "<journal>.tmp": the new tail = every surviving byte
+ *      from X (the first deleted message) to the current end, including
+ *      mail delivered since our scan; fsync; then a header with X, the
+ *      old size S_old, the new size S_new, SHA-256 of the payload and of
+ *      the old bytes [S_new, S_old); fsync; rename to "<journal>"; fsync
+ *      the directory. The rename is the commit point: until then the
+ *      mailbox is untouched, and any failure (ENOSPC...) leaves it so;
+ *   3. copy the payload to X, fsync, truncate to S_new, fsync, unlink
+ *      the journal.
+ *
+ * Recovery (mbox_open, under the locks) finds a journal and decides from
+ * the mailbox alone where step 3 stopped: the bytes [S_new, S_old) are
+ * never written by step 3, so if they still hash to the recorded value
+ * the truncate has not happened and the journal is replayed (pwrite is
+ * idempotent); mail an MDA appended after the crash sits beyond S_old
+ * and is folded into a fresh journal first. Otherwise, if [X, S_new)
+ * holds the payload, the expunge had completed and only the journal is
+ * removed. Anything else is left alone (MBOX_ERR_TEMP, logged): on doubt
+ * we do not write.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "mbox_int.h"
+#include "mbox_scan.h"
+#include "util.h"
+
+#define J_MAGIC		"PSTNJRN1"
+#define J_VERSION	1
+#define J_HASHED	120	/* header bytes covered by the header hash */
+
+struct jhdr {
+	uint64_t dev, ino;
+	uint64_t x, s_old, s_new;
+	uint8_t payload_hash[32];
+	uint8_t old_tail_hash[32];
+};
+
+struct jloc {
+	int dfd;
+	const char *dir;
+	char name[NAME_MAX + 32];
+	char tmp[NAME_MAX + 40];
+};
+
+/* which: 0 = index directory, 1 = mailbox directory. */
+static bool
+jloc_get(const struct mbox *m, int which, struct jloc *jl)
+{
+	if (which == 0) {
+		if (m->idxfd < 0)
+			return false;
+		jl->dfd = m->idxfd;
+		jl->dir = m->idxdir;
+		snprintf(jl->name, sizeof(jl->name), "%s.journal", m->base);
+	} else {
+		if (m->dirfd < 0)
+			return false;
+		jl->dfd = m->dirfd;
+		jl->dir = m->dir;
+		snprintf(jl->name, sizeof(jl->name), ".%s.postern-journal",
+		    m->base);
+	}
+	snprintf(jl->tmp, sizeof(jl->tmp), "%s.tmp", jl->name);
+	return true;
+}
+
+static void
+put64(uint8_t *p, uint64_t v)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t
+get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static int
+jhdr_write(int fd, const struct jhdr *h)
+{
+	uint8_t b[MBOX_JOURNAL_HDR];
+	unsigned len;
+
+	memset(b, 0, sizeof(b));
+	memcpy(b, J_MAGIC, 8);
+	put64(b + 8, J_VERSION | (uint64_t)MBOX_JOURNAL_HDR << 32);
+	put64(b + 16, h->dev);
+	put64(b + 24, h->ino);
+	put64(b + 32, h->x);
+	put64(b + 40, h->s_old);
+	put64(b + 48, h->s_new);
+	memcpy(b + 56, h->payload_hash, 32);
+	memcpy(b + 88, h->old_tail_hash, 32);
+	if (EVP_Digest(b, J_HASHED, b + J_HASHED, &len,
+	    (const EVP_MD *)mbox_sha256(), NULL) != 1)
+		return -1;
+	return mbox_pwrite_full(fd, b, sizeof(b), 0);
+}
+
+/* 0: a complete, self-consistent header. */
+static int
+jhdr_read(int fd, struct jhdr *h)
+{
+	uint8_t b[MBOX_JOURNAL_HDR], sum[EVP_MAX_MD_SIZE];
+	unsigned len;
+
+	if (mbox_pread_full(fd, b, sizeof(b), 0) != (ssize_t)sizeof(b) ||
+	    memcmp(b, J_MAGIC, 8) != 0 ||
+	    get64(b + 8) != (J_VERSION | (uint64_t)MBOX_JOURNAL_HDR << 32) ||
+	    EVP_Digest(b, J_HASHED, sum, &len, (const EVP_MD *)mbox_sha256(),
+	    NULL) != 1 || memcmp(sum, b + J_HASHED, 32) != 0)
+		return -1;
+	h->dev = get64(b + 16);
+	h->ino = get64(b + 24);
+	h->x = get64(b + 32);
+	h->s_old = get64(b + 40);
+	h->s_new = get64(b + 48);
+	memcpy(h->payload_hash, b + 56, 32);
+	memcpy(h->old_tail_hash, b + 88, 32);
+	if (h->x > h->s_new || h->s_new >= h->s_old ||
+	    h->s_old > (uint64_t)INT64_MAX - MBOX_JOURNAL_HDR)
+		return -1;
+	return 0;
+}
+
+/* Make the journal durable under its final name (the commit point). */
+static int
+jcommit(const struct jloc *jl, int tfd, const struct jhdr *h)
+{
+	if (mbox_fsync(tfd) < 0 || jhdr_write(tfd, h) < 0 ||
+	    mbox_fsync(tfd) < 0 || mbox_renameat(jl->dfd, jl->tmp, jl->name) < 0 ||
+	    mbox_fsync(jl->dfd) < 0)
+		return -1;
+	return 0;
+}
+
+/* Step 3: replay the journal into the mailbox, then drop the journal. */
+static int
+japply(struct mbox *m, const struct jloc *jl, int jfd, const struct jhdr *h)
+{
+	if (mbox_copy_range(jfd, MBOX_JOURNAL_HDR, m->fd, h->x,
+	    h->s_new - h->x) < 0 || mbox_fsync(m->fd) < 0 ||
+	    mbox_ftruncate(m->fd, h->s_new) < 0 || mbox_fsync(m->fd) < 0) {
+		mbox_log(m, LOG_CRIT, "%s: expunge interrupted: %s; journal "
+		    "%s/%s kept, it is replayed at the next login", m->path,
+		    strerror(errno), jl->dir, jl->name);
+		return MBOX_ERR_TEMP;
+	}
+	/* Once the truncate is durable a leftover journal is recognised as
+	 * already applied, so failing to remove it loses nothing. */
+	if (mbox_unlinkat(jl->dfd, jl->name) < 0 ||
+	    mbox_fsync(jl->dfd) < 0)
+		mbox_log(m, LOG_WARNING, "%s/%s: %s", jl->dir, jl->name,
+		    strerror(errno));
+	return MBOX_OK;
+}
+
+/* Deleted byte ranges, merged, in file order. */
+struct range {
+	uint64_t start, end;
+};
+
+/* State of step 2: reading [X, S_old) once, feeding the verifying
+ * scanner and writing the survivors to the journal. */
+struct jbuild {
+	struct mbox *m;
+	int jfd;
+	uint64_t pos, limit;
+	uint64_t s_new, s_old, jpos;
+	const struct range *rg;
+	size_t nrg, k;
+	EVP_MD_CTX *pay, *tail;
+	uint32_t cmp;		/* next table entry the scanner must match */
+	int err;		/* errno of a failure inside a callback */
+};
+
+static int
+jb_consume(struct jbuild *b, const uint8_t *buf, size_t n)
+{
+	uint64_t c = b->pos, e = b->pos + n, next, lo, hi;
+
+	lo = c > b->s_new ? c : b->s_new;
+	hi = e < b->s_old ? e : b->s_old;
+	if (lo < hi && EVP_DigestUpdate(b->tail, buf + (lo - c),
+	    (size_t)(hi - lo)) != 1)
+		return -1;
+	while (c < e) {
+		while (b->k < b->nrg && b->rg[b->k].end <= c)
+			b->k++;
+		if (b->k < b->nrg && b->rg[b->k].start <= c) {
+			c = b->rg[b->k].end < e ? b->rg[b->k].end : e;
+			continue;
+		}
+		next = b->k < b->nrg && b->rg[b->k].start < e ?
+		    b->rg[b->k].start : e;
+		if (EVP_DigestUpdate(b->pay, buf + (c - b->pos),
+		    (size_t)(next - c)) != 1 ||
+		    mbox_pwrite_full(b->jfd, buf + (c - b->pos),
+		    (size_t)(next - c), MBOX_JOURNAL_HDR + b->jpos) < 0)
+			return -1;
+		b->jpos += next - c;
+		c = next;
+	}
+	return 0;
+}
+
+static ssize_t
+jb_read(void *ctx, void *buf, size_t len)
+{
+	struct jbuild *b = ctx;
+	size_t chunk = mbox_io_chunk();
+	ssize_t got;
+
+	if (b->pos >= b->limit)
+		return 0;
+	if (len > chunk)
+		len = chunk;
+	if (len > b->limit - b->pos)
+		len = (size_t)(b->limit - b->pos);
+	got = mbox_pread_full(b->m->fd, buf, len, b->pos);
+	if (got != (ssize_t)len) {
+		b->err = got < 0 ? errno : EIO;
+		return -1;
+	}
+	if (jb_consume(b, buf, len) < 0) {
+		b->err = errno != 0 ? errno : EIO;
+		return -1;
+	}
+	b->pos += len;
+	return got;
+}
+
+/* The re-scan must find exactly the messages of the table. */
+static int
+jb_msg(void *ctx, const struct mbox_scan_msg *sm)
+{
+	struct jbuild *b = ctx;
+	const struct mbox *m = b->m;
+	const struct mbox_msg *t;
+	uint64_t region_end;
+
+	if (b->cmp >= m->nmsgs)
+		return 1;
+	t = &m->msgs[b->cmp];
+	region_end = b->cmp + 1 < m->nmsgs ? m->msgs[b->cmp + 1].from_off :
+	    m->scanned_end;
+	b->cmp++;
+	if (sm->from_off != t->from_off || sm->data_off != t->data_off ||
+	    sm->end_off != t->end_off || sm->region_end != region_end ||
+	    sm->size != t->size ||
+	    memcmp(sm->digest, t->digest, MBOX_DIGEST_LEN) != 0 ||
+	    sm->pseudo != ((t->flags & MSG_PSEUDO) != 0))
+		return 1;
+	return 0;
+}
+
+/*
+ * Step 2. Returns MBOX_OK with the journal committed and still open in
+ * *jfd, or an error with the mailbox untouched and no journal left.
+ */
+static int
+jbuild(struct mbox *m, const struct jloc *jl, uint32_t first,
+    const struct range *rg, size_t nrg, uint64_t s_old, uint64_t s_new,
+    struct jhdr *h, int *jfd)
+{
+	struct mbox_scan_opts so;
+	struct jbuild b;
+	unsigned len;
+	uint8_t *buf = NULL;
+	ssize_t n;
+	int r = MBOX_ERR_TEMP, sr;
+
+	*jfd = -1;
+	memset(&b, 0, sizeof(b));
+	memset(h, 0, sizeof(*h));
+	h->dev = (uint64_t)m->dev;
+	h->ino = (uint64_t)m->ino;
+	h->x = m->msgs[first].from_off;
+	h->s_old = s_old;
+	h->s_new = s_new;
+	b.m = m;
+	b.pos = h->x;
+	b.limit = m->scanned_end;
+	b.s_new = s_new;
+	b.s_old = s_old;
+	b.rg = rg;
+	b.nrg = nrg;
+	b.cmp = first;
+	b.pay = EVP_MD_CTX_new();
+	b.tail = EVP_MD_CTX_new();
+	if (b.pay == NULL || b.tail == NULL ||
+	    EVP_DigestInit_ex(b.pay, mbox_sha256(), NULL) != 1 ||
+	    EVP_DigestInit_ex(b.tail, mbox_sha256(), NULL) != 1)
+		goto out;
+
+	(void)unlinkat(jl->dfd, jl->tmp, 0);
+	b.jfd = openat(jl->dfd, jl->tmp, O_RDWR | O_CREAT | O_EXCL |
+	    O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (b.jfd < 0) {
+		mbox_log(m, LOG_ERR, "%s/%s: %s", jl->dir, jl->tmp,
+		    strerror(errno));
+		goto out;
+	}
+	memset(&so, 0, sizeof(so));
+	so.format = m->cfg.format;
+	so.start_off = h->x;
+	so.pseudo_check = first == 0;
+	sr = mbox_scan(&so, jb_read, &b, jb_msg, &b, NULL);
+	m->stats.bytes_scanned += b.pos - h->x;
+	if (sr != 0 || b.cmp != m->nmsgs) {
+		if (sr < 0 || b.err != 0)
+			mbox_log(m, LOG_ERR, "%s: expunge: %s", m->path,
+			    strerror(b.err != 0 ? b.err : errno));
+		else
+			mbox_log(m, LOG_WARNING, "%s: changed since it was "
+			    "scanned; not expunged", m->path);
+		goto out;
+	}
+	/* Mail delivered since the scan is copied, not parsed. */
+	b.limit = s_old;
+	buf = xmalloc(mbox_io_chunk());
+	while ((n = jb_read(&b, buf, mbox_io_chunk())) > 0)
+		;
+	if (n < 0 || b.jpos != s_new - h->x) {
+		mbox_log(m, LOG_ERR, "%s: expunge: %s", m->path,
+		    n < 0 ? strerror(b.err) : "size mismatch");
+		goto out;
+	}
+	if (EVP_DigestFinal_ex(b.pay, h->payload_hash, &len) != 1 ||
+	    EVP_DigestFinal_ex(b.tail, h->old_tail_hash, &len) != 1)
+		goto out;
+	if (jcommit(jl, b.jfd, h) < 0) {
+		mbox_log(m, LOG_ERR, "%s/%s: %s; mailbox left unchanged",
+		    jl->dir, jl->name, strerror(errno));
+		goto out;
+	}
+	*jfd = b.jfd;
+	b.jfd = -1;
+	r = MBOX_OK;
+out:
+	if (b.jfd >= 0) {
+		close(b.jfd);
+		(void)unlinkat(jl->dfd, jl->tmp, 0);
+	}
+	free(buf);
+	EVP_MD_CTX_free(b.pay);
+	EVP_MD_CTX_free(b.tail);
+	return r;
+}
+
+/* The table after a successful expunge: survivors, offsets shifted. */
+static void
+table_compact(struct mbox *m)
+{
+	uint64_t shift = 0, region_end;
+	uint32_t i, j = 0;
+
+	for (i = 0; i < m->nmsgs; i++) {
+		region_end = i + 1 < m->nmsgs ? m->msgs[i + 1].from_off :
+		    m->scanned_end;
+		if (m->msgs[i].flags & MSG_DELETED) {
+			shift += region_end - m->msgs[i].from_off;
+			continue;
+		}
+		m->msgs[j] = m->msgs[i];
+		m->msgs[j].from_off -= shift;
+		m->msgs[j].data_off -= shift;
+		m->msgs[j].end_off -= shift;
+		j++;
+	}
+	m->nmsgs = j;
+	m->scanned_end -= shift;
+	mbox_uidls_reset(m);
+}
+
+static int
+commit_locked(struct mbox *m, const struct jloc *jl, uint32_t first)
+{
+	struct range *rg;
+	struct jhdr h;
+	struct stat st, pst;
+	uint64_t removed = 0, region_end;
+	uint32_t i, k;
+	size_t nrg = 0;
+	int jfd, r;
+
+	if (fstatat(m->dirfd, m->base, &pst, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    pst.st_dev != m->dev || pst.st_ino != m->ino ||
+	    fstat(m->fd, &st) != 0 || st.st_nlink != 1 ||
+	    (uint64_t)st.st_size < m->scanned_end) {
+		mbox_log(m, LOG_WARNING, "%s: replaced or truncated since it "
+		    "was scanned; not expunged", m->path);
+		return MBOX_ERR_TEMP;
+	}
+	/* The part before X is not rewritten; a sample of its From_ lines
+	 * is enough to notice a rewrite by another program. */
+	for (k = 0; k < 64 && first > 0; k++) {
+		i = (uint32_t)((uint64_t)(first - 1) * k / 63);
+		if (!mbox_from_at(m->fd, m->msgs[i].from_off)) {
+			mbox_log(m, LOG_WARNING, "%s: changed since it was "
+			    "scanned; not expunged", m->path);
+			return MBOX_ERR_TEMP;
+		}
+	}
+	rg = xreallocarray(NULL, m->nmsgs, sizeof(*rg));
+	for (i = first; i < m->nmsgs; i++) {
+		if (!(m->msgs[i].flags & MSG_DELETED))
+			continue;
+		region_end = i + 1 < m->nmsgs ? m->msgs[i + 1].from_off :
+		    m->scanned_end;
+		removed += region_end - m->msgs[i].from_off;
+		if (nrg > 0 && rg[nrg - 1].end == m->msgs[i].from_off) {
+			rg[nrg - 1].end = region_end;
+		} else {
+			rg[nrg].start = m->msgs[i].from_off;
+			rg[nrg].end = region_end;
+			nrg++;
+		}
+	}
+	r = jbuild(m, jl, first, rg, nrg, (uint64_t)st.st_size,
+	    (uint64_t)st.st_size - removed, &h, &jfd);
+	free(rg);
+	if (r != MBOX_OK)
+		return r;
+	r = japply(m, jl, jfd, &h);
+	close(jfd);
+	if (r == MBOX_OK)
+		table_compact(m);
+	return r;
+}
+
+int
+mbox_commit(struct mbox *m, uint32_t *deleted)
+{
+	uint32_t i, ndel = 0, first = 0;
+	struct jloc jl;
+	int r;
+
+	*deleted = 0;
+	for (i = m->nmsgs; i-- > 0;) {
+		if (m->msgs[i].flags & MSG_DELETED) {
+			ndel++;
+			first = i;
+		}
+	}
+	if (ndel == 0 || m->fd < 0)
+		return MBOX_OK;
+	if (!jloc_get(m, 0, &jl) && !jloc_get(m, 1, &jl)) {
+		mbox_log(m, LOG_ERR, "%s: no directory for the expunge "
+		    "journal; not expunged", m->path);
+		return MBOX_ERR_TEMP;
+	}
+	if ((r = mbox_lock(m)) != MBOX_OK)
+		return r;
+	r = commit_locked(m, &jl, first);
+	if (r == MBOX_OK)
+		mbox_index_prepare(m);
+	mbox_unlock(m);
+	if (r == MBOX_OK) {
+		mbox_index_write(m);
+		*deleted = ndel;
+		MBOX_FAULT();	/* "killed right after a complete commit" */
+	}
+	return r;
+}
+
+/*
+ * Mail arrived after the crash (beyond S_old): write a fresh journal
+ * whose payload is the old one plus that mail, and commit it in place of
+ * the old one. The bytes [S_new', Z) it records are untouched by any
+ * partial replay, which only writes below S_new.
+ */
+static int
+jrebuild(struct mbox *m, const struct jloc *jl, int jfd, uint64_t z,
+    struct jhdr *h, int *newfd)
+{
+	uint64_t add = z - h->s_old, len = h->s_new - h->x;
+	int tfd;
+
+	*newfd = -1;
+	(void)unlinkat(jl->dfd, jl->tmp, 0);
+	tfd = openat(jl->dfd, jl->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (tfd < 0)
+		return -1;
+	if (mbox_copy_range(jfd, MBOX_JOURNAL_HDR, tfd, MBOX_JOURNAL_HDR,
+	    len) < 0 || mbox_copy_range(m->fd, h->s_old, tfd,
+	    MBOX_JOURNAL_HDR + len, add) < 0)
+		goto fail;
+	h->s_new += add;
+	h->s_old = z;
+	if (mbox_hash_range(tfd, MBOX_JOURNAL_HDR, len + add,
+	    h->payload_hash) < 0 || mbox_hash_range(m->fd, h->s_new,
+	    h->s_old - h->s_new, h->old_tail_hash) < 0 ||
+	    jcommit(jl, tfd, h) < 0)
+		goto fail;
+	*newfd = tfd;
+	return 0;
+fail:
+	close(tfd);
+	(void)unlinkat(jl->dfd, jl->tmp, 0);
+	return -1;
+}
+
+static int
+recover_one(struct mbox *m, const struct jloc *jl, int jfd)
+{
+	uint8_t sum[32];
+	struct stat js, st;
+	struct jhdr h;
+	char aside[NAME_MAX + 48];
+	int nfd, r;
+
+	if (fstat(jfd, &js) != 0 || !S_ISREG(js.st_mode) ||
+	    js.st_uid != m->cfg.uid || jhdr_read(jfd, &h) != 0) {
+		/* Not committed (the rename is the commit point and follows
+		 * the fsync), or not ours: the mailbox was never touched. */
+		mbox_log(m, LOG_NOTICE, "%s/%s: incomplete journal removed",
+		    jl->dir, jl->name);
+		(void)mbox_unlinkat(jl->dfd, jl->name);
+		return MBOX_OK;
+	}
+	if (h.dev != (uint64_t)m->dev || h.ino != (uint64_t)m->ino) {
+		snprintf(aside, sizeof(aside), "%s.orphan", jl->name);
+		mbox_log(m, LOG_ERR, "%s/%s: journal of another file (the "
+		    "mailbox was replaced); moved to %s", jl->dir, jl->name,
+		    aside);
+		(void)renameat(jl->dfd, jl->name, jl->dfd, aside);
+		return MBOX_OK;
+	}
+	if ((uint64_t)js.st_size != MBOX_JOURNAL_HDR + (h.s_new - h.x) ||
+	    mbox_hash_range(jfd, MBOX_JOURNAL_HDR, h.s_new - h.x, sum) != 0 ||
+	    memcmp(sum, h.payload_hash, 32) != 0) {
+		mbox_log(m, LOG_CRIT, "%s/%s: journal damaged; mailbox %s "
+		    "may need repair by hand, not touching it", jl->dir,
+		    jl->name, m->path);
+		return MBOX_ERR_TEMP;
+	}
+	if (fstat(m->fd, &st) != 0)
+		return MBOX_ERR_TEMP;
+	if ((uint64_t)st.st_size >= h.s_old &&
+	    mbox_hash_range(m->fd, h.s_new, h.s_old - h.s_new, sum) == 0 &&
+	    memcmp(sum, h.old_tail_hash, 32) == 0) {
+		/* Not truncated yet: replay, with mail that arrived since. */
+		nfd = -1;
+		if ((uint64_t)st.st_size > h.s_old &&
+		    jrebuild(m, jl, jfd, (uint64_t)st.st_size, &h, &nfd) < 0) {
+			mbox_log(m, LOG_ERR, "%s: cannot finish the interrupted "
+			    "expunge: %s", m->path, strerror(errno));
+			return MBOX_ERR_TEMP;
+		}
+		r = japply(m, jl, nfd >= 0 ? nfd : jfd, &h);
+		if (nfd >= 0)
+			close(nfd);
+		if (r == MBOX_OK)
+			mbox_log(m, LOG_NOTICE, "%s: interrupted expunge "
+			    "completed", m->path);
+		m->stats.recovered = r == MBOX_OK;
+		return r;
+	}
+	if ((uint64_t)st.st_size >= h.s_new &&
+	    mbox_hash_range(m->fd, h.x, h.s_new - h.x, sum) == 0 &&
+	    memcmp(sum, h.payload_hash, 32) == 0) {
+		/* Already complete; only the journal was left. */
+		if (mbox_unlinkat(jl->dfd, jl->name) < 0 && errno != ENOENT)
+			return MBOX_ERR_TEMP;
+		(void)mbox_fsync(jl->dfd);
+		m->stats.recovered = true;
+		return MBOX_OK;
+	}
+	mbox_log(m, LOG_CRIT, "%s: does not match expunge journal %s/%s "
+	    "(changed by another program?); not touching it", m->path,
+	    jl->dir, jl->name);
+	return MBOX_ERR_TEMP;
+}
+
+int
+mbox_recover(struct mbox *m)
+{
+	struct jloc jl;
+	int which, fd, r;
+
+	for (which = 0; which < 2; which++) {
+		if (!jloc_get(m, which, &jl))
+			continue;
+		/* A temporary journal was never committed. */
+		(void)unlinkat(jl.dfd, jl.tmp, 0);
+		fd = openat(jl.dfd, jl.name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+		    O_CLOEXEC);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue;
+			mbox_log(m, LOG_ERR, "%s/%s: %s", jl.dir, jl.name,
+			    strerror(errno));
+			return MBOX_ERR_TEMP;
+		}
+		if (m->fd < 0) {
+			mbox_log(m, LOG_ERR, "%s/%s: expunge journal, but the "
+			    "mailbox is gone; left in place", jl.dir, jl.name);
+			close(fd);
+			continue;
+		}
+		r = recover_one(m, &jl, fd);
+		close(fd);
+		if (r != MBOX_OK)
+			return r;
+	}
+	return MBOX_OK;
+}

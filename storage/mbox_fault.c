@@ -1,0 +1,46 @@
+/*
+ * mbox_fault.c - the fault-injection points of the crash test (see
+ * mbox_fault.h). Built only with -DMBOX_FAULT_INJECTION.
+ */
+#include "config.h"
+
+#include <signal.h>
+#include <stdlib.h>
+
+#include "mbox_fault.h"
+#include "mbox_int.h"
+
+#ifndef MBOX_FAULT_INJECTION
+#error "mbox_fault.c is for the test library only"
+#endif
+
+static long fault_kill_at;
+static long fault_count;
+static size_t fault_chunk = MBOX_IO_CHUNK;
+
+void
+mbox_fault_set(long kill_at, size_t chunk)
+{
+	fault_kill_at = kill_at;
+	fault_count = 0;
+	fault_chunk = chunk > 0 ? chunk : MBOX_IO_CHUNK;
+}
+
+long
+mbox_fault_count(void)
+{
+	return fault_count;
+}
+
+void
+mbox_fault_point(void)
+{
+	if (++fault_count == fault_kill_at)
+		raise(SIGKILL);
+}
+
+size_t
+mbox_io_chunk(void)
+{
+	return fault_chunk;
+}

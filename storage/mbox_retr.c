@@ -1,0 +1,313 @@
+/*
+ * mbox_retr.c - RETR and TOP: stream one message through a fixed input
+ * and output buffer, turning mbox bytes into what RFC 1939 sends (CRLF
+ * line ends, ">From " unquoted, lines starting with '.' stuffed, a final
+ * CRLF guaranteed). Before the first byte is sent the message's
+ * boundaries are checked against the file, so a mailbox changed behind
+ * our back gives an error, never someone else's bytes.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+
+#include "mbox_int.h"
+#include "mbox_scan.h"
+#include "params.h"
+
+struct xf {
+	const struct mbox_xform_opts *o;
+	mbox_read_fn rd;
+	void *rctx;
+	mbox_sink sink;
+	void *sctx;
+	uint8_t *in, *p, *e;
+	size_t cap;
+	bool eof;
+	uint8_t *out;
+	size_t olen;
+	uint64_t octets;
+	int err;
+};
+
+static void
+xf_flush(struct xf *x)
+{
+	if (x->err == MBOX_OK && x->olen > 0 &&
+	    x->sink(x->sctx, x->out, x->olen) != 0)
+		x->err = MBOX_ERR_SINK;
+	x->olen = 0;
+}
+
+/* Append to the output; counted is false only for stuffing dots. */
+static void
+xf_emit(struct xf *x, const void *src, size_t len, bool counted)
+{
+	const uint8_t *s = src;
+	size_t n;
+
+	if (counted)
+		x->octets += len;
+	while (len > 0 && x->err == MBOX_OK) {
+		n = x->cap - x->olen;
+		if (n > len)
+			n = len;
+		memcpy(x->out + x->olen, s, n);
+		x->olen += n;
+		s += n;
+		len -= n;
+		if (x->olen == x->cap)
+			xf_flush(x);
+	}
+}
+
+/* Keep the unconsumed bytes and read until need bytes or end of input. */
+static void
+xf_refill(struct xf *x, size_t need)
+{
+	size_t keep = (size_t)(x->e - x->p);
+	ssize_t n;
+
+	if (x->p > x->in) {
+		memmove(x->in, x->p, keep);
+		x->p = x->in;
+		x->e = x->in + keep;
+	}
+	while (!x->eof && x->err == MBOX_OK && (size_t)(x->e - x->p) < need) {
+		n = x->rd(x->rctx, x->e, x->cap - (size_t)(x->e - x->in));
+		if (n < 0)
+			x->err = MBOX_ERR_TEMP;
+		else if (n == 0)
+			x->eof = true;
+		else
+			x->e += n;
+	}
+}
+
+/* mboxrd line with a long '>' run: send the run minus one '>', and the
+ * one only if no "From " follows (all '>' look alike, so order is moot). */
+static void
+xf_gt_run(struct xf *x)
+{
+	const uint8_t *q;
+
+	x->p++;
+	for (;;) {
+		for (q = x->p; q < x->e && *q == '>'; q++)
+			;
+		xf_emit(x, x->p, (size_t)(q - x->p), true);
+		x->p = (uint8_t *)q;
+		if (x->p < x->e || x->eof || x->err != MBOX_OK)
+			break;
+		xf_refill(x, 1);
+	}
+	if ((size_t)(x->e - x->p) < 5 && !x->eof)
+		xf_refill(x, 5);
+	if (!((size_t)(x->e - x->p) >= 5 && memcmp(x->p, "From ", 5) == 0))
+		xf_emit(x, ">", 1, true);
+}
+
+/* The rest of a line, up to and including its LF (or the end). */
+static void
+xf_line_body(struct xf *x)
+{
+	const uint8_t *q;
+	bool pending_cr = false;
+	size_t len;
+
+	while (x->err == MBOX_OK) {
+		q = memchr(x->p, '\n', (size_t)(x->e - x->p));
+		if (q != NULL) {
+			len = (size_t)(q - x->p);
+			if (pending_cr && len > 0)
+				xf_emit(x, "\r", 1, true);
+			if (len > 0 && q[-1] == '\r')
+				len--;
+			xf_emit(x, x->p, len, true);
+			xf_emit(x, "\r\n", 2, true);
+			x->p = (uint8_t *)q + 1;
+			return;
+		}
+		/* No LF here: send what we have but hold back a final CR,
+		 * which is dropped if the next byte is the LF. */
+		len = (size_t)(x->e - x->p);
+		if (pending_cr && len > 0) {
+			xf_emit(x, "\r", 1, true);
+			pending_cr = false;
+		}
+		if (len > 0 && x->e[-1] == '\r') {
+			pending_cr = true;
+			len--;
+		}
+		xf_emit(x, x->p, len, true);
+		x->p = x->e;
+		if (!x->eof)
+			xf_refill(x, 1);
+		if (x->p == x->e) {
+			/* Last line without LF: complete it. */
+			if (pending_cr)
+				xf_emit(x, "\r", 1, true);
+			xf_emit(x, "\r\n", 2, true);
+			return;
+		}
+	}
+}
+
+int
+mbox_xform(const struct mbox_xform_opts *o, mbox_read_fn rd, void *rctx,
+    mbox_sink sink, void *sctx, uint64_t *octets)
+{
+	struct xf x;
+	bool in_hdr = true;
+	int64_t body_left = o->body_lines;
+	unsigned c;
+
+	memset(&x, 0, sizeof(x));
+	x.o = o;
+	x.rd = rd;
+	x.rctx = rctx;
+	x.sink = sink;
+	x.sctx = sctx;
+	x.cap = o->bufsize == 0 ? STORE_DATA_CHUNK : o->bufsize;
+	if (x.cap < MBOX_BUF_MIN)
+		x.cap = MBOX_BUF_MIN;
+	x.in = malloc(x.cap);
+	x.out = malloc(x.cap);
+	if (x.in == NULL || x.out == NULL) {
+		free(x.in);
+		free(x.out);
+		return MBOX_ERR_TEMP;
+	}
+	x.p = x.e = x.in;
+	while (x.err == MBOX_OK) {
+		if ((size_t)(x.e - x.p) < MBOX_LINE_PFX && !x.eof)
+			xf_refill(&x, MBOX_LINE_PFX);
+		if (x.p == x.e || x.err != MBOX_OK)
+			break;
+		if (!in_hdr && o->body_lines >= 0) {
+			if (body_left == 0)
+				break;
+			body_left--;
+		}
+		c = mbox_line_class(x.p, (size_t)(x.e - x.p), o->format, false);
+		if (c & MBOX_LC_QUOTED)
+			x.p++;
+		else if (c & MBOX_LC_GTRUN)
+			xf_gt_run(&x);
+		else if (*x.p == '.')
+			xf_emit(&x, ".", 1, false);
+		xf_line_body(&x);
+		if (c & MBOX_LC_BLANK)
+			in_hdr = false;
+	}
+	xf_flush(&x);
+	free(x.in);
+	free(x.out);
+	*octets = x.octets;
+	return x.err;
+}
+
+struct range_reader {
+	int fd;
+	uint64_t off, end;
+};
+
+static ssize_t
+range_read(void *ctx, void *buf, size_t len)
+{
+	struct range_reader *rr = ctx;
+	ssize_t n;
+
+	if (rr->off >= rr->end)
+		return 0;
+	if (len > rr->end - rr->off)
+		len = (size_t)(rr->end - rr->off);
+	n = mbox_pread_full(rr->fd, buf, len, rr->off);
+	if (n <= 0)
+		return -1;	/* the file shrank under us */
+	rr->off += (uint64_t)n;
+	return n;
+}
+
+/*
+ * Is message i still where the table says? Its From_ line must start a
+ * line, the content must end on a line end, and what follows must be the
+ * separator (blank line, next From_ line) or the scanned end.
+ */
+static bool
+mbox_boundaries_ok(const struct mbox *m, uint32_t i)
+{
+	const struct mbox_msg *msg = &m->msgs[i];
+	uint64_t next = i + 1 < m->nmsgs ? m->msgs[i + 1].from_off :
+	    m->scanned_end;
+	uint8_t b[8];
+	size_t gap = (size_t)(next - msg->end_off);
+	struct stat st;
+
+	if (fstat(m->fd, &st) != 0 || (uint64_t)st.st_size < m->scanned_end)
+		return false;
+	if (!mbox_from_at(m->fd, msg->from_off))
+		return false;
+	if (msg->data_off > msg->from_off && msg->data_off < m->scanned_end &&
+	    (mbox_pread_full(m->fd, b, 1, msg->data_off - 1) != 1 ||
+	    b[0] != '\n'))
+		return false;
+	if (gap > 2)
+		return false;
+	if (gap > 0) {
+		if (mbox_pread_full(m->fd, b, gap, msg->end_off) != (ssize_t)gap ||
+		    b[gap - 1] != '\n' || (gap == 2 && b[0] != '\r'))
+			return false;
+	}
+	if (msg->end_off > msg->data_off && next < m->scanned_end &&
+	    (mbox_pread_full(m->fd, b, 1, msg->end_off - 1) != 1 ||
+	    b[0] != '\n'))
+		return false;	/* content must end on a line end */
+	if (next < m->scanned_end && !mbox_from_at(m->fd, next))
+		return false;
+	return true;
+}
+
+int
+mbox_retr(struct mbox *m, uint32_t msgno, int64_t body_lines,
+    mbox_sink sink, void *ctx)
+{
+	struct mbox_xform_opts o;
+	struct range_reader rr;
+	struct mbox_msg *msg;
+	uint64_t octets = 0;
+	uint32_t i;
+	int r;
+
+	if (msgno == 0 || msgno > mbox_count(m))
+		return MBOX_ERR_NOMSG;
+	i = msgno - 1 + m->first_visible;
+	msg = &m->msgs[i];
+	if (msg->flags & MSG_DELETED)
+		return MBOX_ERR_DELETED;
+	if (!mbox_boundaries_ok(m, i)) {
+		mbox_log(m, LOG_WARNING, "mailbox %s changed under us "
+		    "(message %u is no longer where it was)", m->path, msgno);
+		return MBOX_ERR_TEMP;
+	}
+	memset(&o, 0, sizeof(o));
+	o.format = m->cfg.format;
+	o.body_lines = body_lines;
+	rr.fd = m->fd;
+	rr.off = msg->data_off;
+	rr.end = msg->end_off;
+	r = mbox_xform(&o, range_read, &rr, sink, ctx, &octets);
+	if (r == MBOX_OK && (body_lines < 0 ? octets != msg->size :
+	    octets > msg->size)) {
+		/* Too late to take the bytes back; the caller must not
+		 * terminate the response as if it were complete. */
+		mbox_log(m, LOG_ERR, "mailbox %s: message %u sent %llu octets, "
+		    "expected %llu: changed under us", m->path, msgno,
+		    (unsigned long long)octets, (unsigned long long)msg->size);
+		r = MBOX_ERR_TEMP;
+	}
+	return r;
+}
