@@ -455,6 +455,8 @@ ipc_conn_next(struct ipc_conn *c, struct ipc_msg *m)
 	uint32_t len;
 	int r;
 
+	if (c->in == NULL)
+		return 0;	/* nothing read yet (and NULL + 0 is undefined) */
 	r = ipc_parse_header(c->in + c->inpos, c->inlen - c->inpos, &type,
 	    &flags, &len);
 	if (r <= 0)
