@@ -128,3 +128,58 @@ UTIL = [b"", b"0", b"4294967295", b"4294967296", b"18446744073709551615",
         b"\xf4\x90\x80\x80", b"\xe0\x80\xaf", b"\xf0\x9f\x98", b'quote" back\\ \x1b[31m\n']
 for i, v in enumerate(UTIL):
     write("util", "%02d" % i, v)
+
+# ---- mailboxes: 5 parameter bytes, then the mbox ----
+# byte 0: bit 0 mboxrd, bit 1 pseudo check; 1: scan buffer/16;
+# 2: read chunk (0: unlimited); 3: RETR buffer/128 << 3 | TOP lines;
+# 4: where the mailbox ended last time (/255 of its length)
+MBOXES = {
+    "simple": b"From a@b Sat Nov 21 10:00:00 2026\nSubject: one\n\nbody\n\n"
+              b"From a@b Sat Nov 21 10:01:00 2026\nSubject: two\n\nbody 2\n",
+    "quoting": b"From x Sat Nov 21 10:00:00 2026\nSubject: q\n\n>From here\n"
+               b">>From there\nFrom-not-a-separator\n.\n..\n.dot\n\n",
+    "crlf": b"From x Sat Nov 21 10:00:00 2026\r\nSubject: crlf\r\n\r\nline\r\n"
+            b"bare\rcr\r\n\r\nFrom y Sat Nov 21 10:00:01 2026\r\n\r\n",
+    "pseudo": b"From MAILER-DAEMON Sat Nov 21 10:00:00 2026\nDate: x\n"
+              b"Subject: DON'T DELETE THIS MESSAGE -- FOLDER INTERNAL DATA\n"
+              b"X-IMAP: 1234567890 0000000002\n\nfolder data\n\n"
+              b"From a Sat Nov 21 10:00:01 2026\nSubject: real\n\nmail\n",
+    "no-final-lf": b"preamble line\nFrom a Sat Nov 21 10:00:00 2026\nA: b\n\nlast",
+    "gt-run": b"From a Sat Nov 21 10:00:00 2026\n\n" + b">" * 40 + b"From deep\n"
+              + b">" * 40 + b"Fro\n",
+    "empty-msgs": b"From a\nFrom b\n\nFrom c\n\n\nFrom d",
+    "long-header": b"From a Sat Nov 21 10:00:00 2026\n" + b"X-Long: " + b"h" * 9000
+                   + b"\n\nbody\n",
+}
+PARAMS = [b"\x00\xff\x00\xff\x80", b"\x01\x00\x01\x07\x40", b"\x02\x04\x07\x13\xc0",
+          b"\x03\x10\x00\x0a\xff"]
+for i, (name, mb) in enumerate(sorted(MBOXES.items())):
+    write("mbox-scan", name, PARAMS[i % len(PARAMS)] + mb)
+
+# ---- UIDL index images: 1 mode byte (bit 0: fix the checksum), then the file ----
+import hashlib
+
+
+def index_image(recs, size, fmt=0, mutate=None):
+    hdr = bytearray(128)
+    hdr[0:8] = b"PSTNIDX1"
+    struct.pack_into("<IIIIQQQqII", hdr, 8, 1, 128, 56, fmt, 2049, 123456,
+                     size, 1763719200, 0, len(recs))
+    hdr[64:96] = hashlib.sha256(b"validation").digest()
+    body = bytes(hdr)
+    for (fo, do, eo, sz, dg, suf, fl) in recs:
+        body += struct.pack("<QQQQ", fo, do, eo, sz) + dg + struct.pack("<II", suf, fl)
+    if mutate:
+        body = mutate(body)
+    return body + hashlib.sha256(body).digest()
+
+
+D1, D2 = hashlib.sha256(b"one").digest()[:16], hashlib.sha256(b"two").digest()[:16]
+write("mbox-index", "empty", b"\x00" + index_image([], 0))
+write("mbox-index", "two", b"\x00" + index_image(
+    [(0, 35, 60, 27, D1, 1, 0), (61, 96, 130, 36, D2, 1, 0)], 131))
+write("mbox-index", "dup-digest", b"\x00" + index_image(
+    [(0, 35, 60, 27, D1, 1, 1), (61, 96, 130, 36, D1, 2, 0),
+     (131, 166, 200, 36, D1, 3, 0)], 200))
+write("mbox-index", "bad-sum", b"\x01" + index_image(
+    [(0, 35, 60, 27, D1, 1, 0)], 61, mutate=lambda b: b[:-1] + b"\x01"))

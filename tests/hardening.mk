@@ -4,7 +4,8 @@
 
 # Every seed and every saved crash input of each fuzz target, replayed
 # through the target's own checks by fuzz/replay.c (no libFuzzer needed).
-REPLAY_TESTS = fuzz/replay-pop3-parse fuzz/replay-config fuzz/replay-ipc fuzz/replay-util
+REPLAY_TESTS = fuzz/replay-pop3-parse fuzz/replay-config fuzz/replay-ipc fuzz/replay-util \
+	fuzz/replay-mbox-scan fuzz/replay-mbox-index
 check_PROGRAMS += $(REPLAY_TESTS)
 TESTS += $(REPLAY_TESTS)
 fuzz_replay_pop3_parse_SOURCES = fuzz/fuzz-pop3-parse.c fuzz/replay.c
@@ -19,6 +20,14 @@ fuzz_replay_ipc_LDADD = $(FUZZ_LIBS)
 fuzz_replay_util_SOURCES = fuzz/fuzz-util.c fuzz/replay.c
 fuzz_replay_util_CPPFLAGS = $(FUZZ_INCLUDES) -DFUZZ_NAME='"util"'
 fuzz_replay_util_LDADD = $(FUZZ_LIBS)
+fuzz_replay_mbox_scan_SOURCES = fuzz/fuzz-mbox-scan.c fuzz/replay.c
+fuzz_replay_mbox_scan_CPPFLAGS = $(FUZZ_MBOX_INCLUDES) -DFUZZ_NAME='"mbox-scan"'
+fuzz_replay_mbox_scan_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+fuzz_replay_mbox_scan_LDADD = $(FUZZ_MBOX_LIBS)
+fuzz_replay_mbox_index_SOURCES = fuzz/fuzz-mbox-index.c fuzz/replay.c
+fuzz_replay_mbox_index_CPPFLAGS = $(FUZZ_MBOX_INCLUDES) -DFUZZ_NAME='"mbox-index"'
+fuzz_replay_mbox_index_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+fuzz_replay_mbox_index_LDADD = $(FUZZ_MBOX_LIBS)
 
 # Unit tests: the IPC decoders every receiver uses, and one named test
 # per bug the fuzzers found.
