@@ -37,3 +37,24 @@ tests_unit_test_ipc_msgs_SOURCES = tests/unit/test-ipc-msgs.c
 tests_unit_test_ipc_msgs_LDADD = lib/libpostern.a
 tests_unit_test_fuzz_regress_SOURCES = tests/unit/test-fuzz-regress.c
 tests_unit_test_fuzz_regress_LDADD = lib/libpostern.a
+
+# make check-valgrind: every C test program (unit tests and fuzz replays)
+# under valgrind memcheck; any error or definite/indirect leak fails it.
+# Release builds only (valgrind and ASan do not mix).
+VALGRIND = valgrind
+VALGRIND_FLAGS = --tool=memcheck --error-exitcode=1 --leak-check=full \
+	--errors-for-leak-kinds=definite,indirect \
+	--show-leak-kinds=definite,indirect --track-origins=yes \
+	--suppressions=$(abs_top_srcdir)/tests/valgrind.supp --quiet
+EXTRA_DIST += tests/valgrind.supp
+if ASAN
+check-valgrind:
+	@echo "check-valgrind: use a build without --enable-asan" >&2; exit 1
+else
+check-valgrind:
+	$(MAKE) $(AM_MAKEFLAGS) check \
+	    TESTS="$(filter-out %.py %.sh,$(TESTS))" \
+	    LOG_COMPILER="$(VALGRIND) $(VALGRIND_FLAGS)" \
+	    TEST_SUITE_LOG=test-suite-valgrind.log
+endif
+.PHONY: check-valgrind

@@ -274,6 +274,7 @@ test_bad_indexes(void)
 	tl_read(f.idxfile, &ix);
 	ok(mbox_index_parse(ix.p, ix.len, &h, &recs, &why) == 0 &&
 	    h.nmsgs == 50, "our own index parses");
+	free(recs);
 
 	/* Damage at every 97th byte, truncation at many lengths. */
 	for (i = 0; i < (int)ix.len; i += 97) {
@@ -311,6 +312,7 @@ test_bad_indexes(void)
 	mbox_index_parse(ix.p, ix.len, &h, &recs, &why);
 	recs[10].end_off = recs[11].from_off + 10;
 	forge(f.idxfile, &h, recs, h.nmsgs);
+	free(recs);
 	tl_read(f.idxfile, &ix);
 	ok(mbox_index_parse(ix.p, ix.len, &h, &recs, &why) != 0,
 	    "forged overlapping records rejected (%s)", why ? why : "?");
