@@ -58,3 +58,8 @@ check-valgrind:
 	    TEST_SUITE_LOG=test-suite-valgrind.log
 endif
 .PHONY: check-valgrind
+
+# End-to-end: master and auth helper under valgrind for many sessions.
+HARDENING_E2E = tests/e2e/t-valgrind-daemon.py
+dist_check_SCRIPTS += $(HARDENING_E2E)
+TESTS += $(HARDENING_E2E)

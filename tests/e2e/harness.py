@@ -195,6 +195,7 @@ class Daemon:
         self.config = base
         self.write_config()
         self.proc = None
+        self.wrapper = []   # e.g. ["valgrind", ...]: prefixed to the master
 
     def write_config(self):
         with open(self.conf, "w") as f:
@@ -230,8 +231,8 @@ class Daemon:
         # of 0 forbids writing to a file; and the copy ends only when the
         # last process holding it has exited, so no late report is lost.
         self.proc = subprocess.Popen(
-            [os.path.join(TOP_BUILDDIR, "postern"), "-F", "-d", "-c",
-             self.conf] + list(extra_args),
+            self.wrapper + [os.path.join(TOP_BUILDDIR, "postern"), "-F", "-d",
+                            "-c", self.conf] + list(extra_args),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self._output_pipe = "pipe:[%d]" % os.fstat(self.proc.stdout.fileno()).st_ino
         self._copier = threading.Thread(
