@@ -263,18 +263,27 @@ handle_child(struct auth_session *as)
 	wipe(&as->res, sizeof(as->res));
 }
 
+static void master_frames(void);
+
 static void
 handle_master(void)
 {
-	struct ipc_msg m;
-	int r;
-
 	if (ipc_conn_fill(&master) <= 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
 		stop = 1;	/* the master is gone */
 		return;
 	}
+	master_frames();
+}
+
+/* Act on every complete frame from the master already buffered. */
+static void
+master_frames(void)
+{
+	struct ipc_msg m;
+	int r;
+
 	while ((r = ipc_conn_next(&master, &m)) == 1) {
 		struct auth_session *as;
 		uint64_t id;
@@ -359,6 +368,11 @@ main(int argc, char **argv)
 	if (!config_parse(&cfg, text, strlen(text), "(master)", err, sizeof(err)))
 		fatalx("configuration from the master: %s", err);
 	free(text);
+	/* The master may have attached a session right behind the
+	 * configuration (a connection waiting at start-up, as with socket
+	 * activation): its frame can be in the buffer already, and poll()
+	 * would not report it. */
+	master_frames();
 
 	while (!stop) {
 		struct pollfd *pfd;

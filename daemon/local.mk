@@ -6,7 +6,8 @@ postern_SOURCES = \
 	daemon/master_auth.c \
 	daemon/master_listen.c \
 	daemon/master_session.c \
-	daemon/master_spawn.c
+	daemon/master_spawn.c \
+	daemon/master_systemd.c daemon/master_systemd.h
 postern_LDADD = lib/libpostern.a
 
 # The worker's command parser is shared with the unit tests and fuzzers.

@@ -9,13 +9,16 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "master.h"
+#include "master_systemd.h"
 #include "util.h"
 
 void
@@ -100,10 +103,124 @@ listen_one(struct master *m, const struct config_listen *l)
 	return 0;
 }
 
+/*
+ * No usable name: implicit TLS if the socket's port is the port of a
+ * configured listen_tls address (or 995 when none is configured), so
+ * that a socket unit without FileDescriptorName= still works.
+ */
+static bool
+unnamed_is_tls(const struct master *m, uint16_t port)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < m->cfg.nlisten; i++) {
+		if (!m->cfg.listen[i].tls)
+			continue;
+		any = true;
+		if ((unsigned)atoi(m->cfg.listen[i].port) == port)
+			return true;
+	}
+	return !any && port == 995;
+}
+
+/* Take over one descriptor passed by systemd; -1 if it is unusable. */
+static int
+adopt_one(struct master *m, int fd, enum sd_fd_kind kind)
+{
+	struct sockaddr_storage ss;
+	socklen_t slen = sizeof(ss), ilen;
+	struct listener *ls;
+	char host[64];
+	uint16_t port;
+	int type = 0, acc = 0;
+
+	ilen = sizeof(type);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &ilen) == -1 ||
+	    type != SOCK_STREAM) {
+		log_err("socket activation: descriptor %d is not a stream socket", fd);
+		return -1;
+	}
+	ilen = sizeof(acc);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &ilen) == -1 ||
+	    acc == 0) {
+		log_err("socket activation: descriptor %d is not listening (Accept=no is required)", fd);
+		return -1;
+	}
+	if (getsockname(fd, (struct sockaddr *)&ss, &slen) == -1 ||
+	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)) {
+		log_err("socket activation: descriptor %d is not an IPv4 or IPv6 socket", fd);
+		return -1;
+	}
+	if (set_cloexec(fd, true) == -1 || set_nonblock(fd, true) == -1) {
+		log_warn("socket activation: descriptor %d", fd);
+		return -1;
+	}
+	sockaddr_host(&ss, slen, host, sizeof(host), &port);
+	ls = &m->listeners[m->nlisteners++];
+	ls->fd = fd;
+	ls->tls = kind == SD_FD_POP3S ||
+	    (kind == SD_FD_UNNAMED && unnamed_is_tls(m, port));
+	snprintf(ls->name, sizeof(ls->name), ss.ss_family == AF_INET6 ?
+	    "[%s]:%u%s" : "%s:%u%s", host, (unsigned)port,
+	    ls->tls ? " (tls)" : "");
+	log_info("listening on %s (from systemd)", ls->name);
+	return 0;
+}
+
+/*
+ * Socket activation: use the descriptors systemd passed instead of the
+ * listen keys. Returns 1 if it did, 0 if there were none, -1 on error.
+ */
+static int
+listeners_adopt(struct master *m)
+{
+	struct sd_listen sl;
+	const char *why;
+	int n;
+
+	n = sd_listen_parse(getenv("LISTEN_PID"), getenv("LISTEN_FDS"),
+	    getenv("LISTEN_FDNAMES"), (long)getpid(), &sl, &why);
+	/* Children must not see them; they get an empty environment
+	 * anyway, but a reload or a debugger should not either. */
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (n < 0) {
+		log_err("socket activation: %s", why);
+		return -1;
+	}
+	if (why != NULL)
+		log_warnx("socket activation: %s", why);
+	if (n == 0)
+		return 0;
+	for (unsigned i = 0; i < sl.n; i++) {
+		int fd = SD_LISTEN_FDS_START + (int)i;
+
+		if (adopt_one(m, fd, sl.kind[i]) == -1)
+			return -1;
+		if (m->listeners[m->nlisteners - 1].tls &&
+		    m->cfg.tls_cert[0] == '\0') {
+			/* Refusing to start would take port 110 down with
+			 * it; serve what can be served and say why. */
+			log_err("socket activation: %s needs tls_cert and tls_key; not serving it",
+			    m->listeners[m->nlisteners - 1].name);
+			close(fd);
+			m->nlisteners--;
+		}
+	}
+	log_notice("socket activation: %u socket(s) from systemd; the listen and listen_tls keys are not used",
+	    sl.n);
+	return 1;
+}
+
 int
 listeners_open(struct master *m)
 {
-	for (size_t i = 0; i < m->cfg.nlisten; i++)
+	int r = listeners_adopt(m);
+
+	if (r == -1)
+		return -1;
+	for (size_t i = 0; r == 0 && i < m->cfg.nlisten; i++)
 		if (listen_one(m, &m->cfg.listen[i]) == -1)
 			return -1;
 	if (m->nlisteners == 0) {

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -21,6 +22,7 @@
 #include "conf.h"
 #include "log.h"
 #include "master.h"
+#include "master_systemd.h"
 #include "privdrop.h"
 #include "sandbox.h"
 #include "util.h"
@@ -34,7 +36,10 @@ on_signal(int sig)
 	int saved = errno;
 	unsigned char c = (unsigned char)sig;
 
-	(void)write(sig_pipe[1], &c, 1);
+	/* If the pipe is full the loop is awake already; the result is
+	 * checked only to satisfy _FORTIFY_SOURCE's warn_unused_result. */
+	if (write(sig_pipe[1], &c, 1) == -1)
+		c = 0;
 	errno = saved;
 }
 
@@ -146,21 +151,56 @@ daemonize(void)
 		close(fd);
 }
 
+/*
+ * The pid file: created fresh (O_EXCL, so never written through a
+ * symlink or into a file someone linked there), its directory created
+ * root-owned if missing, removed on every exit of the master.
+ */
+static char *pid_file_written;
+static pid_t pid_file_owner;
+
+static void
+remove_pid_file(void)
+{
+	if (pid_file_written != NULL && getpid() == pid_file_owner)
+		(void)unlink(pid_file_written);
+}
+
 static void
 write_pid_file(const char *path)
 {
-	char buf[32];
-	int fd, n;
+	struct stat st;
+	char buf[32], *dir;
+	int fd = -1, n;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	for (int tries = 0; fd == -1 && tries < 3; tries++) {
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC | O_NOCTTY, 0644);
+		if (fd != -1)
+			break;
+		if (errno == ENOENT) {
+			dir = xstrdup(path);
+			(void)mkdir(dirname(dir), 0755);
+			free(dir);
+		} else if (errno == EEXIST && lstat(path, &st) == 0 &&
+		    S_ISREG(st.st_mode)) {
+			/* Left by a master that was killed. */
+			(void)unlink(path);
+		} else {
+			break;
+		}
+	}
 	if (fd == -1) {
-		log_warn("pid file %s", path);
+		log_warn("pid file %s (not written)", path);
 		return;
 	}
 	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
 	if (write_all(fd, buf, (size_t)n) == -1)
 		log_warn("pid file %s", path);
 	close(fd);
+	pid_file_written = xstrdup(path);
+	pid_file_owner = getpid();
+	atexit(remove_pid_file);
 }
 
 static void
@@ -194,13 +234,17 @@ handle_signals(struct master *m, bool *stopping)
 			reap(m);
 			break;
 		case SIGHUP:
+			sd_notify_send("RELOADING=1");
 			if (load_config(m, err, sizeof(err)))
 				log_notice("configuration reloaded; new connections use it (listen addresses need a restart)");
 			else
 				log_err("reload failed, keeping the old configuration: %s", err);
+			sd_notify_send("READY=1");
 			break;
 		case SIGTERM:
 		case SIGINT:
+			if (!*stopping)
+				sd_notify_send("STOPPING=1");
 			*stopping = true;
 			break;
 		default:
@@ -212,7 +256,7 @@ handle_signals(struct master *m, bool *stopping)
 static void
 run(struct master *m)
 {
-	bool stopping = false;
+	bool stopping = false, killed = false;
 	uint64_t stop_at = 0;
 
 	for (;;) {
@@ -227,9 +271,21 @@ run(struct master *m)
 			for (struct session *s = m->sessions; s; s = s->next)
 				if (s->phase == SESSION_PREAUTH && s->worker_pid > 0)
 					kill(s->worker_pid, SIGTERM);
-			stop_at = now + 30000;
+			stop_at = now + MASTER_STOP_GRACE_MS;
 		}
-		if (stopping && (m->sessions == NULL || now >= stop_at))
+		if (stopping && !killed && now >= stop_at && m->sessions != NULL) {
+			/* Sessions that did not finish in time lose their
+			 * connection, never mail: storage is not killed and
+			 * completes a commit already under way. */
+			log_notice("stopping: ending %u open session(s); waiting for storage to finish",
+			    m->nsessions);
+			for (struct session *s = m->sessions; s; s = s->next)
+				if (s->worker_pid > 0)
+					kill(s->worker_pid, SIGKILL);
+			killed = true;
+			stop_at = now + MASTER_STOP_STORE_GRACE_MS;
+		}
+		if (stopping && (m->sessions == NULL || (killed && now >= stop_at)))
 			break;
 		if (!stopping && m->auth_pid == 0 && now >= m->auth_restarts_at) {
 			m->auth_restarts_at = now + 1000;
@@ -298,7 +354,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct master *m = &master_state;
-	bool test = false, dump = false;
+	bool test = false, dump = false, notify;
 	char err[1024];
 	struct sigaction sa;
 	int ch;
@@ -331,6 +387,10 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
+	/* systemd's notification socket, if any: taken before anything can
+	 * fork, and removed from the environment. */
+	notify = sd_notify_init(getenv("NOTIFY_SOCKET"));
+	unsetenv("NOTIFY_SOCKET");
 	log_init("postern", LOG_TARGET_STDERR, -1);
 	config_defaults(&m->cfg);
 	if (!load_config(m, err, sizeof(err))) {
@@ -355,6 +415,8 @@ main(int argc, char **argv)
 	}
 
 	if (!m->foreground) {
+		if (notify)
+			fprintf(stderr, "postern: under systemd, run with -F (Type=notify)\n");
 		daemonize();
 		log_init("postern", LOG_TARGET_SYSLOG, -1);
 	}
@@ -377,8 +439,8 @@ main(int argc, char **argv)
 		return 1;
 	write_pid_file(m->cfg.pid_file);
 	log_notice("postern %s started", PACKAGE_VERSION);
+	sd_notify_send("READY=1\nSTATUS=accepting connections");
 	run(m);
-	(void)unlink(m->cfg.pid_file);
 	log_notice("postern stopped");
 	return 0;
 }

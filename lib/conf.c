@@ -62,7 +62,7 @@ static const struct config_key config_keys[] = {
 	{ "unpriv_user", K_STR, OFF(unpriv_user), "postern", 0, 0, NULL, false },
 	{ "empty_dir", K_PATH, OFF(empty_dir), POSTERN_LOCALSTATEDIR "/lib/postern/empty", 0, 0, NULL, false },
 	{ "libexec_dir", K_PATH, OFF(libexec_dir), POSTERN_LIBEXECDIR, 0, 0, NULL, false },
-	{ "pid_file", K_PATH, OFF(pid_file), POSTERN_RUNSTATEDIR "/postern.pid", 0, 0, NULL, false },
+	{ "pid_file", K_PATH, OFF(pid_file), POSTERN_RUNSTATEDIR "/postern/postern.pid", 0, 0, NULL, false },
 	{ "plaintext_auth", K_ENUM, OFF(plaintext_auth), "loopback", 0, 0, plaintext_modes, false },
 	{ "idle_timeout", K_UINT, OFF(idle_timeout), "600", POP3_IDLE_TIMEOUT_MIN, 86400, NULL, false },
 	{ "preauth_timeout", K_UINT, OFF(preauth_timeout), "60", 5, 3600, NULL, false },

@@ -3,6 +3,8 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,27 @@ static enum log_target log_target = LOG_TARGET_STDERR;
 static int log_fd = -1;
 static int log_verbose;
 static char log_context[160];
+static int log_journal;	/* stderr is systemd's journal stream */
+
+/*
+ * systemd sets JOURNAL_STREAM=dev:inode for the stderr it connects to
+ * the journal. Then the journal adds the time itself, and a "<N>" prefix
+ * gives each line its syslog priority (journalctl -p works).
+ */
+static int
+stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char end;
+
+	if (js == NULL || sscanf(js, "%llu:%llu%c", &dev, &ino, &end) != 2 ||
+	    fstat(2, &st) == -1)
+		return 0;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
 
 void
 log_init(const char *ident, enum log_target target, int fd)
@@ -26,6 +49,8 @@ log_init(const char *ident, enum log_target target, int fd)
 	log_ident = ident;
 	log_target = target;
 	log_fd = fd;
+	if (target == LOG_TARGET_STDERR)
+		log_journal = stderr_is_journal();
 	if (target == LOG_TARGET_SYSLOG)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
@@ -68,6 +93,10 @@ log_relay(int prio, const char *ident, long pid, const char *text)
 		return;
 	if (log_target == LOG_TARGET_SYSLOG) {
 		syslog(prio, "%s[%ld]: %s", ident, pid, text);
+	} else if (log_journal) {
+		fprintf(stderr, "<%d>%s[%ld]: %s: %s\n", prio, ident, pid,
+		    prio_name(prio), text);
+		fflush(stderr);
 	} else {
 		struct timespec ts;
 		struct tm tm;

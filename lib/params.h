@@ -52,5 +52,10 @@
 #define MASTER_MAX_CONNECTIONS_DEFAULT	1000
 #define MASTER_MAX_PER_ADDR_DEFAULT	50
 #define MASTER_MAX_LISTEN		32
+/* SIGTERM: how long open sessions may go on, then how long storage may
+ * take to finish a commit. Their sum stays under systemd's default
+ * TimeoutStopSec (90 s), so the unit's final SIGKILL is never needed. */
+#define MASTER_STOP_GRACE_MS		(30 * 1000)
+#define MASTER_STOP_STORE_GRACE_MS	(30 * 1000)
 
 #endif

@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+"""
+t-pkg-deb.py - the Debian package, for real: build it with
+dpkg-buildpackage from the distributed files, check it with lintian,
+install it with dpkg -i on this machine, start the installed daemon the
+way postern.service does (no systemd is running: the unit's ExecStartPre
+and ExecStart, under its capability bounding set and no_new_privs), fetch
+a real user's mail from /var/mail through the installed PAM service with
+poplib, then dpkg --purge and check that nothing is left but the mail.
+
+Slow (a full package build): runs only with POSTERN_TEST_PACKAGES=1.
+Refuses to touch a machine where postern is already installed.
+"""
+import grp
+import os
+import poplib
+import pwd
+import re
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+import pkgtest  # noqa: E402
+
+if os.environ.get("POSTERN_TEST_PACKAGES") != "1":
+    harness.skip_all("package build and install test; set POSTERN_TEST_PACKAGES=1 (slow)")
+harness.require_root()
+for prog in ("dpkg-buildpackage", "dh", "dpkg"):
+    if not pkgtest.have(prog):
+        harness.skip_all("%s missing (apt-get install build-essential debhelper dpkg-dev)" % prog)
+if subprocess.run(["dpkg-query", "-W", "-f", "${Status}", "postern"],
+                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+                  ).stdout.decode().endswith(" installed"):
+    harness.skip_all("postern is already installed here; not replacing it")
+
+t = harness.TAP()
+USER = "ptpkgdeb"
+VERSION = pkgtest.make_var("VERSION")
+work = tempfile.mkdtemp(prefix="postern-deb-")
+src = os.path.join(work, "postern-" + VERSION)
+OWNED = [
+    "/usr/sbin/postern", "/usr/libexec/postern/postern-pop3",
+    "/usr/libexec/postern/postern-auth", "/usr/libexec/postern/postern-store",
+    "/etc/postern/postern.conf", "/etc/pam.d/postern",
+    "/lib/systemd/system/postern.service", "/lib/systemd/system/postern.socket",
+    "/lib/systemd/system/postern-tls.socket", "/usr/lib/tmpfiles.d/postern.conf",
+    "/etc/fail2ban/filter.d/postern.conf", "/etc/fail2ban/jail.d/postern.conf",
+    "/usr/share/man/man8/postern.8.gz", "/usr/share/man/man5/postern.conf.5.gz",
+    "/var/lib/postern/empty", "/var/lib/postern/index",
+]
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
+
+
+def installed():
+    r = sh(["dpkg-query", "-W", "-f", "${Status}", "postern"])
+    return r.returncode == 0 and r.stdout.decode().endswith(" installed")
+
+
+# --- build from exactly the distributed files ---------------------------
+r = sh(["make", "-C", pkgtest.BUILD, "distdir", "distdir=" + src])
+if not t.ok(r.returncode == 0, "the distributed files are copied (make distdir)"):
+    t.diag(r.stdout.decode()[-2000:])
+    t.done()
+os.symlink("packaging/debian", os.path.join(src, "debian"))
+env = dict(os.environ, DEB_BUILD_OPTIONS="nocheck parallel=2")
+env.pop("MAKEFLAGS", None)
+env.pop("MFLAGS", None)
+env.pop("POSTERN_TEST_PACKAGES", None)
+r = sh(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src, env=env)
+debs = [f for f in os.listdir(work) if re.match(r"postern_.*\.deb$", f)]
+if not t.ok(r.returncode == 0 and len(debs) == 1,
+            "dpkg-buildpackage -us -uc -b builds postern_%s_*.deb" % VERSION):
+    t.diag(r.stdout.decode()[-3000:])
+    t.done()
+deb = os.path.join(work, debs[0])
+changes = [f for f in os.listdir(work) if f.endswith(".changes")][0]
+
+if pkgtest.have("lintian"):
+    r = sh(["lintian", "--pedantic", "--suppress-tags", "running-with-root-privileges",
+            os.path.join(work, changes)])
+    tags = [l for l in r.stdout.decode().splitlines() if re.match(r"^[EWIPX]: ", l)]
+    t.eq([l for l in tags if l.startswith("E: ")], [], "lintian: no errors")
+    for l in tags:
+        t.diag("lintian " + l)
+else:
+    t.diag("lintian missing (apt-get install lintian): not checked")
+
+info = sh(["dpkg-deb", "-f", deb, "Provides", "Conflicts", "Replaces"]).stdout.decode()
+t.ok(re.search(r"^Provides: .*\bpop3-server\b", info, re.M) and
+     re.search(r"^Conflicts: .*\bpop3-server\b", info, re.M) and
+     re.search(r"^Replaces: .*\bpop3-server\b", info, re.M),
+     "Provides, Conflicts and Replaces pop3-server, like the other POP3 servers")
+listing = sh(["dpkg-deb", "-c", deb]).stdout.decode()
+missing = [p for p in OWNED if " ." + p not in listing and " ." + p + "/" not in listing]
+t.eq(missing, [], "the package contains the daemon, config, PAM, units, man pages, fail2ban files")
+
+# --- install, serve, purge ------------------------------------------------
+harness.ensure_user(USER)
+mail_before = harness.make_mbox([harness.message(i) for i in (1, 2, 3)])
+mailbox = "/var/mail/" + USER
+with open(mailbox, "wb") as f:
+    f.write(mail_before)
+os.chown(mailbox, pwd.getpwnam(USER).pw_uid, harness.mail_gid())
+os.chmod(mailbox, 0o660)
+mail_stat = os.stat(mailbox)
+
+# While the package owns the "postern" account, no other test may start
+# using it: hold the harness's account lock until it is purged.
+lock = harness._accounts_lock()
+proc = None
+try:
+    try:
+        pwd.getpwnam("postern")
+        user_existed = True
+    except KeyError:
+        user_existed = False
+    # Conflicts: pop3-server is right for a machine that serves mail, but
+    # this test machine may have another POP3 server installed for
+    # comparison; it is not removed, the conflict is overridden.
+    others = sh(["dpkg-query", "-W", "-f", "${Package} ${Status} ${Provides}\\n"]).stdout.decode()
+    others = [l.split()[0] for l in others.splitlines()
+              if " installed" in l and "pop3-server" in l and not l.startswith("postern ")]
+    force = []
+    if others:
+        t.diag("other POP3 servers installed (%s): installing with --force-conflicts"
+               % ", ".join(others))
+        force = ["--force-conflicts"]
+    r = sh(["dpkg", "-i"] + force + [deb])
+    if not t.ok(r.returncode == 0 and installed(), "dpkg -i installs the package"):
+        t.diag(r.stdout.decode()[-3000:])
+        raise SystemExit
+
+    pw = pwd.getpwnam("postern")
+    t.ok(pw.pw_uid != 0 and pw.pw_uid < 1000, "the system user postern exists")
+    if not user_existed:
+        t.ok(pw.pw_shell.endswith("nologin") and pw.pw_dir == "/nonexistent" and
+             not os.path.exists(pw.pw_dir), "postern: no shell, no home")
+    else:
+        t.diag("the postern account existed before: its creation is not tested here")
+    st = os.lstat("/var/lib/postern/empty")
+    t.ok(stat.S_ISDIR(st.st_mode) and st.st_uid == 0 and st.st_gid == 0 and
+         stat.S_IMODE(st.st_mode) == 0o755 and not os.listdir("/var/lib/postern/empty"),
+         "/var/lib/postern/empty: root:root 0755, empty")
+    st = os.lstat("/var/lib/postern/index")
+    t.ok(st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o755,
+         "/var/lib/postern/index: root 0755")
+    pam = pkgtest.read("/etc/pam.d/postern")
+    t.ok("@include common-auth" in pam and "@include common-account" in pam,
+         "/etc/pam.d/postern includes common-auth and common-account")
+    conffiles = sh(["dpkg-query", "-W", "-f", "${Conffiles}", "postern"]).stdout.decode()
+    t.ok("/etc/postern/postern.conf " in conffiles and "/etc/pam.d/postern " in conffiles,
+         "postern.conf and the PAM file are conffiles")
+    t.eq(sorted(pkgtest.effective_config("/usr/sbin/postern", "/etc/postern/postern.conf")),
+         sorted((k, v) for k, v in pkgtest.conffile_defaults("/etc/postern/postern.conf")
+                if not (k == "listen_tls" and v == "")),
+         "installed: postern -n equals the conffile's commented defaults")
+    if pkgtest.have("systemd-analyze"):
+        r = sh(["systemd-analyze", "verify", "/lib/systemd/system/postern.service",
+                "/lib/systemd/system/postern.socket",
+                "/lib/systemd/system/postern-tls.socket"])
+        t.eq((r.returncode, r.stdout.decode()), (0, ""),
+             "systemd-analyze verify passes on the installed units (man pages found)")
+    r = sh(["man", "-w", "postern.conf"])
+    t.ok(r.returncode == 0, "man finds postern.conf(5)")
+
+    # The installed daemon, started as its unit starts it, on a test port.
+    unit = "/lib/systemd/system/postern.service"
+    port = harness.free_port()
+    conf = os.path.join(work, "test.conf")
+    with open(conf, "w") as f:
+        f.write("listen = 127.0.0.1:%d\n" % port)
+    pre = pkgtest.unit_value("ExecStartPre", unit).split() + ["-c", conf]
+    r = sh(pre)
+    t.eq(r.returncode, 0, "the unit's ExecStartPre (postern -t) passes")
+    log = open(os.path.join(work, "postern.log"), "wb")
+    argv = pkgtest.setpriv_prefix(unit) + pkgtest.unit_exec_start(unit) + ["-c", conf]
+    proc = subprocess.Popen(argv, stdout=log, stderr=log,
+                            preexec_fn=lambda: os.umask(pkgtest.unit_umask(unit)))
+    deadline = time.time() + 15
+    up = False
+    while time.time() < deadline and proc.poll() is None and not up:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            up = True
+        except OSError:
+            time.sleep(0.05)
+    t.ok(up, "the installed daemon starts")
+    got = None
+    try:
+        c = poplib.POP3("127.0.0.1", port, timeout=15)
+        c.user(USER)
+        c.pass_(harness.TEST_PASSWORD)
+        got = [c.retr(i)[1] for i in range(1, len(c.list()[1]) + 1)]
+        c.quit()
+    except (poplib.error_proto, OSError) as e:
+        t.diag("POP3: %r" % e)
+    t.eq(got, [harness.expected_retr(harness.message(i)) for i in (1, 2, 3)],
+         "a real user's mail is fetched through /etc/pam.d/postern")
+    t.ok(os.path.isdir("/var/lib/postern/index/" + USER),
+         "the per-user index directory was created")
+    proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(40)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = proc.wait()
+    proc = None
+    t.eq(rc, 0, "the installed daemon stops cleanly on SIGTERM")
+    log.close()
+    if not up or got is None:
+        t.diag(pkgtest.read(os.path.join(work, "postern.log"))[-3000:])
+
+    r = sh(["dpkg", "--purge", "postern"])
+    t.ok(r.returncode == 0 and not installed(), "dpkg --purge removes the package")
+    left = [p for p in OWNED + ["/etc/postern", "/var/lib/postern", "/run/postern",
+                                "/usr/libexec/postern",
+                                "/etc/systemd/system/multi-user.target.wants/postern.service"]
+            if os.path.lexists(p)]
+    t.eq(left, [], "nothing of the package is left after purge")
+    try:
+        pwd.getpwnam("postern")
+        still = True
+    except KeyError:
+        still = False
+    if user_existed:
+        t.ok(still, "an account that existed before is left alone by purge")
+    else:
+        t.ok(not still, "the account the package created is removed by purge")
+        try:
+            grp.getgrnam("postern")
+            t.ok(False, "its group is removed too")
+        except KeyError:
+            t.ok(True, "its group is removed too")
+    after = os.stat(mailbox)
+    t.ok(open(mailbox, "rb").read() == mail_before and
+         (after.st_uid, after.st_gid, after.st_mode) ==
+         (mail_stat.st_uid, mail_stat.st_gid, mail_stat.st_mode),
+         "the mail in /var/mail is untouched")
+finally:
+    if proc is not None:
+        proc.kill()
+        proc.wait()
+    if installed():
+        sh(["dpkg", "--purge", "postern"])
+    lock.close()
+    try:
+        os.unlink(mailbox)
+    except OSError:
+        pass
+    shutil.rmtree(work, ignore_errors=True)
+t.done()
