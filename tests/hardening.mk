@@ -62,6 +62,7 @@ endif
 # End-to-end: master and auth helper under valgrind for many sessions;
 # load (short form; tests/soak.sh runs the long one).
 EXTRA_DIST += tests/e2e/loadlib.py
-HARDENING_E2E = tests/e2e/t-valgrind-daemon.py tests/e2e/t-load.py
+HARDENING_E2E = tests/e2e/t-valgrind-daemon.py tests/e2e/t-load.py \
+	tests/e2e/t-faults.py
 dist_check_SCRIPTS += $(HARDENING_E2E)
 TESTS += $(HARDENING_E2E)
