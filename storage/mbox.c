@@ -100,10 +100,16 @@ open_mailbox(struct mbox *m)
 		case EPERM:
 		case EISDIR:
 		case ENXIO:
-		case EROFS:
 			mbox_log(m, LOG_ERR, "%s: %s", m->path,
 			    strerror(errno));
 			return MBOX_ERR_PERM;
+		case EROFS:
+			/* Not an unsafe mailbox: a file system remounted
+			 * read-only (after errors, for maintenance) comes
+			 * back; the client should retry ([SYS/TEMP]). */
+			mbox_log(m, LOG_ERR, "%s: %s", m->path,
+			    strerror(errno));
+			return MBOX_ERR_TEMP;
 		default:
 			mbox_log(m, LOG_ERR, "%s: %s", m->path,
 			    strerror(errno));
