@@ -161,8 +161,8 @@ session_accept(struct master *m, struct listener *ls)
 	close(wa[1]);
 }
 
-/* Kill what is left of a session and forget it. */
-void
+/* Kill what is left of a session and forget it; true if s was freed. */
+bool
 session_end(struct master *m, struct session *s)
 {
 	struct session **pp;
@@ -176,7 +176,7 @@ session_end(struct master *m, struct session *s)
 	ipc_conn_close(&s->worker);
 	s->phase = SESSION_CLOSING;
 	if (s->worker_pid > 0 || s->store_pid > 0)
-		return;	/* freed when the last process is reaped */
+		return false;	/* freed when the last process is reaped */
 	ipc_conn_close(&s->store);
 	for (pp = &m->sessions; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == s) {
@@ -187,6 +187,7 @@ session_end(struct master *m, struct session *s)
 	m->nsessions--;
 	free(s->user);
 	free(s);
+	return true;
 }
 
 /* Relay a child's log line; false if the frame was not a valid LOG. */
@@ -222,7 +223,8 @@ worker_stats(struct session *s, struct ipc_msg *msg)
 	return true;
 }
 
-static void
+/* Read a child's frames; false if the session was ended and freed. */
+static bool
 conn_input(struct master *m, struct session *s, struct ipc_conn *c,
     const char *ident, pid_t pid)
 {
@@ -232,14 +234,13 @@ conn_input(struct master *m, struct session *s, struct ipc_conn *c,
 
 	n = ipc_conn_fill(c);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
+		return true;
 	if (n <= 0) {
 		/* The process closed its channel; reaping finishes the job. */
 		if (c == &s->worker)
-			session_end(m, s);
-		else
-			ipc_conn_close(c);
-		return;
+			return !session_end(m, s);
+		ipc_conn_close(c);
+		return true;
 	}
 	while ((r = ipc_conn_next(c, &msg)) == 1) {
 		bool ok = msg.fd < 0;
@@ -256,27 +257,27 @@ conn_input(struct master *m, struct session *s, struct ipc_conn *c,
 			log_warnx("session=%llu: unexpected %s from %s[%ld]; ending session",
 			    (unsigned long long)s->id, ipc_type_name(msg.type),
 			    ident, (long)pid);
-			session_end(m, s);
-			return;
+			return !session_end(m, s);
 		}
 	}
 	if (r < 0) {
 		log_warnx("session=%llu: bad frame from %s[%ld]; ending session",
 		    (unsigned long long)s->id, ident, (long)pid);
-		session_end(m, s);
+		return !session_end(m, s);
 	}
+	return true;
 }
 
 void
 session_worker_input(struct master *m, struct session *s)
 {
-	conn_input(m, s, &s->worker, "postern-pop3", s->worker_pid);
+	(void)conn_input(m, s, &s->worker, "postern-pop3", s->worker_pid);
 }
 
 void
 session_store_input(struct master *m, struct session *s)
 {
-	conn_input(m, s, &s->store, "postern-store", s->store_pid);
+	(void)conn_input(m, s, &s->store, "postern-store", s->store_pid);
 }
 
 static void
@@ -311,9 +312,12 @@ session_reaped(struct master *m, pid_t pid, int status)
 		if (s->store_pid == pid) {
 			describe_exit(s, "postern-store", pid, status);
 			s->store_pid = 0;
-			/* Read its last log lines before forgetting it. */
-			if (s->store.fd >= 0)
-				session_store_input(m, s);
+			/* Read its last log lines before forgetting it. A bad
+			 * frame among them ends the session, which frees it
+			 * when the worker is gone too. */
+			if (s->store.fd >= 0 && !conn_input(m, s, &s->store,
+			    "postern-store", pid))
+				return;
 			if (s->phase == SESSION_CLOSING)
 				session_end(m, s);
 			return;
