@@ -335,14 +335,17 @@ handle_worker(struct auth_session *as)
 		return;
 	}
 	while ((r = ipc_conn_next(&as->conn, &m)) == 1) {
+		uint64_t id = as->id;
+		struct auth_session *p;
+
 		handle_request(as, &m);
-		/* handle_request may have freed as on a violation. */
-		for (struct auth_session *p = sessions; p != NULL; p = p->next)
-			if (p == as)
-				goto still_there;
-		return;
-still_there:
-		continue;
+		/* handle_request may have freed as on a violation: look the
+		 * session up again by id (never compare a freed pointer). */
+		for (p = sessions; p != NULL && p->id != id; p = p->next)
+			;
+		if (p == NULL)
+			return;
+		as = p;
 	}
 	if (r < 0)
 		session_kill(as, "bad frame");
