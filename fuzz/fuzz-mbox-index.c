@@ -97,7 +97,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK((n == 0) == (v == NULL));
 
 	/* Re-encoding gives back the very same file. */
-	re = calloc(1, len);
+	re = calloc(1, len + 1);	/* len > 0 here; + 1 for the analyzer */
 	FUZZ_CHECK(re != NULL);
 	mbox_index_encode_hdr(&h, re);
 	for (uint32_t i = 0; i < n; i++)

@@ -103,14 +103,10 @@ open_mailbox(struct mbox *m)
 			mbox_log(m, LOG_ERR, "%s: %s", m->path,
 			    strerror(errno));
 			return MBOX_ERR_PERM;
-		case EROFS:
-			/* Not an unsafe mailbox: a file system remounted
-			 * read-only (after errors, for maintenance) comes
-			 * back; the client should retry ([SYS/TEMP]). */
-			mbox_log(m, LOG_ERR, "%s: %s", m->path,
-			    strerror(errno));
-			return MBOX_ERR_TEMP;
 		default:
+			/* EROFS too: not an unsafe mailbox; a file system
+			 * remounted read-only (after errors, for maintenance)
+			 * comes back, so the client should retry. */
 			mbox_log(m, LOG_ERR, "%s: %s", m->path,
 			    strerror(errno));
 			return MBOX_ERR_TEMP;

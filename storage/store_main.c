@@ -31,8 +31,6 @@ struct store {
 	uint64_t session;
 	/* RETR output under construction */
 	struct ipc_buf data;
-	bool data_open;
-	int data_err;
 };
 
 static void

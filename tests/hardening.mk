@@ -68,3 +68,10 @@ HARDENING_E2E = tests/e2e/t-valgrind-daemon.py tests/e2e/t-load.py \
 EXTRA_DIST += tests/data/mbox
 dist_check_SCRIPTS += $(HARDENING_E2E)
 TESTS += $(HARDENING_E2E)
+
+# make lint: cppcheck and clang-tidy (with the clang static analyzer) on
+# every C file; see tests/lint.sh, .clang-tidy and tests/cppcheck.supp.
+EXTRA_DIST += tests/lint.sh tests/cppcheck.supp .clang-tidy tests/unit/.clang-tidy
+lint:
+	$(SHELL) $(top_srcdir)/tests/lint.sh '$(abs_top_builddir)'
+.PHONY: lint
