@@ -71,7 +71,8 @@ TESTS += $(HARDENING_E2E)
 
 # make lint: cppcheck and clang-tidy (with the clang static analyzer) on
 # every C file; see tests/lint.sh, .clang-tidy and tests/cppcheck.supp.
-EXTRA_DIST += tests/lint.sh tests/cppcheck.supp .clang-tidy tests/unit/.clang-tidy
+EXTRA_DIST += tests/lint.sh tests/cppcheck.supp .clang-tidy tests/unit/.clang-tidy \
+	tests/soak.sh SECURITY.md
 lint:
 	$(SHELL) $(top_srcdir)/tests/lint.sh '$(abs_top_builddir)'
 .PHONY: lint
