@@ -224,21 +224,27 @@ class Daemon:
 
     def start(self, extra_args=()):
         self.log = open(self.logfile, "ab")
-        # The daemon's stdout+stderr go through a pipe that a thread
-        # copies to the log file. In sanitizer builds every child keeps
-        # this stderr (master_spawn.c), so reports from sandboxed
+        # In sanitizer builds the daemon's stdout+stderr go through a
+        # pipe that a thread copies to the log file. Every child keeps
+        # this stderr there (master_spawn.c), so reports from sandboxed
         # children land here: a pipe, because the worker's RLIMIT_FSIZE
         # of 0 forbids writing to a file; and the copy ends only when the
         # last process holding it has exited, so no late report is lost.
-        self.proc = subprocess.Popen(
-            self.wrapper + [os.path.join(TOP_BUILDDIR, "postern"), "-F", "-d",
-                            "-c", self.conf] + list(extra_args),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        self._output_pipe = "pipe:[%d]" % os.fstat(self.proc.stdout.fileno()).st_ino
-        self._copier = threading.Thread(
-            target=self._copy_output, args=(self.proc.stdout, self.log),
-            daemon=True)
-        self._copier.start()
+        # Release builds (and a test that makes stderr a journal stream,
+        # which must be the log file itself) write straight to the file.
+        argv = self.wrapper + [os.path.join(TOP_BUILDDIR, "postern"), "-F",
+                               "-d", "-c", self.conf] + list(extra_args)
+        if not sanitizer_build() or "JOURNAL_STREAM" in os.environ:
+            self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log)
+        else:
+            self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT)
+            self._output_pipe = "pipe:[%d]" % os.fstat(
+                self.proc.stdout.fileno()).st_ino
+            self._copier = threading.Thread(
+                target=self._copy_output, args=(self.proc.stdout, self.log),
+                daemon=True)
+            self._copier.start()
         deadline = time.time() + 15
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -142,7 +142,7 @@ try:
     t.eq(auth_pid(), apid, "the auth helper was never restarted")
     # Sessions end asynchronously (storage exits after the worker).
     deadline = time.time() + 30
-    while time.time() < deadline and (fds(master) != fd_master):
+    while time.time() < deadline and (fds(master), fds(apid)) != (fd_master, fd_auth):
         time.sleep(0.2)
     t.eq(fds(master), fd_master, "master: no descriptor left per session")
     t.eq(fds(apid), fd_auth, "auth helper: no descriptor left per session")
