@@ -88,6 +88,26 @@ tl_cleanup(void)
 		tl_rm_rf(tl_root);
 }
 
+/*
+ * Paths handed out by tl_tmpdir() and tl_path() live until exit, like
+ * the test. They are kept reachable here so that LeakSanitizer and
+ * valgrind do not report them as leaks (callers may still free theirs).
+ */
+static char **tl_kept;
+static size_t tl_nkept;
+
+static char *
+tl_keep(char *p)
+{
+	char **n = realloc(tl_kept, (tl_nkept + 1) * sizeof(*n));
+
+	if (n == NULL)
+		abort();
+	tl_kept = n;
+	tl_kept[tl_nkept++] = p;
+	return p;
+}
+
 const char *
 tl_tmpdir(void)
 {
@@ -104,7 +124,7 @@ tl_tmpdir(void)
 	}
 	if (asprintf(&d, "%s/d%u", tl_root, ++seq) < 0 || mkdir(d, 0755) != 0)
 		abort();
-	return d;	/* lives until exit, like the test */
+	return tl_keep(d);
 }
 
 char *
@@ -114,7 +134,7 @@ tl_path(const char *dir, const char *name)
 
 	if (asprintf(&p, "%s/%s", dir, name) < 0)
 		abort();
-	return p;
+	return tl_keep(p);
 }
 
 static void
