@@ -3,11 +3,16 @@
  * Long-lived, started by the master. Each worker gets an auth channel
  * (passed by the master with the session id and the client address the
  * master observed). Each attempt runs PAM in a child; failures are
- * answered on a fixed deadline; success is reported to the master with
- * the identity, and only "ok" to the worker.
+ * answered on a fixed deadline (and no earlier than a real password
+ * check would take: unknown users look like wrong passwords); repeated
+ * failures from one address add a growing penalty (auth_throttle.c);
+ * success is reported to the master with the identity, and only "ok" to
+ * the worker. Passwords are wiped on every path: request buffers right
+ * after parsing, the copies handed to the PAM child, the child's own.
  */
 #include "config.h"
 
+#include <sys/random.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -19,16 +24,19 @@
 #include <unistd.h>
 
 #include "auth_pam.h"
+#include "auth_throttle.h"
 #include "conf.h"
 #include "ipc.h"
 #include "ipc_msgs.h"
 #include "log.h"
+#include "sandbox.h"
 #include "util.h"
 
 enum auth_phase {
 	AS_IDLE,	/* waiting for a request */
 	AS_PAM,		/* a PAM child is working */
-	AS_DELAY,	/* failed; the answer waits for its deadline */
+	AS_DELAY,	/* the answer waits for its deadline (failure
+			 * delay and/or throttling penalty) */
 	AS_GRANTED,	/* authenticated: nothing more is accepted */
 };
 
@@ -44,6 +52,9 @@ struct auth_session {
 	size_t res_got;
 	uint64_t started, reply_at;
 	uint8_t reply;			/* enum ipc_auth_result */
+	unsigned penalty;		/* throttling of this attempt, ms */
+	uint32_t pad;			/* hold an early failure this long */
+	uint64_t pair;			/* keyed hash of (user, password) */
 	uint8_t mech, tls;
 	char user_log[AUTH_MAX_USER * 4 + 8];	/* escaped, for logs */
 	struct auth_session *next;
@@ -52,6 +63,17 @@ struct auth_session {
 static struct config cfg;
 static struct ipc_conn master;
 static struct auth_session *sessions;
+static struct throttle throttle;
+/*
+ * How long recent real password checks took (ms). A failure that PAM
+ * decided without checking a password (unknown user, implausible name)
+ * is held for one of these durations, drawn at random, so that its
+ * timing follows the same distribution as a wrong password's even when
+ * PAM is slower than auth_fail_delay.
+ */
+#define VERIFY_SAMPLES	16
+static uint32_t verify_ms[VERIFY_SAMPLES];
+static unsigned nverify, verify_next;
 static volatile sig_atomic_t stop;
 
 static void
@@ -150,22 +172,61 @@ log_outcome(struct auth_session *as, bool ok, const char *reason)
 		    as->tls ? "yes" : "no", (unsigned long long)as->id, why);
 }
 
-/* Schedule a failure answer on the uniform deadline. */
+/*
+ * Schedule a failure answer on the uniform deadline: the same for every
+ * kind of failure, counted from the request's arrival, plus this
+ * address's throttling penalty (fixed when the request arrived).
+ */
 static void
 fail_later(struct auth_session *as, uint8_t result, const char *reason)
 {
 	log_outcome(as, false, reason);
+	if (result == IPC_AUTH_FAIL) {
+		unsigned n = throttle_failure(&throttle, as->rhost, as->pair,
+		    now_ms());
+		unsigned next = throttle_penalty_for(n, cfg.auth_throttle_max);
+
+		if (next > 0 && next != as->penalty)
+			log_notice("throttling: rhost=%s failures=%u: further attempts from this address wait %u ms more (auth_throttle_max %u)",
+			    as->rhost, n, next, cfg.auth_throttle_max);
+	}
+	as->pair = 0;
 	as->phase = AS_DELAY;
 	as->reply = result;
 	if (result == IPC_AUTH_FAIL && as->attempts >= cfg.auth_max_attempts)
 		as->reply = IPC_AUTH_TOO_MANY;
-	as->reply_at = as->started + cfg.auth_fail_delay;
+	as->reply_at = as->started + cfg.auth_fail_delay + as->penalty;
+	if (as->started + as->pad + as->penalty > as->reply_at)
+		as->reply_at = as->started + as->pad + as->penalty;
+	as->pad = 0;
+}
+
+/* Remember how long a real password check took; or pick such a time
+ * for a failure that had none. */
+static void
+verify_timing(struct auth_session *as)
+{
+	uint32_t took = (uint32_t)(now_ms() - as->started);
+
+	as->pad = 0;
+	if (as->res.verified) {
+		verify_ms[verify_next] = took;
+		verify_next = (verify_next + 1) % VERIFY_SAMPLES;
+		if (nverify < VERIFY_SAMPLES)
+			nverify++;
+	} else if (nverify > 0) {
+		uint32_t r = 0;
+
+		(void)getrandom(&r, sizeof(r), 0);
+		as->pad = verify_ms[r % nverify];
+	}
 }
 
 static void
 handle_request(struct auth_session *as, struct ipc_msg *m)
 {
 	struct ipc_auth_request rq;
+	char *authzid, *user, *pass;
 	bool ok;
 
 	memset(&rq, 0, sizeof(rq));
@@ -184,19 +245,26 @@ handle_request(struct auth_session *as, struct ipc_msg *m)
 		session_kill(as, "request after the last allowed attempt");
 		return;
 	}
+	authzid = rq.authzid;
+	user = rq.user;
+	pass = rq.pass;
 	as->attempts++;
 	as->mech = rq.mech;
 	as->tls = rq.tls;
 	as->started = now_ms();
-	escape_for_log(rq.user, strlen(rq.user), as->user_log,
-	    sizeof(as->user_log));
-	if (!user_plausible(rq.user)) {
-		fail_later(as, IPC_AUTH_FAIL, "implausible user name");
-	} else if (rq.authzid[0] != '\0' && strcmp(rq.authzid, rq.user) != 0) {
+	as->penalty = throttle_penalty(&throttle, as->rhost, as->started);
+	as->pair = throttle_pair_hash(&throttle, user, pass);
+	escape_for_log(user, strlen(user), as->user_log, sizeof(as->user_log));
+	if (authzid[0] != '\0' && strcmp(authzid, user) != 0) {
 		fail_later(as, IPC_AUTH_FAIL, "authorization identity differs");
 	} else {
-		as->child = auth_pam_spawn(cfg.pam_service, rq.user, rq.pass,
-		    as->rhost, &as->child_fd);
+		/* An implausible name never reaches PAM but is answered
+		 * like an unknown user. Before the first real check there
+		 * is no duration to hold early failures for: the child then
+		 * does the hashing work itself. */
+		as->child = auth_pam_spawn(cfg.pam_service, user, pass,
+		    as->rhost, !user_plausible(user), nverify == 0,
+		    &as->child_fd);
 		if (as->child == -1) {
 			log_warn("fork for PAM");
 			fail_later(as, IPC_AUTH_TEMPFAIL, "fork failed");
@@ -228,6 +296,24 @@ grant(struct auth_session *as)
 	reply(as, IPC_AUTH_OK);
 }
 
+/*
+ * A verdict that took longer than the uniform delay is answered late, and
+ * its timing may then differ between kinds of failure: tell the admin,
+ * at most once a minute.
+ */
+static void
+slow_pam_warning(struct auth_session *as)
+{
+	static uint64_t last;
+	uint64_t now = now_ms(), took = now - as->started;
+
+	if (took <= cfg.auth_fail_delay || (last != 0 && now - last < 60000))
+		return;
+	last = now;
+	log_warnx("PAM took %llu ms, longer than auth_fail_delay (%u ms): failures may be told apart by timing; raise auth_fail_delay",
+	    (unsigned long long)took, cfg.auth_fail_delay);
+}
+
 /* The PAM child wrote (part of) its result or exited. */
 static void
 handle_child(struct auth_session *as)
@@ -253,28 +339,25 @@ handle_child(struct auth_session *as)
 	as->res.user[sizeof(as->res.user) - 1] = '\0';
 	as->res.home[sizeof(as->res.home) - 1] = '\0';
 	as->res.reason[sizeof(as->res.reason) - 1] = '\0';
+	slow_pam_warning(as);
+	verify_timing(as);
 	if (as->res.status == IPC_AUTH_OK) {
 		log_outcome(as, true, "");
+		as->pair = 0;
+		if (as->penalty > 0 && now_ms() < as->started + as->penalty) {
+			/* A throttled address learns nothing early: even a
+			 * right guess waits out the penalty. */
+			as->phase = AS_DELAY;
+			as->reply = IPC_AUTH_OK;
+			as->reply_at = as->started + as->penalty;
+			return;
+		}
 		grant(as);
 	} else {
 		fail_later(as, as->res.status == IPC_AUTH_TEMPFAIL ?
 		    IPC_AUTH_TEMPFAIL : IPC_AUTH_FAIL, as->res.reason);
 	}
 	wipe(&as->res, sizeof(as->res));
-}
-
-static void master_frames(void);
-
-static void
-handle_master(void)
-{
-	if (ipc_conn_fill(&master) <= 0) {
-		if (errno == EAGAIN || errno == EINTR)
-			return;
-		stop = 1;	/* the master is gone */
-		return;
-	}
-	master_frames();
 }
 
 /* Act on every complete frame from the master already buffered. */
@@ -321,6 +404,18 @@ master_frames(void)
 }
 
 static void
+handle_master(void)
+{
+	if (ipc_conn_fill(&master) <= 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		stop = 1;	/* the master is gone */
+		return;
+	}
+	master_frames();
+}
+
+static void
 handle_worker(struct auth_session *as)
 {
 	struct ipc_msg m;
@@ -357,9 +452,15 @@ main(int argc, char **argv)
 	struct ipc_msg m;
 	char *text = NULL, err[256];
 
+	const char *why;
+
 	if (fcntl(FD_MASTER, F_GETFD) == -1)
 		return 2;
 	log_init("postern-auth", LOG_TARGET_IPC, FD_MASTER);
+	/* It holds passwords: no core dumps, not dumpable (so not
+	 * ptrace-able or readable through /proc by anyone but root). */
+	if (sandbox_enter(SANDBOX_AUTH, NULL, &why) == -1)
+		fatal("sandbox: %s", why);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, on_term);
 	signal(SIGHUP, SIG_IGN);
@@ -371,11 +472,23 @@ main(int argc, char **argv)
 	if (!config_parse(&cfg, text, strlen(text), "(master)", err, sizeof(err)))
 		fatalx("configuration from the master: %s", err);
 	free(text);
+	{
+		uint8_t key[16];
+
+		if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key))
+			fatal("getrandom");
+		throttle_init(&throttle, AUTH_THROTTLE_SLOTS,
+		    cfg.auth_throttle_max, key);
+		wipe(key, sizeof(key));
+	}
 	/* The master may have attached a session right behind the
 	 * configuration (a connection waiting at start-up, as with socket
 	 * activation): its frame can be in the buffer already, and poll()
 	 * would not report it. */
 	master_frames();
+	auth_pam_init_dummy();
+	if (!auth_pam_have_dummy())
+		log_info("no local password hash found: unknown users are answered without equalising work (the uniform delay still applies)");
 
 	while (!stop) {
 		struct pollfd *pfd;
@@ -443,12 +556,18 @@ main(int argc, char **argv)
 				fail_later(as, IPC_AUTH_TEMPFAIL, "PAM timed out");
 			}
 			if (as->phase == AS_DELAY && now >= as->reply_at) {
-				reply(as, as->reply);
-				as->phase = AS_IDLE;
+				if (as->reply == IPC_AUTH_OK) {
+					grant(as);
+					wipe(&as->res, sizeof(as->res));
+				} else {
+					reply(as, as->reply);
+					as->phase = AS_IDLE;
+				}
 			}
 		}
 	}
 	while (sessions != NULL)
 		session_free(sessions);
+	throttle_free(&throttle);
 	return 0;
 }

@@ -1,11 +1,20 @@
 /*
  * auth_pam.c - the PAM conversation, in a child process per attempt.
  * PAM's own failure delay is replaced by the helper's uniform delay
- * (PAM_FAIL_DELAY), so every failure takes the same time.
+ * (PAM_FAIL_DELAY), so every failure takes the same time. An unknown user
+ * costs pam_unix no password hashing, a wrong password does. The helper
+ * holds such early failures for as long as a recent real check took
+ * (auth_main.c); until it has seen one, the child hashes the password
+ * with a local account's algorithm and cost instead (as OpenSSH does for
+ * unknown users), so that even a PAM conversation slower than the
+ * uniform delay does not tell the two apart.
  */
 #include "config.h"
 
 #include <security/pam_appl.h>
+
+#include <crypt.h>
+#include <shadow.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +30,48 @@
 #include "util.h"
 
 static const char *conv_pass;
+static bool conv_equalise;
+/* The setting (algorithm, cost, salt; no hash) of a local password hash,
+ * for the equalising work. Empty: none found. */
+static char dummy_setting[128];
+
+void
+auth_pam_init_dummy(void)
+{
+	struct spwd *sp;
+
+	setspent();
+	while ((sp = getspent()) != NULL) {
+		const char *h = sp->sp_pwdp, *last;
+
+		if (h == NULL || h[0] != '$' || (last = strrchr(h, '$')) == h ||
+		    (size_t)(last - h) + 1 >= sizeof(dummy_setting))
+			continue;
+		memcpy(dummy_setting, h, (size_t)(last - h) + 1);
+		dummy_setting[last - h + 1] = '\0';
+		break;
+	}
+	endspent();
+}
+
+bool
+auth_pam_have_dummy(void)
+{
+	return dummy_setting[0] != '\0';
+}
+
+/* Hash the password as a real verification would, and forget it. */
+static void
+equalising_work(const char *pass)
+{
+	struct crypt_data *cd;
+
+	if (dummy_setting[0] == '\0' || (cd = calloc(1, sizeof(*cd))) == NULL)
+		return;
+	(void)crypt_r(pass, dummy_setting, cd);
+	wipe(cd, sizeof(*cd));
+	free(cd);
+}
 
 static int
 conv(int n, const struct pam_message **msg, struct pam_response **resp,
@@ -88,8 +139,11 @@ run_pam(const char *service, const char *user, const char *rhost,
 	(void)pam_set_item(ph, PAM_RHOST, rhost);
 	(void)pam_set_item(ph, PAM_FAIL_DELAY, (const void *)no_delay);
 	r = pam_authenticate(ph, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
+	res->verified = r == PAM_SUCCESS || r == PAM_AUTH_ERR;
 	if (r == PAM_SUCCESS)
 		r = pam_acct_mgmt(ph, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
+	if (r == PAM_USER_UNKNOWN && conv_equalise)
+		equalising_work(conv_pass);
 	if (r != PAM_SUCCESS) {
 		snprintf(res->reason, sizeof(res->reason), "%s",
 		    pam_strerror(ph, r));
@@ -126,7 +180,7 @@ run_pam(const char *service, const char *user, const char *rhost,
 
 pid_t
 auth_pam_spawn(const char *service, const char *user, const char *pass,
-    const char *rhost, int *fd)
+    const char *rhost, bool implausible, bool equalise, int *fd)
 {
 	int p[2];
 	pid_t pid;
@@ -148,8 +202,23 @@ auth_pam_spawn(const char *service, const char *user, const char *pass,
 		memset(&res, 0, sizeof(res));
 		res.magic = AUTH_PAM_MAGIC;
 		conv_pass = pass;
-		run_pam(service, user, rhost, &res);
+		conv_equalise = equalise;
+		if (implausible) {
+			/* Never reaches PAM; costs what an unknown user costs. */
+			if (equalise)
+				equalising_work(pass);
+			res.status = IPC_AUTH_FAIL;
+			snprintf(res.reason, sizeof(res.reason),
+			    "implausible user name");
+		} else {
+			run_pam(service, user, rhost, &res);
+		}
+		/* This child's copy of the password goes too (PAM itself
+		 * overwrites PAM_AUTHTOK in pam_end). */
+		wipe((void *)(uintptr_t)pass, strlen(pass));
+		conv_pass = NULL;
 		(void)write_all(p[1], &res, sizeof(res));
+		wipe(&res, sizeof(res));
 		_exit(0);
 	}
 	close(p[1]);

@@ -6,6 +6,7 @@
 #ifndef POSTERN_AUTH_PAM_H
 #define POSTERN_AUTH_PAM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -15,6 +16,9 @@
 struct auth_pam_result {
 	uint32_t magic;		/* AUTH_PAM_MAGIC */
 	int32_t status;		/* enum ipc_auth_result */
+	uint32_t verified;	/* PAM checked a password (success or a
+				 * wrong one), as opposed to failing early
+				 * (unknown user, implausible name) */
 	uint32_t uid, gid;
 	char user[AUTH_MAX_USER + 1];	/* PAM_USER after authentication */
 	char home[1024];
@@ -25,10 +29,18 @@ struct auth_pam_result {
 /*
  * Fork a child that runs pam_authenticate + pam_acct_mgmt for user with
  * pass under service, PAM_RHOST rhost, and writes one struct
- * auth_pam_result to the returned pipe. Returns the child's pid and the
- * read end in *fd, or -1.
+ * auth_pam_result to the returned pipe. With implausible, PAM is not
+ * called and the attempt fails. With equalise, an attempt that fails
+ * without a password check (unknown user, implausible) hashes the
+ * password once anyway. Returns the child's pid and the read end in *fd,
+ * or -1.
  */
 pid_t auth_pam_spawn(const char *service, const char *user, const char *pass,
-    const char *rhost, int *fd);
+    const char *rhost, bool implausible, bool equalise, int *fd);
+
+/* Once, as root, before any attempt: find a local password hash whose
+ * algorithm and cost the equalising work uses. */
+void auth_pam_init_dummy(void);
+bool auth_pam_have_dummy(void);
 
 #endif

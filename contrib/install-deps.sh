@@ -3,9 +3,9 @@
 # test suite on Debian 12, from Debian's archive only. Run as root.
 set -eu
 export DEBIAN_FRONTEND=noninteractive
-BUILD="build-essential autoconf automake pkg-config libssl-dev libpam0g-dev libseccomp-dev"
+BUILD="build-essential autoconf automake pkg-config libssl-dev libpam0g-dev libseccomp-dev libcrypt-dev"
 RUNTIME="openssl passwd procps"
-TESTS="python3 curl procmail fetchmail mpop getmail6 perl libio-socket-ssl-perl strace iproute2 clang libclang-rt-14-dev valgrind cppcheck clang-tidy fail2ban mandoc man-db systemd util-linux"
+TESTS="python3 curl procmail liblockfile-bin fetchmail mpop getmail6 perl libio-socket-ssl-perl strace iproute2 clang libclang-rt-14-dev valgrind cppcheck clang-tidy fail2ban mandoc man-db systemd util-linux"
 # POSTERN_TEST_PACKAGES=1 builds, installs and purges the .deb and builds
 # the RPM (tests/e2e/t-pkg-deb.py, t-pkg-rpm.py).
 if [ "${POSTERN_TEST_PACKAGES:-}" = 1 ]; then

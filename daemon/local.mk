@@ -8,11 +8,13 @@ postern_SOURCES = \
 	daemon/master_session.c \
 	daemon/master_spawn.c \
 	daemon/master_systemd.c daemon/master_systemd.h
-postern_LDADD = lib/libpostern.a
+postern_LDADD = lib/libposterntls.a lib/libpostern.a $(OPENSSL_LIBS) $(SECCOMP_LIBS)
+postern_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 
 # The worker's command parser is shared with the unit tests and fuzzers.
 noinst_LIBRARIES += daemon/libpop3.a
-daemon_libpop3_a_SOURCES = daemon/pop3_parse.c daemon/pop3_parse.h
+daemon_libpop3_a_SOURCES = daemon/pop3_parse.c daemon/pop3_parse.h \
+	daemon/sasl.c daemon/sasl.h
 
 pkglibexec_PROGRAMS += postern-pop3
 postern_pop3_SOURCES = \
@@ -20,6 +22,12 @@ postern_pop3_SOURCES = \
 	daemon/pop3_main.c \
 	daemon/pop3_auth.c \
 	daemon/pop3_trans.c \
+	daemon/pop3_sasl.c \
+	daemon/pop3_tls.c daemon/pop3_tls.h \
 	daemon/pop3_io.c daemon/pop3_io.h
-postern_pop3_LDADD = daemon/libpop3.a lib/libpostern.a $(OPENSSL_LIBS) $(SECCOMP_LIBS)
+postern_pop3_LDADD = daemon/libpop3.a lib/libposterntls.a lib/libpostern.a $(OPENSSL_LIBS) $(SECCOMP_LIBS)
 postern_pop3_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(SECCOMP_CFLAGS)
+if TEST_HOOKS
+# configure --enable-test-hooks: NOT a release build.
+postern_pop3_SOURCES += daemon/pop3_hooks.c
+endif

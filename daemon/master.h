@@ -12,6 +12,7 @@
 
 #include "conf.h"
 #include "ipc.h"
+#include "util.h"
 
 struct listener {
 	int fd;
@@ -29,14 +30,24 @@ struct session {
 	uint64_t id;
 	enum session_phase phase;
 	char rhost[64];
+	char rkey[ADDR_KEY_MAX];		/* rhost, IPv6 as its /64 */
 	uint64_t started_ms;
 	pid_t worker_pid;
 	struct ipc_conn worker;		/* master <-> worker */
 	pid_t store_pid;
 	struct ipc_conn store;		/* master <-> storage (logs only) */
+	bool deadline_killed;		/* pre-auth backstop fired */
 	char *user;			/* set when authenticated */
+	bool tls;			/* the worker reported a TLS handshake */
 	uid_t uid;
 	struct session *next;
+};
+
+/* The connection limits, each logged at most once per interval. */
+enum master_limit {
+	LIMIT_TOTAL,
+	LIMIT_PER_ADDR,
+	LIMIT_PREAUTH_PER_ADDR,
 };
 
 struct master {
@@ -52,7 +63,7 @@ struct master {
 	struct session *sessions;
 	unsigned nsessions;
 	uint64_t next_id;
-	uint64_t last_limit_log;
+	uint64_t last_limit_log[4];	/* per enum master_limit */
 };
 
 /* master_spawn.c */

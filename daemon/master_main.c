@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -25,6 +26,7 @@
 #include "master_systemd.h"
 #include "privdrop.h"
 #include "sandbox.h"
+#include "tls_conf.h"
 #include "util.h"
 
 static int sig_pipe[2] = { -1, -1 };
@@ -104,14 +106,40 @@ check_system(const struct config *cfg, char *err, size_t errsz)
 	return true;
 }
 
+/*
+ * The TLS settings and files, checked the way a new connection's worker
+ * will load them (the master itself never speaks TLS). Warnings, such as
+ * a certificate that expires soon, are logged; errors are returned.
+ */
 static bool
-load_config(struct master *m, char *err, size_t errsz)
+check_tls(const struct config *cfg, char *err, size_t errsz)
+{
+	struct tls_report rep;
+
+	if (!tls_conf_check_files(cfg, time(NULL), &rep)) {
+		snprintf(err, errsz, "%s", rep.err);
+		return false;
+	}
+	for (unsigned i = 0; i < rep.nwarn; i++)
+		log_warnx("%s", rep.warn[i]);
+	if (cfg->tls_cert[0] != '\0')
+		log_info("tls_cert %s: key matches, chain complete%s, valid for %ld more days",
+		    cfg->tls_cert, rep.anchor_in_file ?
+		    " (anchored in the file)" : "", rep.days_left);
+	return true;
+}
+
+/* Read the configuration; with check_tls, refuse it if its TLS files
+ * are unusable (a reload keeps the old configuration then). */
+static bool
+load_config(struct master *m, char *err, size_t errsz, bool tls)
 {
 	struct config cfg;
 
 	config_defaults(&cfg);
 	if (!config_load(&cfg, m->config_path, err, errsz) ||
-	    !config_validate(&cfg, err, errsz)) {
+	    !config_validate(&cfg, err, errsz) ||
+	    (tls && !check_tls(&cfg, err, errsz))) {
 		config_free(&cfg);
 		return false;
 	}
@@ -238,7 +266,7 @@ handle_signals(struct master *m, bool *stopping)
 			break;
 		case SIGHUP:
 			sd_notify_send("RELOADING=1");
-			if (load_config(m, err, sizeof(err)))
+			if (load_config(m, err, sizeof(err), true))
 				log_notice("configuration reloaded; new connections use it (listen addresses need a restart)");
 			else
 				log_err("reload failed, keeping the old configuration: %s", err);
@@ -396,7 +424,7 @@ main(int argc, char **argv)
 	unsetenv("NOTIFY_SOCKET");
 	log_init("postern", LOG_TARGET_STDERR, -1);
 	config_defaults(&m->cfg);
-	if (!load_config(m, err, sizeof(err))) {
+	if (!load_config(m, err, sizeof(err), false)) {
 		fprintf(stderr, "postern: %s\n", err);
 		return 1;
 	}
@@ -404,7 +432,8 @@ main(int argc, char **argv)
 		fputs(m->config_text, stdout);
 		return 0;
 	}
-	if (!check_system(&m->cfg, err, sizeof(err))) {
+	if (!check_system(&m->cfg, err, sizeof(err)) ||
+	    !check_tls(&m->cfg, err, sizeof(err))) {
 		fprintf(stderr, "postern: %s\n", err);
 		return 1;
 	}

@@ -28,28 +28,39 @@ session_by_id(struct master *m, uint64_t id)
 	return NULL;
 }
 
+/* Sessions from the address key rkey (IPv6: the /64); with
+ * preauth_only, those not yet authenticated (what a slowloris holds). */
 static unsigned
-sessions_from(struct master *m, const char *rhost)
+sessions_from(struct master *m, const char *rkey, bool preauth_only)
 {
 	unsigned n = 0;
 
 	for (struct session *s = m->sessions; s != NULL; s = s->next)
-		if (strcmp(s->rhost, rhost) == 0)
+		if (strcmp(s->rkey, rkey) == 0 &&
+		    (!preauth_only || s->phase == SESSION_PREAUTH))
 			n++;
 	return n;
 }
 
-/* Over a limit: tell the client in one line, close, log once in a while. */
+/* Over a limit: tell the client in one line, close, log each limit at
+ * most once per 10 s (a flood must not flood the log). */
 static void
-refuse(struct master *m, int fd, const char *rhost, const char *which)
+refuse(struct master *m, int fd, const char *rhost, enum master_limit limit)
 {
 	static const char msg[] = "-ERR [SYS/TEMP] Too many connections; try again later.\r\n";
+	static const char *const names[] = {
+		[LIMIT_TOTAL] = "max_connections",
+		[LIMIT_PER_ADDR] = "max_connections_per_addr",
+		[LIMIT_PREAUTH_PER_ADDR] = "max_preauth_per_addr",
+	};
+	const char *which = names[limit];
 	uint64_t now = now_ms();
 
 	(void)send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 	close(fd);
-	if (now - m->last_limit_log >= 10000 || m->last_limit_log == 0) {
-		m->last_limit_log = now;
+	if (now - m->last_limit_log[limit] >= 10000 ||
+	    m->last_limit_log[limit] == 0) {
+		m->last_limit_log[limit] = now;
 		log_warnx("limit %s reached; refusing connections (first: rhost=%s); "
 		    "logged at most every 10 s", which, rhost);
 	}
@@ -60,7 +71,7 @@ session_accept(struct master *m, struct listener *ls)
 {
 	struct sockaddr_storage ss, ls_addr;
 	socklen_t slen = sizeof(ss), llen = sizeof(ls_addr);
-	char rhost[64], laddr[64];
+	char rhost[64], laddr[64], rkey[ADDR_KEY_MAX];
 	uint16_t rport, lport;
 	int cfd, mw[2], wa[2];
 	struct session *s;
@@ -74,16 +85,21 @@ session_accept(struct master *m, struct listener *ls)
 		return;
 	}
 	sockaddr_host(&ss, slen, rhost, sizeof(rhost), &rport);
+	addr_key(rhost, rkey, sizeof(rkey));
 	if (getsockname(cfd, (struct sockaddr *)&ls_addr, &llen) == -1)
 		memset(&ls_addr, 0, sizeof(ls_addr));
 	sockaddr_host(&ls_addr, llen, laddr, sizeof(laddr), &lport);
 
 	if (m->nsessions >= m->cfg.max_connections) {
-		refuse(m, cfd, rhost, "max_connections");
+		refuse(m, cfd, rhost, LIMIT_TOTAL);
 		return;
 	}
-	if (sessions_from(m, rhost) >= m->cfg.max_connections_per_addr) {
-		refuse(m, cfd, rhost, "max_connections_per_addr");
+	if (sessions_from(m, rkey, false) >= m->cfg.max_connections_per_addr) {
+		refuse(m, cfd, rhost, LIMIT_PER_ADDR);
+		return;
+	}
+	if (sessions_from(m, rkey, true) >= m->cfg.max_preauth_per_addr) {
+		refuse(m, cfd, rhost, LIMIT_PREAUTH_PER_ADDR);
 		return;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, mw) == -1) {
@@ -103,6 +119,7 @@ session_accept(struct master *m, struct listener *ls)
 	s->phase = SESSION_PREAUTH;
 	s->started_ms = now_ms();
 	snprintf(s->rhost, sizeof(s->rhost), "%s", rhost);
+	snprintf(s->rkey, sizeof(s->rkey), "%s", rkey);
 	snprintf(path, sizeof(path), "%s/postern-pop3", m->cfg.libexec_dir);
 	{
 		const struct spawn_fd fds[] = {
@@ -161,7 +178,7 @@ session_accept(struct master *m, struct listener *ls)
 	close(wa[1]);
 }
 
-/* Kill what is left of a session and forget it; true if s was freed. */
+/* Kill what is left of a session and forget it. */
 bool
 session_end(struct master *m, struct session *s)
 {
@@ -216,68 +233,97 @@ worker_stats(struct session *s, struct ipc_msg *msg)
 	escape_for_log((const char *)w.reason, w.reason_len, why, sizeof(why));
 	escape_for_log(s->user ? s->user : "", s->user ? strlen(s->user) : 0,
 	    user, sizeof(user));
-	log_notice("session end: rhost=%s user=\"%s\" session=%llu retrieved=%u deleted=%u octets=%llu reason=\"%s\" seconds=%llu",
-	    s->rhost, user, (unsigned long long)s->id, w.retrieved, w.deleted,
+	log_notice("session end: rhost=%s user=\"%s\" session=%llu tls=%s retrieved=%u deleted=%u octets=%llu reason=\"%s\" seconds=%llu",
+	    s->rhost, user, (unsigned long long)s->id, s->tls ? "yes" : "no",
+	    w.retrieved, w.deleted,
 	    (unsigned long long)w.octets, why,
 	    (unsigned long long)((now_ms() - s->started_ms) / 1000));
 	return true;
 }
 
-/* Read a child's frames; false if the session was ended and freed. */
+/* The worker finished a TLS handshake; once per session, before login. */
+static bool
+worker_tls(struct session *s, struct ipc_msg *msg)
+{
+	char *version = NULL, *cipher = NULL;
+	bool ok;
+
+	ok = ipc_dec_worker_tls(msg, &version, &cipher) && !s->tls &&
+	    s->phase == SESSION_PREAUTH;
+	if (ok)
+		s->tls = true;
+	free(version);
+	free(cipher);
+	return ok;
+}
+
+/*
+ * Read and dispatch what a child sent. With final (the child has exited)
+ * read up to EOF and leave ending the session to the caller: its last
+ * frames, such as the worker's statistics, arrive together with SIGCHLD
+ * and must not be lost to the reaper. Returns false if the session was
+ * ended and freed (no process of it was left), true if s is still valid.
+ */
 static bool
 conn_input(struct master *m, struct session *s, struct ipc_conn *c,
-    const char *ident, pid_t pid)
+    const char *ident, pid_t pid, bool final)
 {
 	struct ipc_msg msg;
 	ssize_t n;
 	int r;
 
-	n = ipc_conn_fill(c);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return true;
-	if (n <= 0) {
-		/* The process closed its channel; reaping finishes the job. */
-		if (c == &s->worker)
-			return !session_end(m, s);
-		ipc_conn_close(c);
-		return true;
-	}
-	while ((r = ipc_conn_next(c, &msg)) == 1) {
-		bool ok = msg.fd < 0;
-
-		if (msg.fd >= 0)
-			close(msg.fd);
-		if (ok && msg.type == IPC_LOG)
-			ok = relay_log(&msg, ident, pid);
-		else if (ok && msg.type == IPC_WORKER_STATS && c == &s->worker)
-			ok = worker_stats(s, &msg);
-		else
-			ok = false;
-		if (!ok) {
-			log_warnx("session=%llu: unexpected %s from %s[%ld]; ending session",
-			    (unsigned long long)s->id, ipc_type_name(msg.type),
-			    ident, (long)pid);
-			return !session_end(m, s);
+	do {
+		n = ipc_conn_fill(c);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return true;
+		if (n <= 0) {
+			if (final)
+				return true;
+			/* The process closed its channel; reaping finishes the job. */
+			if (c == &s->worker)
+				return !session_end(m, s);
+			ipc_conn_close(c);
+			return true;
 		}
-	}
-	if (r < 0) {
-		log_warnx("session=%llu: bad frame from %s[%ld]; ending session",
-		    (unsigned long long)s->id, ident, (long)pid);
-		return !session_end(m, s);
-	}
+		while ((r = ipc_conn_next(c, &msg)) == 1) {
+			bool ok = msg.fd < 0;
+
+			if (msg.fd >= 0)
+				close(msg.fd);
+			if (ok && msg.type == IPC_LOG)
+				ok = relay_log(&msg, ident, pid);
+			else if (ok && msg.type == IPC_WORKER_STATS && c == &s->worker)
+				ok = worker_stats(s, &msg);
+			else if (ok && msg.type == IPC_WORKER_TLS && c == &s->worker)
+				ok = worker_tls(s, &msg);
+			else
+				ok = false;
+			if (!ok) {
+				log_warnx("session=%llu: unexpected %s from %s[%ld]; ending session",
+				    (unsigned long long)s->id, ipc_type_name(msg.type),
+				    ident, (long)pid);
+				return final || !session_end(m, s);
+			}
+		}
+		if (r < 0) {
+			log_warnx("session=%llu: bad frame from %s[%ld]; ending session",
+			    (unsigned long long)s->id, ident, (long)pid);
+			return final || !session_end(m, s);
+		}
+	} while (final);
 	return true;
 }
 
 void
 session_worker_input(struct master *m, struct session *s)
 {
-	(void)conn_input(m, s, &s->worker, "postern-pop3", s->worker_pid);
+	(void)conn_input(m, s, &s->worker, "postern-pop3", s->worker_pid, false);
 }
 
 void
 session_store_input(struct master *m, struct session *s)
 {
-	(void)conn_input(m, s, &s->store, "postern-store", s->store_pid);
+	(void)conn_input(m, s, &s->store, "postern-store", s->store_pid, false);
 }
 
 static void
@@ -304,6 +350,10 @@ session_reaped(struct master *m, pid_t pid, int status)
 {
 	for (struct session *s = m->sessions; s != NULL; s = s->next) {
 		if (s->worker_pid == pid) {
+			/* Its last words (statistics, logs) before forgetting it. */
+			if (s->worker.fd >= 0)
+				(void)conn_input(m, s, &s->worker, "postern-pop3",
+				    pid, true);
 			describe_exit(s, "postern-pop3", pid, status);
 			s->worker_pid = 0;
 			session_end(m, s);
@@ -314,9 +364,9 @@ session_reaped(struct master *m, pid_t pid, int status)
 			s->store_pid = 0;
 			/* Read its last log lines before forgetting it. A bad
 			 * frame among them ends the session, which frees it
-			 * when the worker is gone too. */
+			 * when the worker is gone too: then s is gone. */
 			if (s->store.fd >= 0 && !conn_input(m, s, &s->store,
-			    "postern-store", pid))
+			    "postern-store", pid, false))
 				return;
 			if (s->phase == SESSION_CLOSING)
 				session_end(m, s);
@@ -330,12 +380,19 @@ session_check_deadlines(struct master *m)
 {
 	uint64_t now = now_ms();
 
+	/* The worker enforces preauth_timeout itself; this is the backstop
+	 * for a worker that does not (compromised, or stuck writing to a
+	 * client that never reads). An attempt started just before the
+	 * deadline may still take PAM's timeout, the uniform delay and the
+	 * throttling penalty. */
+	uint64_t limit = (uint64_t)m->cfg.preauth_timeout * 1000 +
+	    AUTH_PAM_TIMEOUT_S * 1000 + (uint64_t)m->cfg.auth_fail_delay +
+	    (uint64_t)m->cfg.auth_throttle_max + 10000;
+
 	for (struct session *s = m->sessions; s != NULL; s = s->next) {
-		/* The worker enforces preauth_timeout itself; this is the
-		 * backstop for a worker that does not. */
 		if (s->phase == SESSION_PREAUTH && s->worker_pid > 0 &&
-		    now - s->started_ms > (uint64_t)m->cfg.preauth_timeout * 1000 +
-		    (uint64_t)m->cfg.auth_fail_delay + 10000) {
+		    !s->deadline_killed && now - s->started_ms > limit) {
+			s->deadline_killed = true;
 			log_warnx("session=%llu rhost=%s: pre-authentication deadline passed; killing worker",
 			    (unsigned long long)s->id, s->rhost);
 			kill(s->worker_pid, SIGKILL);

@@ -36,6 +36,7 @@ struct pop3_session {
 	bool loopback;			/* the client is on 127/8 or ::1 */
 	bool utf8;			/* RFC 6856 UTF8 issued */
 	char *user;			/* pending USER argument */
+	uint64_t preauth_deadline;	/* now_ms() by which to be logged in */
 	unsigned auth_attempts;
 	/* counters for the session-end log line */
 	uint32_t retrieved, deleted;
@@ -49,6 +50,11 @@ void pop3_auth_submit(struct pop3_session *, enum ipc_auth_mech,
 void pop3_auth_command(struct pop3_session *, struct pop3_cmd *);
 /* Is plaintext authentication allowed on this connection now? */
 bool pop3_plaintext_allowed(const struct pop3_session *);
+/* The -ERR [AUTH] answer when it is not (RFC 2595 section 2.3). */
+void pop3_refuse_plaintext(struct pop3_session *);
+
+/* pop3_sasl.c: the AUTH command (RFC 5034). */
+void pop3_sasl_auth(struct pop3_session *, struct pop3_cmd *);
 
 /* pop3_trans.c: commands in the TRANSACTION state. */
 void pop3_trans_command(struct pop3_session *, struct pop3_cmd *);
@@ -60,5 +66,11 @@ void pop3_capa(struct pop3_session *);
 /* End the session after a protocol violation by a peer process. */
 void pop3_peer_failed(struct pop3_session *, const char *peer,
     const char *why) __attribute__((noreturn));
+
+#ifdef POSTERN_TEST_HOOKS
+/* pop3_hooks.c (test builds only): handle a hook command; true if the
+ * line was one. */
+bool pop3_hook_command(struct pop3_session *, const char *line, size_t len);
+#endif
 
 #endif

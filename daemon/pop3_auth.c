@@ -1,6 +1,6 @@
 /*
- * pop3_auth.c - the AUTHORIZATION state: USER/PASS (and the shared
- * submission path used by SASL). The worker only forwards credentials to
+ * pop3_auth.c - the AUTHORIZATION state: USER/PASS, STLS, and the shared
+ * submission path used by SASL (pop3_sasl.c). The worker only forwards credentials to
  * the auth helper and learns ok/fail; who the user is, the master decides.
  */
 #include "config.h"
@@ -13,6 +13,7 @@
 #include "ipc_msgs.h"
 #include "log.h"
 #include "pop3.h"
+#include "pop3_tls.h"
 #include "util.h"
 
 bool
@@ -26,6 +27,15 @@ pop3_plaintext_allowed(const struct pop3_session *s)
 	default:
 		return s->tls;
 	}
+}
+
+void
+pop3_refuse_plaintext(struct pop3_session *s)
+{
+	client_printf(&s->client, "-ERR [AUTH] Plaintext authentication is "
+	    "disabled on unencrypted connections; %s.\r\n",
+	    pop3_tls_available() ? "use STLS or port 995 (TLS)" :
+	    "use a TLS connection (port 995)");
 }
 
 static void
@@ -100,7 +110,10 @@ pop3_auth_submit(struct pop3_session *s, enum ipc_auth_mech mech,
 		s->state = POP3_DONE;
 		return;
 	}
-	if (ipc_conn_recv(&s->auth, &m, IPC_REPLY_TIMEOUT_MS) != 1) {
+	/* The helper may hold the answer for the uniform delay plus the
+	 * throttling penalty of this client's address. */
+	if (ipc_conn_recv(&s->auth, &m, IPC_REPLY_TIMEOUT_MS +
+	    (int)s->cfg.auth_fail_delay + (int)s->cfg.auth_throttle_max) != 1) {
 		client_printf(&s->client, "-ERR [SYS/TEMP] Authentication service unavailable.\r\n");
 		s->end_reason = "auth helper gone";
 		s->state = POP3_DONE;
@@ -130,7 +143,7 @@ static void
 cmd_user(struct pop3_session *s, const char *name)
 {
 	if (!pop3_plaintext_allowed(s)) {
-		client_printf(&s->client, "-ERR [AUTH] Plaintext authentication is disabled on unencrypted connections; use STLS or port 995.\r\n");
+		pop3_refuse_plaintext(s);
 		return;
 	}
 	free_secret(s->user);
@@ -145,7 +158,7 @@ cmd_pass(struct pop3_session *s, char *pass)
 	char *user;
 
 	if (!pop3_plaintext_allowed(s)) {
-		client_printf(&s->client, "-ERR [AUTH] Plaintext authentication is disabled on unencrypted connections; use STLS or port 995.\r\n");
+		pop3_refuse_plaintext(s);
 		return;
 	}
 	if (s->user == NULL) {
@@ -156,6 +169,50 @@ cmd_pass(struct pop3_session *s, char *pass)
 	s->user = NULL;
 	pop3_auth_submit(s, IPC_MECH_USER, "", user, pass);
 	free_secret(user);
+}
+
+/*
+ * RFC 2595 section 4. Rule 5 (CVE-2011-0411 and its family): whatever
+ * the client sent after "STLS" before the handshake is plaintext an
+ * attacker may have injected; it is thrown away, never read as a
+ * command inside TLS. And nothing learned before TLS survives it.
+ */
+static void
+cmd_stls(struct pop3_session *s)
+{
+	uint64_t now;
+	int timeout;
+
+	if (s->tls) {
+		client_printf(&s->client, "-ERR Already using TLS.\r\n");
+		return;
+	}
+	if (!pop3_tls_available()) {
+		client_printf(&s->client, "-ERR STLS is not available on this server.\r\n");
+		return;
+	}
+	client_printf(&s->client, "+OK Begin TLS negotiation.\r\n");
+	if (!client_flush(&s->client)) {
+		s->end_reason = "write error";
+		s->state = POP3_DONE;
+		return;
+	}
+	client_discard_input(&s->client);
+	now = now_ms();
+	timeout = now >= s->preauth_deadline ? 0 :
+	    (int)(s->preauth_deadline - now);
+	if (timeout > POP3_TLS_HANDSHAKE_TIMEOUT_MS)
+		timeout = POP3_TLS_HANDSHAKE_TIMEOUT_MS;
+	if (!pop3_tls_start(s, timeout)) {
+		s->end_reason = "TLS handshake failed";
+		s->state = POP3_DONE;
+		/* Nothing more may be said in plaintext. */
+		s->client.failed = true;
+		return;
+	}
+	free_secret(s->user);
+	s->user = NULL;
+	s->utf8 = false;
 }
 
 void
@@ -183,8 +240,10 @@ pop3_auth_command(struct pop3_session *s, struct pop3_cmd *cmd)
 		client_printf(&s->client, "-ERR APOP is not supported.\r\n");
 		break;
 	case CMD_STLS:
+		cmd_stls(s);
+		break;
 	case CMD_AUTH:
-		client_printf(&s->client, "-ERR Not supported.\r\n");
+		pop3_sasl_auth(s, cmd);
 		break;
 	default:
 		client_printf(&s->client, "-ERR Command not valid before authentication.\r\n");

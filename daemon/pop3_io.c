@@ -86,10 +86,26 @@ wait_fd(int fd, short events, int timeout_ms)
 	return r;
 }
 
+/* Milliseconds left until deadline (0 if passed); -1 stays -1. */
+static int
+remaining(uint64_t deadline, int timeout_ms)
+{
+	uint64_t now;
+
+	if (timeout_ms < 0)
+		return -1;
+	now = now_ms();
+	return now >= deadline ? 0 : (int)(deadline - now);
+}
+
 enum client_read_result
 client_read_line(struct client *c, char *line, size_t max, size_t *len,
     int timeout_ms)
 {
+	/* The line must be complete by then: a client trickling a byte at
+	 * a time does not extend the pre-authentication deadline. */
+	uint64_t deadline = timeout_ms >= 0 ? now_ms() + (uint64_t)timeout_ms : 0;
+
 	for (;;) {
 		uint8_t *start = c->in + c->inpos;
 		size_t avail = c->inlen - c->inpos;
@@ -135,7 +151,8 @@ client_read_line(struct client *c, char *line, size_t max, size_t *len,
 			c->discarding = true;
 		}
 		if (!c->tr.pending(c)) {
-			int r = wait_fd(c->fd, POLLIN, timeout_ms);
+			int r = wait_fd(c->fd, POLLIN,
+			    remaining(deadline, timeout_ms));
 
 			if (r == 0)
 				return CLIENT_TIMEOUT;
@@ -148,8 +165,8 @@ client_read_line(struct client *c, char *line, size_t max, size_t *len,
 			return CLIENT_EOF;
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR) {
-				if (want_write &&
-				    wait_fd(c->fd, POLLOUT, timeout_ms) <= 0)
+				if (want_write && wait_fd(c->fd, POLLOUT,
+				    remaining(deadline, timeout_ms)) <= 0)
 					return CLIENT_TIMEOUT;
 				continue;
 			}
@@ -159,9 +176,15 @@ client_read_line(struct client *c, char *line, size_t max, size_t *len,
 	}
 }
 
+/*
+ * Writes have a deadline per call, not per wait: a client that reads a
+ * byte now and then cannot stretch one answer (at most one output
+ * buffer or one 128 KiB data chunk) beyond client_write_timeout_ms.
+ */
 bool
 client_flush(struct client *c)
 {
+	uint64_t deadline = now_ms() + (uint64_t)client_write_timeout_ms;
 	size_t off = 0;
 
 	if (c->failed)
@@ -174,7 +197,7 @@ client_flush(struct client *c)
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR) {
 				if (wait_fd(c->fd, want_read ? POLLIN : POLLOUT,
-				    client_write_timeout_ms) <= 0) {
+				    remaining(deadline, client_write_timeout_ms)) <= 0) {
 					c->failed = true;
 					return false;
 				}
@@ -194,6 +217,8 @@ client_flush(struct client *c)
 static void
 client_write_direct(struct client *c, const uint8_t *buf, size_t len)
 {
+	uint64_t deadline = now_ms() + (uint64_t)client_write_timeout_ms;
+
 	while (len > 0 && !c->failed) {
 		bool want_read;
 		ssize_t n = c->tr.write(c, buf, len, &want_read);
@@ -201,7 +226,7 @@ client_write_direct(struct client *c, const uint8_t *buf, size_t len)
 		if (n < 0) {
 			if ((errno == EAGAIN || errno == EINTR) &&
 			    wait_fd(c->fd, want_read ? POLLIN : POLLOUT,
-			    client_write_timeout_ms) > 0)
+			    remaining(deadline, client_write_timeout_ms)) > 0)
 				continue;
 			c->failed = true;
 			return;

@@ -53,8 +53,8 @@ void client_free(struct client *);
 /*
  * Read one line of at most max octets (without CRLF) into line (room for
  * max + 1), NUL-terminated; *len excludes the terminator. A bare LF ends a
- * line too. Waits at most timeout_ms for more bytes (the whole line may
- * take several waits; each wait restarts the timer: an idle timeout).
+ * line too. The whole line must arrive within timeout_ms (-1: no limit):
+ * a client trickling bytes does not extend it.
  */
 enum client_read_result client_read_line(struct client *, char *line,
     size_t max, size_t *len, int timeout_ms);

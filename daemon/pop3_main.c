@@ -23,8 +23,10 @@
 #include "ipc_msgs.h"
 #include "log.h"
 #include "pop3.h"
+#include "pop3_tls.h"
 #include "privdrop.h"
 #include "sandbox.h"
+#include "testhook.h"
 #include "util.h"
 
 static struct pop3_session sess;
@@ -66,8 +68,21 @@ recv_setup(struct pop3_session *s)
 	    strcmp(s->rhost, "::1") == 0;
 }
 
-/* Everything that needs privileges or files happens here, then the
- * sandbox closes. Any failure ends the connection before the greeting. */
+/* Confinement failed: close the connection before any greeting. */
+static void __attribute__((noreturn))
+confine_failed(const char *step, const char *why)
+{
+	log_err("confinement failed (%s: %s); closing the connection before the greeting",
+	    step, why);
+	exit(1);
+}
+
+/*
+ * Everything that needs privileges or files happens before this, then
+ * the sandbox closes: chroot to the empty directory, the unprivileged
+ * uid, rlimits, descriptors, no_new_privs, the seccomp filter. Any
+ * failure ends the connection before the greeting (fail closed).
+ */
 static void
 confine(struct pop3_session *s)
 {
@@ -76,18 +91,20 @@ confine(struct pop3_session *s)
 	uid_t uid;
 	gid_t gid;
 
-	pw = getpwnam(s->cfg.unpriv_user);
+	pw = TESTHOOK_FAIL("unpriv_user") ? NULL : getpwnam(s->cfg.unpriv_user);
 	if (pw == NULL)
-		fatalx("unpriv_user %s does not exist", s->cfg.unpriv_user);
+		confine_failed("unpriv_user", "the account does not exist");
 	uid = pw->pw_uid;
 	gid = pw->pw_gid;
 	endpwent();
+	if (uid == 0 || gid == 0)
+		confine_failed("unpriv_user", "the account has uid or gid 0");
 	if (privdrop_check_empty_dir(s->cfg.empty_dir, uid, &why) == -1)
-		fatalx("%s: %s", s->cfg.empty_dir, why);
+		confine_failed("empty_dir", why);
 	if (privdrop(s->cfg.empty_dir, uid, gid, NULL, 0, &why) == -1)
-		fatal("privilege drop: %s", why);
-	if (sandbox_enter(SANDBOX_POP3, &why) == -1)
-		fatal("sandbox: %s", why);
+		confine_failed("privilege drop", why);
+	if (sandbox_enter(SANDBOX_POP3, NULL, &why) == -1)
+		confine_failed("sandbox", why);
 }
 
 static void
@@ -113,8 +130,12 @@ pop3_capa(struct pop3_session *s)
 	client_printf(c, "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n");
 	if (s->state == POP3_AUTHORIZATION) {
 		client_printf(c, "UTF8 USER\r\n");
+		/* RFC 2595 section 2.3: no USER or SASL where they would be
+		 * refused; STLS until the connection is encrypted. */
+		if (pop3_tls_available() && !s->tls)
+			client_printf(c, "STLS\r\n");
 		if (pop3_plaintext_allowed(s))
-			client_printf(c, "USER\r\n");
+			client_printf(c, "USER\r\nSASL PLAIN LOGIN\r\n");
 	}
 	client_printf(c, ".\r\n");
 }
@@ -164,11 +185,28 @@ main(int argc, char **argv)
 	(void)setsockopt(FD_CLIENT, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (set_nonblock(FD_CLIENT, true) == -1)
 		fatal("O_NONBLOCK on the client socket");
+	/* TLS needs the key, readable by root only: load it before the
+	 * privilege drop, and all of OpenSSL's start-up with it (rule 4). */
+	if (!pop3_tls_setup(s) && s->tls_implicit)
+		fatalx("implicit TLS listener but no usable certificate");
 	confine(s);
-	client_write_timeout_ms = (int)s->cfg.idle_timeout * 1000;
+	client_write_timeout_ms = (int)s->cfg.preauth_timeout * 1000;
 
 	start = now_ms();
+	s->preauth_deadline = start + (uint64_t)s->cfg.preauth_timeout * 1000;
 	s->state = POP3_AUTHORIZATION;
+	if (s->tls_implicit) {
+		int hs = POP3_TLS_HANDSHAKE_TIMEOUT_MS;
+
+		if ((uint64_t)hs > (uint64_t)s->cfg.preauth_timeout * 1000)
+			hs = (int)s->cfg.preauth_timeout * 1000;
+		if (!pop3_tls_start(s, hs)) {
+			s->end_reason = "TLS handshake failed";
+			send_stats(s);
+			client_free(&s->client);
+			return 0;
+		}
+	}
 	client_printf(&s->client, "+OK postern POP3 server ready.\r\n");
 	while (s->state != POP3_DONE) {
 		struct pop3_cmd cmd;
@@ -182,12 +220,16 @@ main(int argc, char **argv)
 			break;
 		}
 		if (s->state == POP3_AUTHORIZATION) {
-			uint64_t limit = start + (uint64_t)s->cfg.preauth_timeout * 1000;
+			uint64_t limit = s->preauth_deadline;
 			uint64_t now = now_ms();
 
 			timeout = now >= limit ? 0 : (int)(limit - now);
+			/* A client that does not read our answers must not
+			 * outlast the pre-authentication deadline either. */
+			client_write_timeout_ms = timeout;
 		} else {
 			timeout = (int)s->cfg.idle_timeout * 1000;
+			client_write_timeout_ms = timeout;
 		}
 		rr = client_read_line(&s->client, line, POP3_MAX_CMD_LINE - 2,
 		    &len, timeout);
@@ -205,6 +247,14 @@ main(int argc, char **argv)
 			s->end_reason = rr == CLIENT_EOF ? "disconnected" : "read error";
 			break;
 		}
+#ifdef POSTERN_TEST_HOOKS
+		/* Test builds only: a command that makes this live, sandboxed
+		 * worker attack its confinement (pop3_hooks.c). */
+		if (pop3_hook_command(s, line, len)) {
+			wipe(line, sizeof(line));
+			continue;
+		}
+#endif
 		pr = pop3_parse(line, len, &cmd);
 		if (pr != POP3_PARSE_OK) {
 			bad_command(s, pr, &cmd);
@@ -218,6 +268,7 @@ main(int argc, char **argv)
 		wipe(line, sizeof(line));
 	}
 	(void)client_flush(&s->client);
+	pop3_tls_end(s);
 	send_stats(s);
 	client_free(&s->client);
 	return 0;

@@ -156,8 +156,25 @@ PARAMS = [b"\x00\xff\x00\xff\x80", b"\x01\x00\x01\x07\x40", b"\x02\x04\x07\x13\x
 for i, (name, mb) in enumerate(sorted(MBOXES.items())):
     write("mbox-scan", name, PARAMS[i % len(PARAMS)] + mb)
 
-# ---- UIDL index images: 1 mode byte (bit 0: fix the checksum), then the file ----
+# ---- UIDL index images: 1 mode byte (bit 0: fix the checksum), then the file
+# (layout in storage/mbox_index.h) ----
 import hashlib
+
+
+M64 = (1 << 64) - 1
+
+
+def sum64(h, data):
+    """mbox_sum64() of storage/mbox_io.c: the index trailer checksum."""
+    i = 0
+    while len(data) - i >= 8:
+        w = struct.unpack_from("<Q", data, i)[0]
+        h = ((h ^ w) * 0xff51afd7ed558ccd) & M64
+        h ^= h >> 32
+        i += 8
+    for b in data[i:]:
+        h = ((h ^ b) * 0xc4ceb9fe1a85ec53) & M64
+    return h
 
 
 def index_image(recs, size, fmt=0, mutate=None):
@@ -171,7 +188,7 @@ def index_image(recs, size, fmt=0, mutate=None):
         body += struct.pack("<QQQQ", fo, do, eo, sz) + dg + struct.pack("<II", suf, fl)
     if mutate:
         body = mutate(body)
-    return body + hashlib.sha256(body).digest()
+    return body + struct.pack("<Q", sum64(sum64(0, body[:128]), body[128:]))
 
 
 D1, D2 = hashlib.sha256(b"one").digest()[:16], hashlib.sha256(b"two").digest()[:16]

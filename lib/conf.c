@@ -50,6 +50,7 @@ struct config_key {
 
 static const char *const mbox_formats[] = { "mboxo", "mboxrd", NULL };
 static const char *const plaintext_modes[] = { "never", "loopback", "always", NULL };
+static const char *const yes_no[] = { "no", "yes", NULL };
 
 #define OFF(f) offsetof(struct config, f)
 static const struct config_key config_keys[] = {
@@ -69,13 +70,16 @@ static const struct config_key config_keys[] = {
 	{ "lock_timeout", K_UINT, OFF(lock_timeout), "30", 1, 600, NULL, false },
 	{ "auth_fail_delay", K_UINT, OFF(auth_fail_delay), "2000", 0, 60000, NULL, false },
 	{ "auth_max_attempts", K_UINT, OFF(auth_max_attempts), "3", 1, 100, NULL, false },
+	{ "auth_throttle_max", K_UINT, OFF(auth_throttle_max), "30000", 0, 60000, NULL, false },
 	{ "max_connections", K_UINT, OFF(max_connections), "1000", 1, 100000, NULL, false },
 	{ "max_connections_per_addr", K_UINT, OFF(max_connections_per_addr), "50", 1, 100000, NULL, false },
+	{ "max_preauth_per_addr", K_UINT, OFF(max_preauth_per_addr), "10", 1, 100000, NULL, false },
 	{ "tls_cert", K_STR, OFF(tls_cert), "", 0, 0, NULL, false },
 	{ "tls_key", K_STR, OFF(tls_key), "", 0, 0, NULL, false },
 	{ "tls_min_version", K_STR, OFF(tls_min_version), "TLSv1.2", 0, 0, NULL, false },
-	{ "tls_ciphers", K_STR, OFF(tls_ciphers), "", 0, 0, NULL, false },
-	{ "tls_ciphersuites", K_STR, OFF(tls_ciphersuites), "", 0, 0, NULL, false },
+	{ "tls_ciphers", K_STR, OFF(tls_ciphers), TLS_CIPHERS_DEFAULT, 0, 0, NULL, false },
+	{ "tls_ciphersuites", K_STR, OFF(tls_ciphersuites), TLS_CIPHERSUITES_DEFAULT, 0, 0, NULL, false },
+	{ "tls_strict_sni", K_ENUM, OFF(tls_strict_sni), "yes", 0, 0, yes_no, false },
 };
 #undef OFF
 
@@ -157,7 +161,20 @@ template_ok(const char *v)
 	return v[0] == '/' || strncmp(v, "%h", 2) == 0;
 }
 
-/* Set one key. *listen_seen tracks whether the file replaced defaults. */
+/* Forget the listeners of one kind (plain or implicit TLS). */
+static void
+drop_listeners(struct config *cfg, bool tls)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < cfg->nlisten; i++)
+		if (cfg->listen[i].tls != tls)
+			cfg->listen[j++] = cfg->listen[i];
+	cfg->nlisten = j;
+}
+
+/* Set one key. listen_seen[tls] tracks whether the text replaced the
+ * defaults of that kind of listener (NULL while setting defaults). */
 static bool
 config_set(struct config *cfg, const struct config_key *k, const char *v,
     bool *listen_seen, const char **why)
@@ -169,18 +186,21 @@ config_set(struct config *cfg, const struct config_key *k, const char *v,
 	case K_LISTEN: {
 		struct config_listen l;
 
+		if (listen_seen != NULL && !listen_seen[k->tls]) {
+			/* The first line of a kind replaces its defaults; an
+			 * empty value ("listen =") leaves none of that kind. */
+			listen_seen[k->tls] = true;
+			drop_listeners(cfg, k->tls);
+			if (k->tls)
+				cfg->listen_tls_set = true;
+		}
 		if (v[0] == '\0')
-			return true;	/* an empty default: no listener */
+			return true;	/* an empty value: no listener */
 		if (!parse_listen(v, &l)) {
 			*why = "expected address:port, e.g. 0.0.0.0:110 or [::1]:110";
 			return false;
 		}
 		l.tls = k->tls;
-		if (listen_seen != NULL && !*listen_seen) {
-			/* The first listen line of a file replaces the defaults. */
-			*listen_seen = true;
-			cfg->nlisten = 0;
-		}
 		if (cfg->nlisten >= MASTER_MAX_LISTEN) {
 			*why = "too many listeners";
 			return false;
@@ -269,7 +289,7 @@ bool
 config_parse(struct config *cfg, const char *text, size_t len,
     const char *name, char *err, size_t errsz)
 {
-	bool listen_seen = false;
+	bool listen_seen[2] = { false, false };
 	size_t line = 0, pos = 0;
 
 	while (pos < len) {
@@ -326,8 +346,7 @@ config_parse(struct config *cfg, const char *text, size_t len,
 			free(buf);
 			return false;
 		}
-		if (!config_set(cfg, k, val, k->type == K_LISTEN && !k->tls ?
-		    &listen_seen : NULL, &why)) {
+		if (!config_set(cfg, k, val, listen_seen, &why)) {
 			errf(err, errsz, name, line, "%s: %s", k->name, why);
 			free(buf);
 			return false;
@@ -365,6 +384,18 @@ config_load(struct config *cfg, const char *path, char *err, size_t errsz)
 	close(fd);
 	ok = config_parse(cfg, text, got, path, err, errsz);
 	free(text);
+	/* RFC 8314: with a certificate, implicit TLS on 995 unless the file
+	 * says otherwise ("listen_tls =" for none). Only here, not in
+	 * config_parse: children parse the dump, which lists listeners. */
+	if (ok && !cfg->listen_tls_set && cfg->tls_cert[0] != '\0') {
+		static const struct config_listen tls_defaults[] = {
+			{ "0.0.0.0", "995", true }, { "::", "995", true },
+		};
+
+		for (size_t i = 0; i < nitems(tls_defaults) &&
+		    cfg->nlisten < MASTER_MAX_LISTEN; i++)
+			cfg->listen[cfg->nlisten++] = tls_defaults[i];
+	}
 	return ok;
 }
 
@@ -420,7 +451,9 @@ config_dump(const struct config *cfg)
 		char num[16];
 
 		switch (k->type) {
-		case K_LISTEN:
+		case K_LISTEN: {
+			bool any = false;
+
 			for (size_t j = 0; j < cfg->nlisten; j++) {
 				const struct config_listen *l = &cfg->listen[j];
 
@@ -430,8 +463,16 @@ config_dump(const struct config *cfg)
 				    "%s = [%s]:%s\n" : "%s = %s:%s\n", k->name,
 				    l->host, l->port);
 				dump_append(&out, &len, &cap, line);
+				any = true;
+			}
+			if (!any) {
+				/* Say "none" explicitly so that the dump parses
+				 * back to the same set, not to the defaults. */
+				snprintf(line, sizeof(line), "%s = \n", k->name);
+				dump_append(&out, &len, &cap, line);
 			}
 			continue;
+		}
 		case K_UINT:
 			snprintf(num, sizeof(num), "%u",
 			    *(const unsigned *)(const void *)((const char *)cfg + k->off));

@@ -26,6 +26,7 @@ enum plaintext_auth_cfg { CFG_PT_NEVER = 0, CFG_PT_LOOPBACK = 1, CFG_PT_ALWAYS =
 struct config {
 	struct config_listen listen[MASTER_MAX_LISTEN];
 	size_t nlisten;
+	bool listen_tls_set;		/* listen_tls given, even as empty */
 	char *mailbox;			/* template: %u user, %h home, %% */
 	char *index_dir;		/* template, per-user UIDL index dir */
 	char *pam_service;
@@ -40,13 +41,16 @@ struct config {
 	unsigned lock_timeout;		/* seconds */
 	unsigned auth_fail_delay;	/* milliseconds */
 	unsigned auth_max_attempts;
+	unsigned auth_throttle_max;	/* milliseconds; 0: no throttling */
 	unsigned max_connections;
 	unsigned max_connections_per_addr;
+	unsigned max_preauth_per_addr;	/* not yet authenticated */
 	char *tls_cert;			/* "" when not configured */
 	char *tls_key;
 	char *tls_min_version;
 	char *tls_ciphers;
 	char *tls_ciphersuites;
+	int tls_strict_sni;		/* 0 no, 1 yes */
 };
 
 /* Set every key to its default. */

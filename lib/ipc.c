@@ -24,6 +24,7 @@ ipc_type_name(unsigned type)
 	case IPC_LOG: return "LOG";
 	case IPC_CONFIG: return "CONFIG";
 	case IPC_WORKER_INIT: return "WORKER_INIT";
+	case IPC_WORKER_TLS: return "WORKER_TLS";
 	case IPC_WORKER_SESSION: return "WORKER_SESSION";
 	case IPC_WORKER_STATS: return "WORKER_STATS";
 	case IPC_AUTH_ATTACH: return "AUTH_ATTACH";
@@ -455,6 +456,11 @@ ipc_conn_next(struct ipc_conn *c, struct ipc_msg *m)
 	uint32_t len;
 	int r;
 
+	/* A descriptor arrives with the first bytes of the frame that
+	 * announces it. One still queued when nothing is buffered was
+	 * never announced: a protocol error, not something to keep. */
+	if (c->nfds > 0 && c->inpos == c->inlen)
+		return -1;
 	if (c->in == NULL)
 		return 0;	/* nothing read yet (and NULL + 0 is undefined) */
 	r = ipc_parse_header(c->in + c->inpos, c->inlen - c->inpos, &type,

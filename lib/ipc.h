@@ -44,6 +44,9 @@ enum ipc_type {
 	/* master -> worker: u64 session, str client address, u16 client
 	 * port, str local address, u16 local port, u8 implicit TLS */
 	IPC_WORKER_INIT = 4,
+	/* worker -> master after a successful TLS handshake (implicit or
+	 * STLS): str protocol version, str cipher; for the logs only */
+	IPC_WORKER_TLS = 6,
 	/* master -> worker after a successful authentication: u8 status
 	 * (enum ipc_status), str text; with IPC_F_FD the storage channel */
 	IPC_WORKER_SESSION = 7,

@@ -66,6 +66,19 @@ ipc_dec_worker_init(struct ipc_msg *m, struct ipc_worker_init *w)
 }
 
 bool
+ipc_dec_worker_tls(struct ipc_msg *m, char **version, char **cipher)
+{
+	*version = *cipher = NULL;
+	if (ipc_get_str(m, version, IPC_MAX_TLS_VERSION) &&
+	    ipc_get_str(m, cipher, IPC_MAX_TLS_CIPHER) && ipc_get_end(m))
+		return true;
+	free(*version);
+	free(*cipher);
+	*version = *cipher = NULL;
+	return false;
+}
+
+bool
 ipc_dec_status(struct ipc_msg *m, uint8_t *status, char **text)
 {
 	*text = NULL;
@@ -311,6 +324,14 @@ ipc_msgs_check(struct ipc_msg *m, uint16_t type)
 		if (ok)
 			ipc_worker_init_free(&u.wi);
 		return ok;
+	case IPC_WORKER_TLS: {
+		char *cipher = NULL;
+
+		ok = ipc_dec_worker_tls(m, &s, &cipher);
+		free(s);
+		free(cipher);
+		return ok;
+	}
 	case IPC_WORKER_SESSION:
 	case IPC_STORE_ERROR:
 		ok = ipc_dec_status(m, &u8, &s);

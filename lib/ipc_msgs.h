@@ -60,6 +60,11 @@ struct ipc_worker_init {
 bool ipc_dec_worker_init(struct ipc_msg *, struct ipc_worker_init *);
 void ipc_worker_init_free(struct ipc_worker_init *);
 
+/* IPC_WORKER_TLS: str protocol version, str cipher (for the logs) */
+#define IPC_MAX_TLS_VERSION	32
+#define IPC_MAX_TLS_CIPHER	128
+bool ipc_dec_worker_tls(struct ipc_msg *, char **version, char **cipher);
+
 /* IPC_WORKER_SESSION and IPC_STORE_ERROR: u8 status, str text */
 bool ipc_dec_status(struct ipc_msg *, uint8_t *status, char **text);
 

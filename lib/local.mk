@@ -7,6 +7,30 @@ lib_libpostern_a_SOURCES = \
 	lib/log.c lib/log.h \
 	lib/params.h \
 	lib/util.c lib/util.h
+# Privilege drop and the sandbox: one interface (sandbox.h), one seccomp
+# policy per role, each with its reviewed export (lib/seccomp-*.pfc).
 lib_libpostern_a_SOURCES += \
 	lib/privdrop.c lib/privdrop.h \
-	lib/sandbox.c lib/sandbox.h
+	lib/sandbox.c lib/sandbox.h lib/sandbox_int.h \
+	lib/sandbox_pop3.c lib/sandbox_store.c lib/sandbox_landlock.c \
+	lib/testhook.h
+lib_libpostern_a_CFLAGS = $(AM_CFLAGS) $(SECCOMP_CFLAGS)
+if TEST_HOOKS
+lib_libpostern_a_SOURCES += lib/testhook.c
+endif
+dist_noinst_DATA += lib/seccomp-pop3.pfc lib/seccomp-store.pfc
+
+# Regenerate the reviewed policy exports after changing a policy; commit
+# the diff only after reading it.
+update-seccomp-pfc: tests/postern-sandbox-dump$(EXEEXT)
+	for r in pop3 store; do \
+		tests/postern-sandbox-dump$(EXEEXT) $$r > $(srcdir)/lib/seccomp-$$r.pfc || exit 1; \
+	done
+.PHONY: update-seccomp-pfc
+
+# TLS settings and certificate checks: shared by the master (postern -t,
+# start-up, SIGHUP) and the worker; kept apart so that roles without TLS
+# do not link OpenSSL.
+noinst_LIBRARIES += lib/libposterntls.a
+lib_libposterntls_a_SOURCES = lib/tls_conf.c lib/tls_conf.h
+lib_libposterntls_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)

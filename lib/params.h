@@ -48,14 +48,63 @@
  * long enough for a large delivery to finish, then report [IN-USE]. */
 #define STORE_LOCK_TIMEOUT_DEFAULT	30
 
+/* Auth throttling per client address (auth_throttle_max is the cap, ms).
+ * The first AUTH_THROTTLE_FREE failures cost only the uniform delay (a
+ * user mistyping); each further one doubles the extra wait, starting at
+ * AUTH_THROTTLE_BASE_MS. One failure is forgiven per AUTH_THROTTLE_DECAY_MS
+ * without failures. The table is bounded (least recently failed address
+ * evicted); AUTH_THROTTLE_HASHES remembers recent wrong (user, password)
+ * pairs per address as keyed hashes so that a client retrying the same
+ * stale password is not punished for each retry. */
+#define AUTH_THROTTLE_MAX_DEFAULT_MS	30000
+#define AUTH_THROTTLE_FREE		3
+#define AUTH_THROTTLE_BASE_MS		1000
+#define AUTH_THROTTLE_DECAY_MS		60000
+#define AUTH_THROTTLE_SLOTS		4096
+#define AUTH_THROTTLE_HASHES		8
+
 /* Master: default connection limits. */
 #define MASTER_MAX_CONNECTIONS_DEFAULT	1000
 #define MASTER_MAX_PER_ADDR_DEFAULT	50
+/* Unauthenticated connections per address: enough for a NAT'ed office
+ * whose clients poll at the same minute, too few for a slowloris. */
+#define MASTER_MAX_PREAUTH_PER_ADDR_DEFAULT	10
+
+/* Sandbox rlimits. The worker holds fds 0-2 (/dev/null), 3 (master),
+ * 4 (client), 5 (auth) and receives exactly one more, the storage
+ * channel, after authentication: RLIMIT_NOFILE 7 leaves no room for
+ * anything else. Its address space is capped far above what it uses
+ * (3 MiB of mappings measured during a 2 MB RETR; OpenSSL adds about 10;
+ * IPC frames are at most 256 KiB) so that a memory exhaustion bug cannot
+ * push the host into swap. Sanitizer builds have no cap (ASan reserves
+ * terabytes of shadow memory). */
+#define POP3_SANDBOX_NOFILE		7
+#define POP3_SANDBOX_AS			(256UL * 1024 * 1024)
+/* Storage opens the mailbox, its lock files, journal and index. */
+#define STORE_SANDBOX_NOFILE		64
 #define MASTER_MAX_LISTEN		32
 /* SIGTERM: how long open sessions may go on, then how long storage may
  * take to finish a commit. Their sum stays under systemd's default
  * TimeoutStopSec (90 s), so the unit's final SIGKILL is never needed. */
 #define MASTER_STOP_GRACE_MS		(30 * 1000)
 #define MASTER_STOP_STORE_GRACE_MS	(30 * 1000)
+
+/* TLS: a handshake must finish within this time (and within what is
+ * left of preauth_timeout): a client that stalls mid-handshake holds a
+ * worker for no useful purpose. */
+#define POP3_TLS_HANDSHAKE_TIMEOUT_MS	(30 * 1000)
+/* TLS defaults (the tls_ciphers and tls_ciphersuites keys). Only AEAD
+ * suites with forward secrecy; AES-128-GCM first because it is the
+ * fastest with AES-NI, ChaCha20 preferred for clients that put it first
+ * (SSL_OP_PRIORITIZE_CHACHA: they lack AES hardware). Mozilla's
+ * "intermediate" profile without DHE (slow, and every client that
+ * speaks TLS 1.2 also speaks ECDHE). */
+#define TLS_CIPHERS_DEFAULT \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+#define TLS_CIPHERSUITES_DEFAULT \
+	"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:" \
+	"TLS_CHACHA20_POLY1305_SHA256"
 
 #endif

@@ -3,6 +3,8 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -246,4 +248,20 @@ utf8_valid(const char *str, size_t len)
 		i += n + 1;
 	}
 	return true;
+}
+
+void
+addr_key(const char *rhost, char *out, size_t outsz)
+{
+	struct in6_addr a;
+	char buf[INET6_ADDRSTRLEN];
+
+	if (strchr(rhost, ':') != NULL && inet_pton(AF_INET6, rhost, &a) == 1) {
+		memset(a.s6_addr + 8, 0, 8);
+		if (inet_ntop(AF_INET6, &a, buf, sizeof(buf)) != NULL) {
+			snprintf(out, outsz, "%s/64", buf);
+			return;
+		}
+	}
+	snprintf(out, outsz, "%s", rhost);
 }

@@ -53,4 +53,13 @@ int write_all(int fd, const void *buf, size_t len);
 /* Is the string valid UTF-8 (no overlongs, no surrogates)? */
 bool utf8_valid(const char *s, size_t len);
 
+/*
+ * The key under which per-address limits and throttling count a client:
+ * an IPv4 address as is, an IPv6 address as its /64 prefix
+ * ("2001:db8:1:2::/64"), because one host gets a whole /64 and could
+ * otherwise use a new address for every connection.
+ */
+#define ADDR_KEY_MAX	64
+void addr_key(const char *rhost, char *out, size_t outsz);
+
 #endif

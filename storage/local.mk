@@ -56,3 +56,42 @@ tests_unit_test_mbox_uidl_SOURCES = tests/unit/test-mbox-uidl.c
 tests_unit_test_mbox_uidl_CPPFLAGS = $(MBOX_TEST_CPPFLAGS)
 tests_unit_test_mbox_uidl_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 tests_unit_test_mbox_uidl_LDADD = $(MBOX_TEST_LDADD)
+
+MBOX_TESTS += tests/unit/test-mbox-lock
+tests_unit_test_mbox_lock_SOURCES = tests/unit/test-mbox-lock.c
+tests_unit_test_mbox_lock_CPPFLAGS = $(MBOX_TEST_CPPFLAGS)
+tests_unit_test_mbox_lock_LDADD = $(MBOX_TEST_LDADD)
+
+MBOX_TESTS += tests/unit/test-mbox-expunge
+tests_unit_test_mbox_expunge_SOURCES = tests/unit/test-mbox-expunge.c
+tests_unit_test_mbox_expunge_CPPFLAGS = $(MBOX_TEST_CPPFLAGS)
+tests_unit_test_mbox_expunge_LDADD = $(MBOX_TEST_LDADD)
+
+MBOX_TESTS += tests/unit/test-mbox-crash
+tests_unit_test_mbox_crash_SOURCES = tests/unit/test-mbox-crash.c
+tests_unit_test_mbox_crash_CPPFLAGS = $(MBOX_TEST_CPPFLAGS)
+tests_unit_test_mbox_crash_LDADD = tests/unit/libmboxtest.a \
+	tests/unit/libmbox_fault.a lib/libpostern.a $(OPENSSL_LIBS)
+
+# Fuzz targets of the two parsers that read hostile files (the mailbox
+# and the index). make check runs them with a standalone driver; see
+# the top of each file for the libFuzzer build.
+MBOX_FUZZ = tests/fuzz/fuzz-mbox-scan tests/fuzz/fuzz-mbox-index
+check_PROGRAMS += $(MBOX_FUZZ)
+TESTS += $(MBOX_FUZZ)
+tests_fuzz_fuzz_mbox_scan_SOURCES = tests/fuzz/fuzz-mbox-scan.c \
+	tests/fuzz/fuzz-main.c tests/fuzz/fuzz.h
+tests_fuzz_fuzz_mbox_scan_CPPFLAGS = $(MBOX_TEST_CPPFLAGS) -DFUZZ_STANDALONE
+tests_fuzz_fuzz_mbox_scan_LDADD = storage/libmbox.a lib/libpostern.a $(OPENSSL_LIBS)
+tests_fuzz_fuzz_mbox_index_SOURCES = tests/fuzz/fuzz-mbox-index.c \
+	tests/fuzz/fuzz-main.c tests/fuzz/fuzz.h
+tests_fuzz_fuzz_mbox_index_CPPFLAGS = $(MBOX_TEST_CPPFLAGS) -DFUZZ_STANDALONE
+tests_fuzz_fuzz_mbox_index_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+tests_fuzz_fuzz_mbox_index_LDADD = storage/libmbox.a lib/libpostern.a $(OPENSSL_LIBS)
+
+# A manual benchmark (built, not run, by make check).
+check_PROGRAMS += tests/unit/mbox-bench
+tests_unit_mbox_bench_SOURCES = tests/unit/mbox-bench.c
+tests_unit_mbox_bench_CPPFLAGS = $(MBOX_TEST_CPPFLAGS)
+tests_unit_mbox_bench_LDADD = storage/libmbox.a lib/libpostern.a $(OPENSSL_LIBS)
+EXTRA_DIST += storage/MBOX.md

@@ -59,11 +59,10 @@ mbox_uidls_reset(struct mbox *m)
 /* SECURITY-RULES 14, with the Debian exception that mailboxes are
  * group "mail" writable (user:mail 0660): group-writable is accepted. */
 int
-mbox_check_file(struct mbox *m, int fd, const struct stat *st)
+mbox_check_file(struct mbox *m, const struct stat *st)
 {
 	const char *why = NULL;
 
-	(void)fd;
 	if (!S_ISREG(st->st_mode))
 		why = "not a regular file";
 	else if (st->st_uid != m->cfg.uid)
@@ -116,7 +115,7 @@ open_mailbox(struct mbox *m)
 		mbox_log(m, LOG_ERR, "%s: %s", m->path, strerror(errno));
 		return MBOX_ERR_TEMP;
 	}
-	if ((r = mbox_check_file(m, m->fd, &st)) != MBOX_OK)
+	if ((r = mbox_check_file(m, &st)) != MBOX_OK)
 		return r;
 	m->dev = st.st_dev;
 	m->ino = st.st_ino;
@@ -145,6 +144,15 @@ open_index_dir(struct mbox *m)
 		mbox_log(m, LOG_WARNING, "index directory %s is not the "
 		    "user's own; working without an index", m->idxdir);
 		close(fd);
+		return;
+	}
+	if (faccessat(fd, ".", W_OK, AT_EACCESS) != 0) {
+		/* Read-only (or immutable): no index, but recovery must
+		 * still see a journal an earlier session left there. */
+		mbox_log(m, LOG_WARNING, "index directory %s not writable "
+		    "(%s); working without an index", m->idxdir,
+		    strerror(errno));
+		m->idx_rofd = fd;
 		return;
 	}
 	m->idxfd = fd;
@@ -200,7 +208,19 @@ scan_from(struct mbox *m, uint64_t from, uint64_t size)
 	struct mbox_scan_opts o;
 	struct mbox_scan_result res;
 	struct scan_reader sr;
+	uint64_t want;
 	int r;
+
+	/* Room for one message per KiB up front: growing by doubling copies
+	 * the table (and touches fresh pages) several times over. */
+	want = m->nmsgs + (size - from) / 1024 + 64;
+	if (want > MBOX_MAX_MSGS)
+		want = MBOX_MAX_MSGS;
+	if (want > m->cap) {
+		m->msgs = xreallocarray(m->msgs, (size_t)want,
+		    sizeof(*m->msgs));
+		m->cap = (uint32_t)want;
+	}
 
 	memset(&o, 0, sizeof(o));
 	o.format = m->cfg.format;
@@ -273,7 +293,8 @@ load_table(struct mbox *m)
 			    mbox_uidl_kept(m->msgs, m->nmsgs, old, nold);
 			/* The event that makes clients download everything
 			 * again; worth a warning unless most mail is gone. */
-			if (vis_old >= 2 && m->stats.uidls_changed * 2 > vis_old &&
+			if (vis_old >= 2 &&
+			    m->stats.uidls_changed * 2 > vis_old &&
 			    (uint64_t)m->nmsgs * 2 >= vis_old)
 				mbox_log(m, LOG_WARNING, "%s: %u of %u UIDLs "
 				    "changed since the last session (mailbox "
@@ -303,7 +324,7 @@ mbox_open(const struct mbox_config *cfg, struct mbox **out)
 	m->cfg.path = m->path;
 	m->idxdir = cfg->index_dir != NULL ? xstrdup(cfg->index_dir) : NULL;
 	m->cfg.index_dir = m->idxdir;
-	m->fd = m->dirfd = m->idxfd = m->sessfd = -1;
+	m->fd = m->dirfd = m->idxfd = m->idx_rofd = m->sessfd = -1;
 	m->fcntl_setlk = F_OFD_SETLK;
 	slash = strrchr(m->path, '/');
 	if (slash == NULL) {
@@ -445,6 +466,8 @@ mbox_close(struct mbox *m)
 		close(m->sessfd);	/* releases the session lock */
 	if (m->idxfd >= 0)
 		close(m->idxfd);
+	if (m->idx_rofd >= 0)
+		close(m->idx_rofd);
 	if (m->dirfd >= 0)
 		close(m->dirfd);
 	free(m->msgs);

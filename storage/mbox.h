@@ -36,7 +36,8 @@ struct mbox_config {
 	const char *path;		/* the mbox file */
 	const char *index_dir;		/* per-user index directory, or NULL */
 	enum mbox_format format;
-	unsigned lock_timeout;		/* seconds, for fcntl and dot-lock each */
+	unsigned lock_timeout;		/* seconds, for fcntl and dot-lock each;
+					 * 0: a single attempt */
 	uid_t uid;			/* the owner the mailbox must have */
 	/* log(prio, message): syslog priorities; may be NULL */
 	void (*log)(int prio, const char *msg);
@@ -57,7 +58,8 @@ uint32_t mbox_count(const struct mbox *);
 /* Messages and octets not marked deleted. */
 void mbox_stat(const struct mbox *, uint32_t *msgs, uint64_t *octets);
 /* Octets of message msgno as RETR sends it (CRLF line ends, '>From '
- * unquoted per format, before dot-stuffing) and its UIDL. */
+ * unquoted per format, before dot-stuffing) and its UIDL (valid until
+ * mbox_close or a successful mbox_commit). Either pointer may be NULL. */
 int mbox_info(const struct mbox *, uint32_t msgno, uint64_t *size,
     const char **uidl);
 
@@ -78,7 +80,10 @@ void mbox_rset(struct mbox *);
 /*
  * Expunge the messages marked deleted, keeping everything else including
  * mail delivered during the session; crash-safe, fsync'd before it
- * returns MBOX_OK. On any error the mailbox is as it was.
+ * returns MBOX_OK. On any error the mailbox is as it was (or, after an
+ * I/O error in the middle of the rewrite, is completed from the journal
+ * at the next mbox_open). After MBOX_OK the table describes the expunged
+ * mailbox: the survivors are renumbered from 1.
  */
 int mbox_commit(struct mbox *, uint32_t *deleted);
 

@@ -12,11 +12,13 @@
  *      deleted one on is re-scanned and must match the table);
  *   2. write to "<journal>.tmp": the new tail = every surviving byte
  *      from X (the first deleted message) to the current end, including
- *      mail delivered since our scan; fsync; then a header with X, the
- *      old size S_old, the new size S_new, SHA-256 of the payload and of
- *      the old bytes [S_new, S_old); fsync; rename to "<journal>"; fsync
- *      the directory. The rename is the commit point: until then the
- *      mailbox is untouched, and any failure (ENOSPC...) leaves it so;
+ *      mail delivered since our scan (copied in the kernel with
+ *      copy_file_range after the verifying read); fsync; then a header
+ *      with X, the old size S_old, the new size S_new, a checksum of the
+ *      payload and SHA-256 of the old bytes [S_new, S_old); fsync;
+ *      rename to "<journal>"; fsync the directory. The rename is the
+ *      commit point: until then the mailbox is untouched, and any
+ *      failure (ENOSPC...) leaves it so;
  *   3. copy the payload to X, fsync, truncate to S_new, fsync, unlink
  *      the journal.
  *
@@ -50,13 +52,15 @@
 
 #define J_MAGIC		"PSTNJRN1"
 #define J_VERSION	1
-#define J_HASHED	120	/* header bytes covered by the header hash */
+#define J_HASHED	96	/* header bytes covered by the header hash */
 
+/* Journal header (little-endian): magic, version and header size, then
+ * the fields below, then SHA-256 of the first J_HASHED bytes. */
 struct jhdr {
 	uint64_t dev, ino;
 	uint64_t x, s_old, s_new;
-	uint8_t payload_hash[32];
-	uint8_t old_tail_hash[32];
+	uint64_t payload_sum;		/* mbox_sum64 of the payload */
+	uint8_t old_tail_hash[32];	/* SHA-256 of old [S_new, S_old) */
 };
 
 struct jloc {
@@ -122,23 +126,25 @@ jhdr_write(int fd, const struct jhdr *h)
 	put64(b + 32, h->x);
 	put64(b + 40, h->s_old);
 	put64(b + 48, h->s_new);
-	memcpy(b + 56, h->payload_hash, 32);
-	memcpy(b + 88, h->old_tail_hash, 32);
+	put64(b + 56, h->payload_sum);
+	memcpy(b + 64, h->old_tail_hash, 32);
 	if (EVP_Digest(b, J_HASHED, b + J_HASHED, &len,
 	    (const EVP_MD *)mbox_sha256(), NULL) != 1)
 		return -1;
 	return mbox_pwrite_full(fd, b, sizeof(b), 0);
 }
 
-/* 0: a complete, self-consistent header. */
+/* 0: a complete, self-consistent header; -1: not one; -2: I/O error. */
 static int
 jhdr_read(int fd, struct jhdr *h)
 {
 	uint8_t b[MBOX_JOURNAL_HDR], sum[EVP_MAX_MD_SIZE];
 	unsigned len;
+	ssize_t n;
 
-	if (mbox_pread_full(fd, b, sizeof(b), 0) != (ssize_t)sizeof(b) ||
-	    memcmp(b, J_MAGIC, 8) != 0 ||
+	if ((n = mbox_pread_full(fd, b, sizeof(b), 0)) < 0)
+		return -2;
+	if (n != (ssize_t)sizeof(b) || memcmp(b, J_MAGIC, 8) != 0 ||
 	    get64(b + 8) != (J_VERSION | (uint64_t)MBOX_JOURNAL_HDR << 32) ||
 	    EVP_Digest(b, J_HASHED, sum, &len, (const EVP_MD *)mbox_sha256(),
 	    NULL) != 1 || memcmp(sum, b + J_HASHED, 32) != 0)
@@ -148,8 +154,8 @@ jhdr_read(int fd, struct jhdr *h)
 	h->x = get64(b + 32);
 	h->s_old = get64(b + 40);
 	h->s_new = get64(b + 48);
-	memcpy(h->payload_hash, b + 56, 32);
-	memcpy(h->old_tail_hash, b + 88, 32);
+	h->payload_sum = get64(b + 56);
+	memcpy(h->old_tail_hash, b + 64, 32);
 	if (h->x > h->s_new || h->s_new >= h->s_old ||
 	    h->s_old > (uint64_t)INT64_MAX - MBOX_JOURNAL_HDR)
 		return -1;
@@ -161,7 +167,8 @@ static int
 jcommit(const struct jloc *jl, int tfd, const struct jhdr *h)
 {
 	if (mbox_fsync(tfd) < 0 || jhdr_write(tfd, h) < 0 ||
-	    mbox_fsync(tfd) < 0 || mbox_renameat(jl->dfd, jl->tmp, jl->name) < 0 ||
+	    mbox_fsync(tfd) < 0 ||
+	    mbox_renameat(jl->dfd, jl->tmp, jl->name) < 0 ||
 	    mbox_fsync(jl->dfd) < 0)
 		return -1;
 	return 0;
@@ -193,17 +200,50 @@ struct range {
 	uint64_t start, end;
 };
 
-/* State of step 2: reading [X, S_old) once, feeding the verifying
- * scanner and writing the survivors to the journal. */
+/* mbox_sum64 over a stream cut at arbitrary places: mbox_sum64 wants
+ * whole words except at the very end, so a partial word waits here. */
+struct sumstream {
+	uint64_t h, len;
+	uint8_t tail[8];
+};
+
+static void
+sum_add(struct sumstream *ss, const uint8_t *p, size_t n)
+{
+	size_t have = (size_t)(ss->len % 8), take, whole;
+
+	ss->len += n;
+	if (have != 0) {
+		take = 8 - have < n ? 8 - have : n;
+		memcpy(ss->tail + have, p, take);
+		p += take;
+		n -= take;
+		if (have + take < 8)
+			return;
+		ss->h = mbox_sum64(ss->h, ss->tail, 8);
+	}
+	whole = n & ~(size_t)7;
+	ss->h = mbox_sum64(ss->h, p, whole);
+	memcpy(ss->tail, p + whole, n - whole);
+}
+
+static uint64_t
+sum_end(const struct sumstream *ss)
+{
+	return mbox_sum64(ss->h, ss->tail, (size_t)(ss->len % 8));
+}
+
+/* State of step 2's first pass: reading [X, S_old) once, feeding the
+ * verifying scanner and summing what survives. */
 struct jbuild {
 	struct mbox *m;
-	int jfd;
 	uint64_t pos, limit;
 	uint64_t s_new, s_old, jpos;
 	const struct range *rg;
 	size_t nrg, k;
-	EVP_MD_CTX *pay, *tail;
-	uint32_t cmp;		/* next table entry the scanner must match */
+	struct sumstream pay;
+	EVP_MD_CTX *tail;
+	uint32_t cmp;		/* next entry the re-scan must match */
 	int err;		/* errno of a failure inside a callback */
 };
 
@@ -226,11 +266,7 @@ jb_consume(struct jbuild *b, const uint8_t *buf, size_t n)
 		}
 		next = b->k < b->nrg && b->rg[b->k].start < e ?
 		    b->rg[b->k].start : e;
-		if (EVP_DigestUpdate(b->pay, buf + (c - b->pos),
-		    (size_t)(next - c)) != 1 ||
-		    mbox_pwrite_full(b->jfd, buf + (c - b->pos),
-		    (size_t)(next - c), MBOX_JOURNAL_HDR + b->jpos) < 0)
-			return -1;
+		sum_add(&b->pay, buf + (c - b->pos), (size_t)(next - c));
 		b->jpos += next - c;
 		c = next;
 	}
@@ -287,9 +323,36 @@ jb_msg(void *ctx, const struct mbox_scan_msg *sm)
 	return 0;
 }
 
+/* Copy the survivors of [x, s_old) to the journal, in the kernel. */
+static int
+jcopy(struct mbox *m, int jfd, uint64_t x, uint64_t s_old,
+    const struct range *rg, size_t nrg)
+{
+	uint64_t c = x, jpos = 0, next;
+	size_t k = 0;
+
+	while (c < s_old) {
+		if (k < nrg && rg[k].start <= c) {
+			c = rg[k++].end;
+			continue;
+		}
+		next = k < nrg ? rg[k].start : s_old;
+		if (mbox_copy_range(m->fd, c, jfd, MBOX_JOURNAL_HDR + jpos,
+		    next - c) < 0)
+			return -1;
+		jpos += next - c;
+		c = next;
+	}
+	return 0;
+}
+
 /*
- * Step 2. Returns MBOX_OK with the journal committed and still open in
- * *jfd, or an error with the mailbox untouched and no journal left.
+ * Step 2. First pass: read [X, S_old) once, re-scan what we scanned
+ * (every message must match the table) and checksum what survives.
+ * Second pass: copy the survivors into the journal with copy_file_range,
+ * which keeps the data in the kernel (or shares extents on filesystems
+ * that can). Returns MBOX_OK with the journal committed and still open
+ * in *jfd, or an error with the mailbox untouched and no journal left.
  */
 static int
 jbuild(struct mbox *m, const struct jloc *jl, uint32_t first,
@@ -301,7 +364,7 @@ jbuild(struct mbox *m, const struct jloc *jl, uint32_t first,
 	unsigned len;
 	uint8_t *buf = NULL;
 	ssize_t n;
-	int r = MBOX_ERR_TEMP, sr;
+	int r = MBOX_ERR_TEMP, sr, fd = -1;
 
 	*jfd = -1;
 	memset(&b, 0, sizeof(b));
@@ -319,21 +382,11 @@ jbuild(struct mbox *m, const struct jloc *jl, uint32_t first,
 	b.rg = rg;
 	b.nrg = nrg;
 	b.cmp = first;
-	b.pay = EVP_MD_CTX_new();
 	b.tail = EVP_MD_CTX_new();
-	if (b.pay == NULL || b.tail == NULL ||
-	    EVP_DigestInit_ex(b.pay, mbox_sha256(), NULL) != 1 ||
+	if (b.tail == NULL ||
 	    EVP_DigestInit_ex(b.tail, mbox_sha256(), NULL) != 1)
 		goto out;
 
-	(void)unlinkat(jl->dfd, jl->tmp, 0);
-	b.jfd = openat(jl->dfd, jl->tmp, O_RDWR | O_CREAT | O_EXCL |
-	    O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (b.jfd < 0) {
-		mbox_log(m, LOG_ERR, "%s/%s: %s", jl->dir, jl->tmp,
-		    strerror(errno));
-		goto out;
-	}
 	memset(&so, 0, sizeof(so));
 	so.format = m->cfg.format;
 	so.start_off = h->x;
@@ -349,7 +402,7 @@ jbuild(struct mbox *m, const struct jloc *jl, uint32_t first,
 			    "scanned; not expunged", m->path);
 		goto out;
 	}
-	/* Mail delivered since the scan is copied, not parsed. */
+	/* Mail delivered since the scan is summed, not parsed. */
 	b.limit = s_old;
 	buf = xmalloc(mbox_io_chunk());
 	while ((n = jb_read(&b, buf, mbox_io_chunk())) > 0)
@@ -359,24 +412,28 @@ jbuild(struct mbox *m, const struct jloc *jl, uint32_t first,
 		    n < 0 ? strerror(b.err) : "size mismatch");
 		goto out;
 	}
-	if (EVP_DigestFinal_ex(b.pay, h->payload_hash, &len) != 1 ||
-	    EVP_DigestFinal_ex(b.tail, h->old_tail_hash, &len) != 1)
+	h->payload_sum = sum_end(&b.pay);
+	if (EVP_DigestFinal_ex(b.tail, h->old_tail_hash, &len) != 1)
 		goto out;
-	if (jcommit(jl, b.jfd, h) < 0) {
+
+	(void)unlinkat(jl->dfd, jl->tmp, 0);
+	fd = openat(jl->dfd, jl->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (fd < 0 || jcopy(m, fd, h->x, s_old, rg, nrg) < 0 ||
+	    jcommit(jl, fd, h) < 0) {
 		mbox_log(m, LOG_ERR, "%s/%s: %s; mailbox left unchanged",
-		    jl->dir, jl->name, strerror(errno));
+		    jl->dir, jl->tmp, strerror(errno));
 		goto out;
 	}
-	*jfd = b.jfd;
-	b.jfd = -1;
+	*jfd = fd;
+	fd = -1;
 	r = MBOX_OK;
 out:
-	if (b.jfd >= 0) {
-		close(b.jfd);
+	if (fd >= 0) {
+		close(fd);
 		(void)unlinkat(jl->dfd, jl->tmp, 0);
 	}
 	free(buf);
-	EVP_MD_CTX_free(b.pay);
 	EVP_MD_CTX_free(b.tail);
 	return r;
 }
@@ -492,7 +549,7 @@ mbox_commit(struct mbox *m, uint32_t *deleted)
 	if (r == MBOX_OK) {
 		mbox_index_write(m);
 		*deleted = ndel;
-		MBOX_FAULT();	/* "killed right after a complete commit" */
+		MBOX_FAULT();	/* "killed right after a whole commit" */
 	}
 	return r;
 }
@@ -522,8 +579,8 @@ jrebuild(struct mbox *m, const struct jloc *jl, int jfd, uint64_t z,
 		goto fail;
 	h->s_new += add;
 	h->s_old = z;
-	if (mbox_hash_range(tfd, MBOX_JOURNAL_HDR, len + add,
-	    h->payload_hash) < 0 || mbox_hash_range(m->fd, h->s_new,
+	if (mbox_sum_range(tfd, MBOX_JOURNAL_HDR, len + add,
+	    &h->payload_sum) < 0 || mbox_hash_range(m->fd, h->s_new,
 	    h->s_old - h->s_new, h->old_tail_hash) < 0 ||
 	    jcommit(jl, tfd, h) < 0)
 		goto fail;
@@ -539,15 +596,28 @@ static int
 recover_one(struct mbox *m, const struct jloc *jl, int jfd)
 {
 	uint8_t sum[32];
+	uint64_t psum;
 	struct stat js, st;
 	struct jhdr h;
 	char aside[NAME_MAX + 48];
 	int nfd, r;
 
-	if (fstat(jfd, &js) != 0 || !S_ISREG(js.st_mode) ||
-	    js.st_uid != m->cfg.uid || jhdr_read(jfd, &h) != 0) {
-		/* Not committed (the rename is the commit point and follows
-		 * the fsync), or not ours: the mailbox was never touched. */
+	if (fstat(jfd, &js) != 0)
+		return MBOX_ERR_TEMP;
+	if (!S_ISREG(js.st_mode) || js.st_uid != m->cfg.uid) {
+		/* We never made this; someone else's file is not removed. */
+		mbox_log(m, LOG_WARNING, "%s/%s: not a journal of ours, "
+		    "ignored", jl->dir, jl->name);
+		return MBOX_OK;
+	}
+	if ((r = jhdr_read(jfd, &h)) != 0) {
+		if (r == -2) {
+			mbox_log(m, LOG_ERR, "%s/%s: %s", jl->dir, jl->name,
+			    strerror(errno));
+			return MBOX_ERR_TEMP;
+		}
+		/* Not committed (the header is written and fsync'd before
+		 * the rename that commits): the mailbox was never touched. */
 		mbox_log(m, LOG_NOTICE, "%s/%s: incomplete journal removed",
 		    jl->dir, jl->name);
 		(void)mbox_unlinkat(jl->dfd, jl->name);
@@ -562,8 +632,8 @@ recover_one(struct mbox *m, const struct jloc *jl, int jfd)
 		return MBOX_OK;
 	}
 	if ((uint64_t)js.st_size != MBOX_JOURNAL_HDR + (h.s_new - h.x) ||
-	    mbox_hash_range(jfd, MBOX_JOURNAL_HDR, h.s_new - h.x, sum) != 0 ||
-	    memcmp(sum, h.payload_hash, 32) != 0) {
+	    mbox_sum_range(jfd, MBOX_JOURNAL_HDR, h.s_new - h.x, &psum) != 0 ||
+	    psum != h.payload_sum) {
 		mbox_log(m, LOG_CRIT, "%s/%s: journal damaged; mailbox %s "
 		    "may need repair by hand, not touching it", jl->dir,
 		    jl->name, m->path);
@@ -578,8 +648,9 @@ recover_one(struct mbox *m, const struct jloc *jl, int jfd)
 		nfd = -1;
 		if ((uint64_t)st.st_size > h.s_old &&
 		    jrebuild(m, jl, jfd, (uint64_t)st.st_size, &h, &nfd) < 0) {
-			mbox_log(m, LOG_ERR, "%s: cannot finish the interrupted "
-			    "expunge: %s", m->path, strerror(errno));
+			mbox_log(m, LOG_ERR, "%s: cannot finish the "
+			    "interrupted expunge: %s", m->path,
+			    strerror(errno));
 			return MBOX_ERR_TEMP;
 		}
 		r = japply(m, jl, nfd >= 0 ? nfd : jfd, &h);
@@ -592,8 +663,8 @@ recover_one(struct mbox *m, const struct jloc *jl, int jfd)
 		return r;
 	}
 	if ((uint64_t)st.st_size >= h.s_new &&
-	    mbox_hash_range(m->fd, h.x, h.s_new - h.x, sum) == 0 &&
-	    memcmp(sum, h.payload_hash, 32) == 0) {
+	    mbox_sum_range(m->fd, h.x, h.s_new - h.x, &psum) == 0 &&
+	    psum == h.payload_sum) {
 		/* Already complete; only the journal was left. */
 		if (mbox_unlinkat(jl->dfd, jl->name) < 0 && errno != ENOENT)
 			return MBOX_ERR_TEMP;
@@ -613,16 +684,39 @@ mbox_recover(struct mbox *m)
 	struct jloc jl;
 	int which, fd, r;
 
+	/* An expunge journal in an index directory we can no longer write
+	 * means the mailbox may be half rewritten and we could not finish
+	 * the job: do not serve it, say why. */
+	if (m->idx_rofd >= 0) {
+		char name[NAME_MAX + 32];
+		struct stat st;
+
+		snprintf(name, sizeof(name), "%s.journal", m->base);
+		if (fstatat(m->idx_rofd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			mbox_log(m, LOG_CRIT, "%s/%s: expunge journal in an "
+			    "index directory we cannot write; %s may be half "
+			    "expunged, not touching it", m->idxdir, name,
+			    m->path);
+			return MBOX_ERR_TEMP;
+		}
+	}
+
 	for (which = 0; which < 2; which++) {
 		if (!jloc_get(m, which, &jl))
 			continue;
 		/* A temporary journal was never committed. */
 		(void)unlinkat(jl.dfd, jl.tmp, 0);
-		fd = openat(jl.dfd, jl.name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-		    O_CLOEXEC);
+		fd = openat(jl.dfd, jl.name, O_RDONLY | O_NOFOLLOW |
+		    O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0) {
 			if (errno == ENOENT)
 				continue;
+			if (errno == ELOOP) {
+				/* a symlink: we never make those */
+				mbox_log(m, LOG_WARNING, "%s/%s: symbolic "
+				    "link, ignored", jl.dir, jl.name);
+				continue;
+			}
 			mbox_log(m, LOG_ERR, "%s/%s: %s", jl.dir, jl.name,
 			    strerror(errno));
 			return MBOX_ERR_TEMP;

@@ -18,7 +18,8 @@
  *   records, MBOX_INDEX_REC_SIZE bytes each:
  *     from_off, data_off, end_off, size (u64 each), digest (16),
  *     UIDL suffix (u32), flags (u32: 1 = pseudo message)
- *   trailer: SHA-256 of everything before it.
+ *   trailer: 64-bit checksum of everything before it (mbox_sum64,
+ *     little-endian), against accidental damage only.
  */
 #ifndef POSTERN_MBOX_INDEX_H
 #define POSTERN_MBOX_INDEX_H
@@ -29,10 +30,14 @@
 struct mbox_msg;
 
 #define MBOX_INDEX_MAGIC	"PSTNIDX1"
+/* Bump whenever the meaning of a record changes, including the digest
+ * (mbox_scan.h: what is hashed, the caps) or the size rules: an index of
+ * another version is rebuilt, while a stale one would make every commit
+ * fail its re-scan check. */
 #define MBOX_INDEX_VERSION	1
 #define MBOX_INDEX_HDR_SIZE	128
 #define MBOX_INDEX_REC_SIZE	56
-#define MBOX_INDEX_SUM_SIZE	32
+#define MBOX_INDEX_SUM_SIZE	8
 
 struct mbox_index_hdr {
 	uint32_t format;
@@ -53,7 +58,9 @@ struct mbox_index_hdr {
 int mbox_index_parse(const uint8_t *buf, size_t len,
     struct mbox_index_hdr *hdr, struct mbox_msg **msgs, const char **why);
 
-/* Encoders, used by the writer and by tests that forge indexes. */
+/* Encoders and the checksum, used by the writer and by tests and fuzz
+ * targets that forge indexes. */
+uint64_t mbox_sum64(uint64_t h, const void *, size_t);
 size_t mbox_index_file_size(uint32_t nmsgs);
 void mbox_index_encode_hdr(const struct mbox_index_hdr *,
     uint8_t out[MBOX_INDEX_HDR_SIZE]);

@@ -19,15 +19,15 @@
 struct mbox_msg {
 	uint64_t from_off;	/* the From_ line */
 	uint64_t data_off;	/* the content starts after the From_ line */
-	uint64_t end_off;	/* content end (separator blank line excluded) */
+	uint64_t end_off;	/* content end (separator's blank excluded) */
 	uint64_t size;		/* octets as served */
 	uint8_t digest[MBOX_DIGEST_LEN];
 	uint32_t suffix;	/* UIDL "-N" suffix, 1 = none */
 	uint32_t flags;
 };
-#define MSG_PSEUDO		0x1u	/* folder-internal data: hidden, kept */
+#define MSG_PSEUDO		0x1u	/* folder-internal data, hidden */
 #define MSG_STORED_FLAGS	MSG_PSEUDO
-#define MSG_DELETED		0x100u	/* marked by DELE; never stored */
+#define MSG_DELETED		0x100u	/* DELE'd; never stored */
 
 /*
  * Beyond this many messages a mailbox is served in parts: the scan stops
@@ -52,12 +52,14 @@ struct mbox_msg {
 #define MBOX_JOURNAL_HDR	4096
 
 struct mbox {
-	struct mbox_config cfg;	/* cfg.path/index_dir point at path/idxdir */
+	struct mbox_config cfg;	/* its strings point at path, idxdir */
 	char *path, *idxdir;
 	char *dir, *base;	/* directory and file name of the mailbox */
-	int fd;			/* mailbox, O_RDWR, or -1 if it is missing */
+	int fd;			/* mailbox, O_RDWR, or -1 if missing */
 	int dirfd;		/* mailbox directory, or -1 */
 	int idxfd;		/* index directory if usable, else -1 */
+	int idx_rofd;		/* the index directory when it is ours but
+				 * not writable: only to look for a journal */
 	int sessfd;		/* session lock, or -1 */
 	dev_t dev;
 	ino_t ino;
@@ -90,7 +92,7 @@ void mbox_log(const struct mbox *, int prio, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int mbox_table_add(struct mbox *, const struct mbox_msg *);
 void mbox_uidls_reset(struct mbox *);
-int mbox_check_file(struct mbox *, int fd, const struct stat *);
+int mbox_check_file(struct mbox *, const struct stat *);
 
 /* mbox_io.c: full reads/writes retrying EINTR; the writes, syncs and
  * renames are the fault-injection points of the crash test. */
@@ -105,6 +107,8 @@ int mbox_unlinkat(int dfd, const char *name);
 size_t mbox_io_chunk(void);
 void mbox_msleep(unsigned ms);
 int mbox_hash_range(int fd, uint64_t off, uint64_t len, uint8_t out[32]);
+uint64_t mbox_sum64(uint64_t h, const void *, size_t);
+int mbox_sum_range(int fd, uint64_t off, uint64_t len, uint64_t *out);
 /* Is there "From " at off, at the start of a line? */
 bool mbox_from_at(int fd, uint64_t off);
 
@@ -137,7 +141,7 @@ enum {
 	MBOX_IDXV_NONE,		/* no usable index */
 	MBOX_IDXV_STALE,	/* parsed, but describes another state */
 	MBOX_IDXV_SAME,		/* the mailbox is unchanged */
-	MBOX_IDXV_GROWN,	/* the old prefix is intact, mail was appended */
+	MBOX_IDXV_GROWN,	/* old part intact, mail was appended */
 };
 
 /* mbox_fault.c: test builds only */

@@ -80,7 +80,7 @@ fcntl_lock(struct mbox *m)
 		if (errno == EINTR)
 			continue;
 		if (errno == EINVAL && m->fcntl_setlk != F_SETLK) {
-			m->fcntl_setlk = F_SETLK;	/* kernel without OFD */
+			m->fcntl_setlk = F_SETLK; /* kernel without OFD */
 			continue;
 		}
 		if (errno == ENOLCK) {
@@ -133,7 +133,8 @@ dotlock_pid(int dirfd, const char *name)
 	size_t i;
 	int fd;
 
-	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
 	if (fd < 0)
 		return 0;
 	n = read(fd, buf, sizeof(buf) - 1);
@@ -349,7 +350,8 @@ mbox_session_lock(struct mbox *m)
 			mbox_log(m, LOG_WARNING, "index directory %s not "
 			    "usable (%s); working without an index", m->idxdir,
 			    strerror(errno));
-			close(m->idxfd);
+			/* Kept to look for an expunge journal left there. */
+			m->idx_rofd = m->idxfd;
 			m->idxfd = -1;
 		}
 	}
@@ -358,8 +360,8 @@ mbox_session_lock(struct mbox *m)
 		fd = session_open(m, m->dirfd, name);
 	}
 	if (fd < 0) {
-		mbox_log(m, LOG_WARNING, "%s: no place for a session lock (%s); "
-		    "concurrent sessions are not excluded", m->path,
+		mbox_log(m, LOG_WARNING, "%s: no place for a session lock "
+		    "(%s); concurrent sessions are not excluded", m->path,
 		    strerror(errno));
 		return MBOX_OK;
 	}

@@ -258,7 +258,8 @@ mbox_boundaries_ok(const struct mbox *m, uint32_t i)
 	if (gap > 2)
 		return false;
 	if (gap > 0) {
-		if (mbox_pread_full(m->fd, b, gap, msg->end_off) != (ssize_t)gap ||
+		if (mbox_pread_full(m->fd, b, gap, msg->end_off) !=
+		    (ssize_t)gap ||
 		    b[gap - 1] != '\n' || (gap == 2 && b[0] != '\r'))
 			return false;
 	}

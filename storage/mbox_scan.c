@@ -24,6 +24,10 @@
 
 #include <openssl/evp.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "mbox_scan.h"
 
 struct scan {
@@ -42,7 +46,7 @@ struct scan {
 	uint64_t bytes;
 
 	EVP_MD_CTX *md;
-	bool hash_on;		/* bytes from hs on are part of the digest */
+	bool hash_on;		/* bytes from hs on go into the digest */
 	size_t hash_left;	/* budget of the current part (From_/header) */
 	const uint8_t *hs;
 
@@ -226,6 +230,103 @@ gt_run(struct scan *s)
 	return (size_t)(s->e - s->p) >= 5 && memcmp(s->p, "From ", 5) == 0;
 }
 
+#ifdef __SSE2__
+/* Bits set in a 16-bit mask, without the libgcc call that baseline
+ * x86-64 (no POPCNT) makes of __builtin_popcount. */
+static inline unsigned
+popcount16(unsigned v)
+{
+	v = v - ((v >> 1) & 0x5555u);
+	v = (v & 0x3333u) + ((v >> 2) & 0x3333u);
+	v = (v + (v >> 4)) & 0x0f0fu;
+	return (v + (v >> 8)) & 0x1fu;
+}
+#endif
+
+/* Can a line starting with c need attention (not just counting)? */
+static inline bool
+special_start(uint8_t c, bool want_x)
+{
+	return c == 'F' || c == '>' || c == '\n' || c == '\r' ||
+	    (want_x && (c == 'X' || c == 'x'));
+}
+
+/*
+ * Most lines need nothing but counting: skip them in bulk. From p (p[-1]
+ * readable) find the first LF before e - 1 that is followed by a byte
+ * that may start a line that matters (special_start); count the LFs and
+ * CR LF pairs up to and including it. Returns that LF, or NULL; *next is
+ * then the byte after the last LF counted (NULL if none). A blank line
+ * always stops the skip (LF followed by LF or CR), so every skipped line
+ * is a plain, non-blank one.
+ */
+static const uint8_t *
+skip_plain(const uint8_t *p, const uint8_t *e, bool want_x, uint64_t *nlf,
+    uint64_t *ncrlf, const uint8_t **next)
+{
+	uint64_t n = 0, c = 0;
+	const uint8_t *last = NULL;
+
+#ifdef __SSE2__
+	const __m128i lfv = _mm_set1_epi8('\n'), crv = _mm_set1_epi8('\r'),
+	    fv = _mm_set1_epi8('F'), gtv = _mm_set1_epi8('>'),
+	    xuv = _mm_set1_epi8('X'), xlv = _mm_set1_epi8('x');
+
+	/* Three overlapping loads give, for each byte, the one before it
+	 * (CR LF pairs) and the one after it (the next line's start). */
+	while (e - p >= 17) {
+		__m128i v1 = _mm_loadu_si128((const __m128i *)(const void *)p);
+		unsigned lf = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v1,
+		    lfv));
+		__m128i v0, v2, sp;
+		unsigned crb, stop, upto;
+
+		if (lf == 0) {
+			p += 16;
+			continue;
+		}
+		v0 = _mm_loadu_si128((const __m128i *)(const void *)(p - 1));
+		v2 = _mm_loadu_si128((const __m128i *)(const void *)(p + 1));
+		crb = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v0, crv));
+		sp = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v2, fv),
+		    _mm_cmpeq_epi8(v2, gtv)), _mm_or_si128(_mm_cmpeq_epi8(v2,
+		    lfv), _mm_cmpeq_epi8(v2, crv)));
+		if (want_x)
+			sp = _mm_or_si128(sp, _mm_or_si128(_mm_cmpeq_epi8(v2,
+			    xuv), _mm_cmpeq_epi8(v2, xlv)));
+		stop = lf & (unsigned)_mm_movemask_epi8(sp);
+		upto = stop != 0 ? (2u << __builtin_ctz(stop)) - 1 : 0xffffu;
+		n += popcount16(lf & upto);
+		c += popcount16(lf & crb & upto);
+		if (stop != 0) {
+			*nlf += n;
+			*ncrlf += c;
+			*next = p + __builtin_ctz(stop) + 1;
+			return p + __builtin_ctz(stop);
+		}
+		last = p + (31 - __builtin_clz(lf)) + 1;
+		p += 16;
+	}
+#endif
+	for (; p + 1 < e; p++) {
+		if (*p != '\n')
+			continue;
+		n++;
+		c += p[-1] == '\r';
+		last = p + 1;
+		if (special_start(p[1], want_x)) {
+			*nlf += n;
+			*ncrlf += c;
+			*next = last;
+			return p;
+		}
+	}
+	*nlf += n;
+	*ncrlf += c;
+	*next = last;
+	return NULL;
+}
+
 /* Consume one line; s->p is at its start with a full window or EOF. */
 static int
 scan_line(struct scan *s)
@@ -262,6 +363,24 @@ scan_line(struct scan *s)
 			return -1;
 		if (r == 1 && s->in_msg && !s->in_from)
 			s->nq++;
+	} else if (!(c & (MBOX_LC_FROM | MBOX_LC_BLANK)) && !s->in_from &&
+	    s->p < s->e) {
+		const uint8_t *next;
+
+		q = skip_plain(s->p + 1, s->e, s->in_hdr && s->may_pseudo,
+		    &s->nlf, &s->ncr, &next);
+		if (q != NULL || next != NULL)
+			s->prev_blank = false;
+		if (q != NULL) {
+			s->p = (uint8_t *)q + 1;
+			return 0;
+		}
+		if (next != NULL) {
+			/* the lines before next are done; the one starting
+			 * there is plain and continues below */
+			ls_off = OFF(s, next);
+			s->p = (uint8_t *)next;
+		}
 	}
 	for (;;) {
 		q = memchr(s->p, '\n', (size_t)(s->e - s->p));

@@ -31,14 +31,17 @@
 
 /*
  * The UIDL digest: SHA-256 over the From_ line and the header section
- * (each capped, so a hostile 50 MB header costs what an ordinary one
- * does) and the served size, truncated to 128 bits. The From_ line is
+ * (each capped: hashing is a large part of a cold scan, and the first
+ * 2 KiB of a header, with the topmost Received line and its queue id,
+ * tell messages apart as well as the whole) and the served size,
+ * truncated to 128 bits. The From_ line is
  * included because it carries the delivery time: two copies of the same
  * message delivered at different times get different UIDLs without
  * needing a "-2" suffix.
  */
+/* Changing any of this changes every UIDL: bump MBOX_INDEX_VERSION. */
 #define MBOX_DIGEST_FROM_CAP	1024
-#define MBOX_DIGEST_HDR_CAP	8192
+#define MBOX_DIGEST_HDR_CAP	2048
 #define MBOX_DIGEST_LEN		16
 
 /* Default buffer of the scanner: large reads are what make it fast. */
@@ -50,8 +53,8 @@ enum {
 	MBOX_LC_QUOTED = 1 << 1,	/* one '>' to remove when served */
 	MBOX_LC_BLANK = 1 << 2,		/* empty line: LF or CR LF */
 	MBOX_LC_XIMAP = 1 << 3,		/* "X-IMAP:" or "X-IMAPbase:" */
-	MBOX_LC_GTRUN = 1 << 4,		/* mboxrd: a '>' run longer than the
-					 * window; the caller follows it */
+	MBOX_LC_GTRUN = 1 << 4,		/* mboxrd: a '>' run longer than
+					 * the window; caller follows it */
 };
 
 /*
@@ -108,7 +111,7 @@ struct mbox_scan_msg {
 	uint64_t end_off;	/* end of the content: the blank line that
 				 * belongs to the next separator excluded */
 	uint64_t region_end;	/* next From_ line, or end of input */
-	uint64_t size;		/* octets as served, before dot-stuffing */
+	uint64_t size;		/* octets served, before dot-stuffing */
 	uint8_t digest[MBOX_DIGEST_LEN];
 	bool pseudo;		/* folder-internal data, hidden */
 };
@@ -121,7 +124,7 @@ typedef int (*mbox_msg_fn)(void *ctx, const struct mbox_scan_msg *);
 
 struct mbox_scan_opts {
 	enum mbox_format format;
-	uint64_t start_off;	/* file offset of the first byte; a line start */
+	uint64_t start_off;	/* offset of the first byte: a line start */
 	bool pseudo_check;	/* the first message found may be the pseudo
 				 * message (only when scanning from the top) */
 	size_t bufsize;		/* 0: MBOX_SCAN_BUF_DEFAULT */

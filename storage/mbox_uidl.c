@@ -23,7 +23,7 @@
 struct group {
 	const uint8_t *digest;
 	uint32_t max;		/* highest suffix seen or given */
-	uint32_t head;		/* first unused reusable old entry, or NONE */
+	uint32_t head;		/* next reusable old entry, or NONE */
 };
 #define NONE	UINT32_MAX
 

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -349,8 +350,20 @@ main(int argc, char **argv)
 		    (unsigned long long)st.session, st.user);
 		log_set_context(ctx);
 	}
-	if (sandbox_enter(SANDBOX_STORE, &why) == -1)
-		fatal("sandbox: %s", why);
+	/* Confine before the first file is touched: Landlock limits the
+	 * engine to the mailbox's directory (mailbox, dot-lock, journal)
+	 * and the index directory. */
+	{
+		char *dir = xstrdup(st.mailbox);
+		const char *dirs[3];
+
+		dirs[0] = dirname(dir);
+		dirs[1] = st.index_dir;
+		dirs[2] = NULL;
+		if (sandbox_enter(SANDBOX_STORE, dirs, &why) == -1)
+			fatalx("sandbox: %s; ending the session", why);
+		free(dir);
+	}
 	ipc_conn_init(&st.worker, FD_WORKER);
 	for (;;) {
 		struct ipc_msg m;

@@ -8,4 +8,6 @@ include tests/e2e.mk
 include tests/tls.mk
 include tests/security.mk
 include tests/packaging.mk
+include tests/clients.mk
+include tests/bench.mk
 include tests/hardening.mk

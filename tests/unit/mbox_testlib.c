@@ -64,6 +64,19 @@ tl_sink(void *ctx, const void *buf, size_t len)
 }
 
 static char *tl_root;
+/* Paths handed out live until exit; kept here so they can be freed. */
+static char **tl_keep;
+static size_t tl_nkeep;
+
+static char *
+keep(char *p)
+{
+	tl_keep = realloc(tl_keep, (tl_nkeep + 1) * sizeof(*tl_keep));
+	if (tl_keep == NULL)
+		abort();
+	tl_keep[tl_nkeep++] = p;
+	return p;
+}
 
 static int
 rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -86,26 +99,10 @@ tl_cleanup(void)
 {
 	if (tl_root != NULL && getenv("TL_KEEP") == NULL)
 		tl_rm_rf(tl_root);
-}
-
-/*
- * Paths handed out by tl_tmpdir() and tl_path() live until exit, like
- * the test. They are kept reachable here so that LeakSanitizer and
- * valgrind do not report them as leaks (callers may still free theirs).
- */
-static char **tl_kept;
-static size_t tl_nkept;
-
-static char *
-tl_keep(char *p)
-{
-	char **n = realloc(tl_kept, (tl_nkept + 1) * sizeof(*n));
-
-	if (n == NULL)
-		abort();
-	tl_kept = n;
-	tl_kept[tl_nkept++] = p;
-	return p;
+	while (tl_nkeep > 0)
+		free(tl_keep[--tl_nkeep]);
+	free(tl_keep);
+	free(tl_root);
 }
 
 const char *
@@ -124,7 +121,7 @@ tl_tmpdir(void)
 	}
 	if (asprintf(&d, "%s/d%u", tl_root, ++seq) < 0 || mkdir(d, 0755) != 0)
 		abort();
-	return tl_keep(d);
+	return keep(d);
 }
 
 char *
@@ -134,7 +131,7 @@ tl_path(const char *dir, const char *name)
 
 	if (asprintf(&p, "%s/%s", dir, name) < 0)
 		abort();
-	return tl_keep(p);
+	return keep(p);
 }
 
 static void
@@ -315,6 +312,30 @@ tl_oracle_free(struct tl_omsg *v, size_t n)
 	for (i = 0; i < n; i++)
 		tl_buf_free(&v[i].served);
 	free(v);
+}
+
+void
+tl_expect_deleted(const struct tl_buf *orig, enum mbox_format fmt,
+    const int *del, int ndel, struct tl_buf *out)
+{
+	struct tl_omsg *o;
+	size_t n = tl_oracle(orig->p, orig->len, fmt, &o), i;
+	size_t pos = 0, first = n > 0 && o[0].pseudo ? 1 : 0;
+	int k;
+
+	out->len = 0;
+	tl_buf_add(out, "", 0);
+	for (i = first; i < n; i++) {
+		for (k = 0; k < ndel; k++)
+			if ((size_t)del[k] == i - first + 1)
+				break;
+		if (k == ndel)
+			continue;
+		tl_buf_add(out, orig->p + pos, o[i].from_off - pos);
+		pos = o[i].region_end;
+	}
+	tl_buf_add(out, orig->p + pos, orig->len - pos);
+	tl_oracle_free(o, n);
 }
 
 void

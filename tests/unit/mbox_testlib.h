@@ -27,7 +27,8 @@ void tl_buf_free(struct tl_buf *);
 int tl_sink(void *ctx, const void *buf, size_t len);
 extern size_t tl_sink_calls, tl_sink_max;
 
-/* A fresh directory under $TMPDIR (removed at exit); path joined. */
+/* A fresh directory under $TMPDIR (removed at exit); path joined. The
+ * strings returned live until exit and must not be freed. */
 const char *tl_tmpdir(void);
 char *tl_path(const char *dir, const char *name);
 void tl_write(const char *path, const void *, size_t);
@@ -48,6 +49,10 @@ struct tl_omsg {
 size_t tl_oracle(const uint8_t *, size_t, enum mbox_format,
     struct tl_omsg **out);
 void tl_oracle_free(struct tl_omsg *, size_t);
+/* orig without the regions of the visible messages del[0..ndel)
+ * (1-based, pseudo message not counted): what an expunge must leave. */
+void tl_expect_deleted(const struct tl_buf *orig, enum mbox_format,
+    const int *del, int ndel, struct tl_buf *out);
 /* Expected TOP output (before stuffing) from served content. */
 void tl_top(const struct tl_buf *served, int64_t n, struct tl_buf *out);
 /* Dot-stuff / un-stuff CRLF text. */

@@ -1,0 +1,83 @@
+/*
+ * sasl.h - SASL for POP3 (RFC 5034): strict base64 (RFC 4648), the
+ * client-response line, and the PLAIN (RFC 4616) and LOGIN messages.
+ * Pure and I/O-free: the unit tests and the fuzz targets call these.
+ */
+#ifndef POSTERN_SASL_H
+#define POSTERN_SASL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "params.h"
+
+/* RFC 4616 section 2: authzid and authcid are at most 255 octets. */
+#define SASL_MAX_ID	255
+/* The largest decoded response we accept: a PLAIN message at its limits. */
+#define SASL_MAX_DECODED	(2 * SASL_MAX_ID + AUTH_MAX_PASS + 2)
+
+/* AUTH LOGIN's challenges: base64 of "Username:" and "Password:". */
+#define SASL_LOGIN_CHALLENGE_USER	"VXNlcm5hbWU6"
+#define SASL_LOGIN_CHALLENGE_PASS	"UGFzc3dvcmQ6"
+
+enum sasl_mech {
+	SASL_MECH_NONE = 0,	/* not offered */
+	SASL_MECH_PLAIN,
+	SASL_MECH_LOGIN,
+};
+
+enum sasl_result {
+	SASL_OK = 0,
+	SASL_CANCEL,		/* "*": the client abandons the exchange */
+	SASL_BAD_BASE64,	/* not strict, canonical base64 */
+	SASL_TOO_LONG,		/* decodes to more than the room given */
+	SASL_MALFORMED,		/* valid base64, invalid message */
+};
+
+/* The mechanism named (case-insensitively), or SASL_MECH_NONE. */
+enum sasl_mech sasl_mech_lookup(const char *name);
+
+/*
+ * Decode base64 (RFC 4648 section 4 alphabet, '=' padding required, no
+ * whitespace, unused bits zero) from in[0..inlen) into out (outcap
+ * bytes). *outlen is the decoded length. SASL_OK, SASL_BAD_BASE64 or
+ * SASL_TOO_LONG.
+ */
+enum sasl_result sasl_b64_decode(const char *in, size_t inlen, uint8_t *out,
+    size_t outcap, size_t *outlen);
+
+/*
+ * A client's response (an initial response in the AUTH command, or a
+ * line answering a "+ " continuation): "*" cancels, "=" is an empty
+ * response (RFC 5034 section 4), an empty continuation line is empty
+ * too, anything else must be base64.
+ */
+enum sasl_result sasl_decode_response(const char *line, size_t len,
+    uint8_t *out, size_t outcap, size_t *outlen);
+
+/* A decoded PLAIN message, NUL-terminated fields. Wipe after use. */
+struct sasl_plain {
+	char authzid[SASL_MAX_ID + 1];	/* "" when absent */
+	char authcid[SASL_MAX_ID + 1];
+	char passwd[AUTH_MAX_PASS + 1];
+};
+
+/*
+ * RFC 4616: [authzid] NUL authcid NUL passwd. Exactly two NULs; authcid
+ * and passwd not empty; authzid and authcid valid UTF-8 within
+ * SASL_MAX_ID octets; passwd within AUTH_MAX_PASS. SASL_OK or
+ * SASL_MALFORMED (out is wiped then).
+ */
+enum sasl_result sasl_plain_parse(const uint8_t *msg, size_t len,
+    struct sasl_plain *out);
+
+/*
+ * One decoded AUTH LOGIN answer (user name or password) into out
+ * (outsz bytes, NUL-terminated): no NUL bytes, at most outsz - 1
+ * octets, and not empty when it is the user name.
+ */
+enum sasl_result sasl_login_parse(const uint8_t *msg, size_t len,
+    bool is_user, char *out, size_t outsz);
+
+#endif

@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""
+t-sec-failclosed.py - every confinement step fails closed. The
+hook-enabled worker is told to fail one step at a time (user lookup,
+empty_dir check, chroot, chdir, setgroups, setresgid, setresuid, the
+proof that root cannot be regained, descriptors, rlimits, dumpable,
+no_new_privs, seccomp): the client gets no greeting, only a closed
+connection, and the failure is logged. Real misconfigurations do the
+same with the release worker (empty_dir made non-empty, writable or
+seeded with a file of unpriv_user; an unpriv_user with gid 0). Storage's
+sandbox steps (Landlock, seccomp, ...) fail closed too. And the release
+binaries contain none of the hooks.
+"""
+import os
+import pwd
+import signal
+import subprocess
+import time
+
+import harness
+import sechelp
+
+harness.require_root()
+t = harness.TAP()
+USER = "ptsecfail"
+GID0 = "ptsecgidzero"
+
+WORKER_STEPS = [
+    ("unpriv_user", "unpriv_user: the account does not exist"),
+    ("empty_dir", "empty_dir: empty_dir check failed"),
+    ("chroot", "privilege drop: chroot failed"),
+    ("chdir", "privilege drop: chdir("),
+    ("setgroups", "privilege drop: setgroups failed"),
+    ("setresgid", "privilege drop: setresgid failed"),
+    ("setresuid", "privilege drop: setresuid failed"),
+    ("regain_root", "privilege drop: root could be regained"),
+    ("close_fds", "sandbox: closing descriptors failed"),
+    ("rlimit", "sandbox: setrlimit(RLIMIT_CORE) failed"),
+    ("dumpable", "sandbox: prctl(PR_SET_DUMPABLE, 0) failed"),
+    ("no_new_privs", "sandbox: prctl(PR_SET_NO_NEW_PRIVS) failed"),
+    ("seccomp", "sandbox: seccomp_load failed"),
+]
+STORE_STEPS = [
+    ("close_fds", "closing descriptors failed"),
+    ("rlimit", "setrlimit(RLIMIT_CORE) failed"),
+    ("dumpable", "prctl(PR_SET_DUMPABLE, 0) failed"),
+    ("no_new_privs", "prctl(PR_SET_NO_NEW_PRIVS) failed"),
+    ("landlock_abi", "landlock_create_ruleset(VERSION) failed"),
+    ("landlock_rule", "landlock_add_rule failed"),
+    ("landlock", "landlock_restrict_self failed"),
+    ("seccomp", "seccomp_load failed"),
+]
+
+
+def no_greeting(d):
+    """Connect; True if the server closed without sending a byte."""
+    c = sechelp.connect(d)
+    try:
+        closed = c.closed(10)
+        return closed and c.buf == b"", c.buf
+    finally:
+        c.close()
+
+
+def greeted(d):
+    c = sechelp.connect(d)
+    try:
+        return c.line().startswith(b"+OK")
+    except (EOFError, OSError):
+        return False
+    finally:
+        c.close()
+
+
+def binary_has(name, needle):
+    with open(os.path.join(harness.TOP_BUILDDIR, name), "rb") as f:
+        return needle in f.read()
+
+
+d = harness.Daemon(users=(USER,), config={"auth_fail_delay": "100"})
+libexec = sechelp.hook_libexec(d.dir)
+d.config["libexec_dir"] = libexec
+d.write_config()
+d.write_mbox(USER, harness.make_mbox([harness.message(1)]))
+try:
+    d.start()
+    t.ok(greeted(d), "the hook worker greets when no step is failed")
+    for step, why in WORKER_STEPS:
+        if step == "seccomp" and not sechelp.SECCOMP:
+            t.ok(True, "# SKIP built --without-seccomp: no seccomp step")
+            continue
+        sechelp.set_fail_step(libexec, step)
+        ok, got = no_greeting(d)
+        t.ok(ok, "%s fails: connection closed without a greeting (got %r)"
+             % (step, got))
+        t.ok(d.wait_log("confinement failed (%s" % why),
+             "%s fails: logged \"%s\"" % (step, why))
+    sechelp.set_fail_step(libexec, None)
+    t.ok(greeted(d), "back to normal: greeting again")
+
+    for step, why in STORE_STEPS:
+        if step == "seccomp" and not sechelp.SECCOMP:
+            t.ok(True, "# SKIP built --without-seccomp: no seccomp step")
+            continue
+        sechelp.set_store_fail_step(libexec, step)
+        c, r = sechelp.login(d, USER)
+        t.ok(r.startswith(b"-ERR [SYS/TEMP]") or c.closed(5),
+             "storage %s fails: the login ends in -ERR [SYS/TEMP] (%r)"
+             % (step, r))
+        t.ok(d.wait_log("sandbox: %s; ending the session" % why),
+             "storage %s fails: logged \"%s\"" % (step, why))
+        c.close()
+    # A kernel without Landlock is not a failure: storage goes on with
+    # its uid and seccomp, and says so.
+    sechelp.set_store_fail_step(libexec, "landlock_unavailable")
+    c, r = sechelp.login(d, USER)
+    t.ok(r.startswith(b"+OK"), "storage without Landlock in the kernel "
+         "still serves (%r)" % r)
+    t.ok(d.wait_log("Landlock is not available in this kernel"),
+         "... and logs that it runs without Landlock")
+    c.close()
+    sechelp.set_store_fail_step(libexec, None)
+    c, r = sechelp.login(d, USER)
+    t.ok(r.startswith(b"+OK"), "back to normal: storage serves the login")
+    c.cmd("QUIT")
+    c.close()
+
+    # ---- real misconfigurations, release worker ----
+    os.unlink(os.path.join(libexec, "postern-pop3"))
+    os.symlink(sechelp.builddir_file("postern-pop3"),
+               os.path.join(libexec, "postern-pop3"))
+    t.ok(greeted(d), "release worker greets")
+    planted = os.path.join(d.empty, "planted")
+    with open(planted, "w"):
+        pass
+    ok, got = no_greeting(d)
+    t.ok(ok, "a file in empty_dir: no greeting")
+    t.ok(d.wait_log("empty_dir: empty_dir is not empty"), "... logged")
+    unpriv = pwd.getpwnam("postern")
+    os.chown(planted, unpriv.pw_uid, unpriv.pw_gid)
+    ok, got = no_greeting(d)
+    t.ok(ok, "a file of unpriv_user in empty_dir: no greeting")
+    t.ok(d.wait_log("unpriv_user owns files in empty_dir"), "... logged")
+    os.unlink(planted)
+    os.chmod(d.empty, 0o777)
+    ok, got = no_greeting(d)
+    t.ok(ok, "a world-writable empty_dir: no greeting")
+    t.ok(d.wait_log("empty_dir must be owned by root and not writable"), "... logged")
+    os.chmod(d.empty, 0o755)
+    t.ok(greeted(d), "fixed: greeting again")
+
+    # An unprivileged account that is not: gid 0 (uid 0 takes the same
+    # check). The master refuses it at start-up; a reload does not
+    # re-check, so the worker must refuse it by itself.
+    with harness._accounts_lock():
+        subprocess.run(["userdel", GID0], stderr=subprocess.DEVNULL)
+        subprocess.run(["groupdel", GID0], stderr=subprocess.DEVNULL)
+        subprocess.run(["useradd", "--system", "--no-create-home", "-g", "0",
+                        "--home-dir", "/nonexistent", "--shell",
+                        "/usr/sbin/nologin", GID0], check=True)
+    d.config["unpriv_user"] = GID0
+    d.write_config()
+    r = subprocess.run([sechelp.builddir_file("postern"), "-t", "-c", d.conf],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    t.ok(r.returncode != 0 and b"has uid or gid 0" in r.stdout,
+         "postern -t refuses an unpriv_user with gid 0")
+    d.proc.send_signal(signal.SIGHUP)
+    t.ok(d.wait_log("configuration reloaded"), "reloaded with that unpriv_user")
+    ok, got = no_greeting(d)
+    t.ok(ok, "an unpriv_user with gid 0: no greeting")
+    t.ok(d.wait_log("unpriv_user: the account has uid or gid 0"), "... logged")
+    d.config["unpriv_user"] = "root"
+    d.write_config()
+    r = subprocess.run([sechelp.builddir_file("postern"), "-t", "-c", d.conf],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    t.ok(r.returncode != 0 and b"unpriv_user must be an unprivileged account"
+         in r.stdout, "postern -t refuses unpriv_user = root")
+    t.ok(d.proc.poll() is None, "the master survived all of it")
+except Exception as e:
+    t.ok(False, "unexpected exception: %r" % e)
+    t.diag(d.read_log()[-3000:])
+finally:
+    d.cleanup()
+    # Do not leave an account with gid 0 behind.
+    with harness._accounts_lock():
+        subprocess.run(["userdel", GID0], stderr=subprocess.DEVNULL)
+
+# ---- the release binaries carry no hook ----
+have_hooks = sechelp.configured("POSTERN_TEST_HOOKS")
+t.ok(binary_has("postern-pop3-hooks", sechelp.HOOK_MARKER) and
+     binary_has("postern-pop3-hooks", b"POSTERN_TEST_FAIL"),
+     "(control) the hook worker contains the hook markers")
+for name in ("postern-pop3", "postern-store", "postern", "postern-auth"):
+    if have_hooks:
+        t.ok(True, "# SKIP configured --enable-test-hooks: %s is not a "
+             "release build" % name)
+        continue
+    t.ok(not binary_has(name, sechelp.HOOK_MARKER) and
+         not binary_has(name, b"POSTERN_TEST_FAIL"),
+         "release %s contains no test hook" % name)
+t.done()

@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""
+t-sec-procs.py - inspect live postern processes from the outside:
+the worker's ids, groups, capabilities, root directory, descriptors,
+no_new_privs, seccomp mode and rlimits; storage's ids and groups; the
+auth helper's hardening; fresh address-space layout per connection; one
+process per connection; and the master never reading client data.
+"""
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import time
+
+import harness
+import sechelp
+
+harness.require_root()
+t = harness.TAP()
+USER = "ptsecprocs"
+d = harness.Daemon(users=(USER,))
+d.write_mbox(USER, harness.make_mbox([harness.message(1), harness.message(2)]))
+d.start()
+unpriv = pwd.getpwnam("postern")
+user = pwd.getpwnam(USER)
+master = d.proc.pid
+ASAN = sechelp.ASAN
+FILTER = "2" if sechelp.SECCOMP else "0"    # --without-seccomp: none
+
+
+def ids(st, key):
+    return [int(x) for x in st[key].split()]
+
+
+def exe_and_stack(pid):
+    exe = os.readlink("/proc/%d/exe" % pid)
+    base = stack = None
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            if base is None and line.rstrip().endswith(exe):
+                base = line.split("-")[0]
+            if line.rstrip().endswith("[stack]"):
+                stack = line.split("-")[0]
+    return base, stack
+
+
+try:
+    warning = "WARNING: built --without-seccomp"
+    if sechelp.SECCOMP:
+        t.ok(warning not in d.read_log(), "no sandbox warning at start-up")
+    else:
+        t.ok(warning in d.read_log(),
+             "built --without-seccomp: a loud warning at start-up")
+
+    # ---- the worker, before authentication ----
+    a = sechelp.connect(d)
+    t.ok(a.line().startswith(b"+OK"), "client A greeted")
+    w1 = sechelp.worker_pid(d, a)
+    t.ok(w1 is not None, "exactly one process serves client A's socket")
+    st = sechelp.status(w1)
+    t.eq(ids(st, "Uid"), [unpriv.pw_uid] * 4, "worker: all four uids are postern's")
+    t.eq(ids(st, "Gid"), [unpriv.pw_gid] * 4, "worker: all four gids are postern's")
+    t.eq(st["Groups"], "", "worker: no supplementary groups")
+    t.eq(st["NoNewPrivs"], "1", "worker: NoNewPrivs 1")
+    t.eq(st["Seccomp"], FILTER, "worker: Seccomp %s (2: filter mode)" % FILTER)
+    t.ok(all(int(st[k], 16) == 0 for k in ("CapInh", "CapPrm", "CapEff",
+                                           "CapAmb")),
+         "worker: no capabilities")
+    t.eq(os.readlink("/proc/%d/root" % w1), os.path.realpath(d.empty),
+         "worker: its root directory is empty_dir")
+    t.eq(os.readlink("/proc/%d/cwd" % w1), os.path.realpath(d.empty),
+         "worker: its working directory is empty_dir")
+    t.eq(os.stat("/proc/%d/environ" % w1).st_uid, 0,
+         "worker: not dumpable (its /proc files belong to root)")
+    f = sechelp.fds(w1)
+    t.eq(sorted(f), [0, 1, 2, 3, 4, 5],
+         "worker: exactly fds 0-5 before authentication")
+    t.ok(all(f[i] == "/dev/null" for i in (0, 1, 2)), "worker: fds 0-2 are /dev/null")
+    t.ok(all(f[i].startswith("socket:") for i in (3, 4, 5)),
+         "worker: fds 3-5 are its master, client and auth sockets")
+    lim = sechelp.limits(w1)
+    t.eq(lim["Max open files"], ("7", "7"), "worker: RLIMIT_NOFILE 7")
+    t.eq(lim["Max processes"], ("0", "0"), "worker: RLIMIT_NPROC 0")
+    t.eq(lim["Max file size"], ("0", "0"), "worker: RLIMIT_FSIZE 0")
+    t.eq(lim["Max core file size"], ("0", "0"), "worker: RLIMIT_CORE 0")
+    if ASAN:
+        t.ok(True, "# SKIP sanitizer build: no RLIMIT_AS (ASan maps terabytes)")
+    else:
+        t.ok(lim["Max address space"][0] != "unlimited",
+             "worker: RLIMIT_AS set (%s)" % lim["Max address space"][0])
+    t.eq(os.path.basename(os.readlink("/proc/%d/exe" % w1)), "postern-pop3",
+         "worker: runs the postern-pop3 binary (fresh exec)")
+
+    # ---- a second connection: a different process, a different layout ----
+    b = sechelp.connect(d)
+    b.line()
+    w2 = sechelp.worker_pid(d, b)
+    t.ok(w2 is not None and w2 != w1, "client B has its own worker process")
+    l1, l2 = exe_and_stack(w1), exe_and_stack(w2)
+    t.ok(None not in l1 + l2 and l1[0] != l2[0],
+         "executable base differs between workers (%s, %s)" % (l1[0], l2[0]))
+    t.ok(None not in l1 + l2 and l1[1] != l2[1],
+         "stack differs between workers (%s, %s)" % (l1[1], l2[1]))
+
+    # ---- after authentication: the storage channel, and storage ----
+    a.cmd("USER " + USER)
+    r = a.cmd("PASS " + harness.TEST_PASSWORD)
+    t.ok(r.startswith(b"+OK"), "client A logged in")
+    f = sechelp.fds(w1)
+    t.eq(sorted(f), [0, 1, 2, 3, 4, 5, 6],
+         "worker: one more descriptor after login (the storage channel)")
+    t.ok(f[6].startswith("socket:"), "worker: fd 6 is a socket")
+    stores = sechelp.role_pids(master, "postern-store")
+    t.eq(len(stores), 1, "one storage process")
+    if stores:
+        sp = stores[0]
+        st = sechelp.status(sp)
+        t.eq(ids(st, "Uid"), [user.pw_uid] * 4, "storage: runs as the mail user")
+        t.eq(ids(st, "Gid"), [user.pw_gid] * 4, "storage: with the user's group")
+        t.eq(st["Groups"].split(), [str(harness.mail_gid())],
+             "storage: plus only group mail (the spool is root:mail 2775)")
+        t.eq(st["NoNewPrivs"], "1", "storage: NoNewPrivs 1")
+        t.eq(st["Seccomp"], FILTER, "storage: Seccomp %s" % FILTER)
+        t.ok(int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0,
+             "storage: no capabilities")
+        sf = sechelp.fds(sp)
+        t.ok(all(sf[i] == "/dev/null" for i in (0, 1, 2)) and
+             sf[3].startswith("socket:") and sf[4].startswith("socket:"),
+             "storage: 0-2 /dev/null, 3 master, 4 worker")
+        others = [v for k, v in sf.items() if k > 4]
+        t.ok(all(v.startswith(d.dir) for v in others),
+             "storage: any other descriptor is a file of this session (%r)" % others)
+        t.ok(sechelp.fds(w1)[4] not in sf.values(),
+             "storage: does not hold the client's socket")
+        t.eq(sechelp.limits(sp)["Max core file size"], ("0", "0"),
+             "storage: RLIMIT_CORE 0")
+
+    # ---- the auth helper ----
+    helpers = sechelp.role_pids(master, "postern-auth")
+    t.eq(len(helpers), 1, "one auth helper")
+    if helpers:
+        hp = helpers[0]
+        st = sechelp.status(hp)
+        t.eq(ids(st, "Uid"), [0] * 4, "auth helper: root (pam_unix reads shadow)")
+        t.eq(sechelp.limits(hp)["Max core file size"], ("0", "0"),
+             "auth helper: no core dumps (it holds passwords)")
+        t.ok(not any("TCP" in v or v == sechelp.fds(w1)[4]
+                     for v in sechelp.fds(hp).values()),
+             "auth helper: holds no client socket")
+
+    # ---- one process per connection ----
+    more = [sechelp.connect(d) for _ in range(4)]
+    pids = []
+    for c in more:
+        c.line()
+        pids.append(sechelp.worker_pid(d, c))
+    t.ok(None not in pids and len(set(pids + [w1, w2])) == 6,
+         "six connections, six distinct worker processes")
+    t.ok(all(sechelp.server_pids(master, c.sock, d.port) == [p]
+             for c, p in zip(more, pids)),
+         "no other process holds any of these connections")
+    t.ok(sechelp.server_pids(master, b.sock, d.port) == [w2],
+         "client B's connection is held by its worker only")
+    t.diag(subprocess.run(["ps", "-o", "user:10,pid,ppid,args", "--ppid",
+                           str(master), "-p", str(master)],
+                          stdout=subprocess.PIPE).stdout.decode())
+    for c in more:
+        c.cmd("QUIT")
+        c.close()
+    t.eq(a.cmd("QUIT")[:3], b"+OK", "client A quits")
+    t.ok(sechelp.wait_gone(w1), "client A's worker exits with its connection")
+
+    # ---- the master never reads client data ----
+    strace = shutil.which("strace")
+    if strace is None:
+        t.ok(True, "# SKIP strace not installed")
+    else:
+        out = os.path.join(d.dir, "strace.out")
+        tr = subprocess.Popen([strace, "-qq", "-yy", "-o", out, "-e",
+                               "trace=read,readv,pread64,recvfrom,recvmsg,"
+                               "recvmmsg,accept,accept4", "-p", str(master)])
+        time.sleep(1.0)
+        c, r = sechelp.login(d, USER)
+        c.send(b"STAT\r\nLIST\r\nRETR 1\r\nNOOP\r\n")
+        c.line()
+        c.line()
+        c.multiline()
+        c.line()
+        c.multiline()
+        c.line()
+        c.cmd("QUIT")
+        c.close()
+        time.sleep(0.5)
+        tr.send_signal(signal.SIGINT)
+        tr.wait(10)
+        lines = open(out).read().splitlines()
+        accepted = [l for l in lines if l.startswith("accept") and "TCP" in l]
+        t.ok(accepted, "strace saw the master accept the client (%d)" % len(accepted))
+        reads = [l for l in lines if not l.startswith("accept") and
+                 "TCP" in l.split(",")[0]]
+        t.eq(reads, [], "the master made no read/recv call on a TCP socket")
+        t.ok(any(l.startswith("recvmsg") for l in lines),
+             "strace saw the master's IPC reads (so the trace worked)")
+        t.ok(d.wait_log('session end: rhost=127.0.0.1 user="%s" session=' % USER)
+             and "retrieved=1 deleted=0 octets=" in d.read_log(),
+             "one line per session end, with its counts")
+    b.close()
+    a.close()
+except Exception as e:
+    t.ok(False, "unexpected exception: %r" % e)
+    t.diag(d.read_log()[-3000:])
+finally:
+    d.cleanup()
+t.done()
