@@ -27,6 +27,7 @@
 #include "auth_throttle.h"
 #include "conf.h"
 #include "ipc.h"
+#include "ipc_msgs.h"
 #include "log.h"
 #include "sandbox.h"
 #include "util.h"
@@ -224,36 +225,32 @@ verify_timing(struct auth_session *as)
 static void
 handle_request(struct auth_session *as, struct ipc_msg *m)
 {
-	char *authzid = NULL, *user = NULL, *pass = NULL;
-	uint8_t mech, tls;
+	struct ipc_auth_request rq;
+	char *authzid, *user, *pass;
 	bool ok;
 
+	memset(&rq, 0, sizeof(rq));
 	ok = m->fd < 0 && m->type == IPC_AUTH_REQUEST &&
-	    ipc_get_u8(m, &mech) && ipc_get_u8(m, &tls) &&
-	    ipc_get_str(m, &authzid, AUTH_MAX_USER * 4) &&
-	    ipc_get_str(m, &user, AUTH_MAX_USER * 4) &&
-	    ipc_get_str(m, &pass, AUTH_MAX_PASS) && ipc_get_end(m) &&
-	    mech >= IPC_MECH_USER && mech <= IPC_MECH_LOGIN;
+	    ipc_dec_auth_request(m, &rq);
 	wipe((void *)(uintptr_t)m->data, m->len);
 	if (m->fd >= 0)
 		close(m->fd);
 	if (!ok || as->phase != AS_IDLE) {
-		free(authzid);
-		free(user);
-		free_secret(pass);
+		ipc_auth_request_free(&rq);
 		session_kill(as, !ok ? "malformed request" : "request out of phase");
 		return;
 	}
 	if (as->attempts >= cfg.auth_max_attempts) {
-		free(authzid);
-		free(user);
-		free_secret(pass);
+		ipc_auth_request_free(&rq);
 		session_kill(as, "request after the last allowed attempt");
 		return;
 	}
+	authzid = rq.authzid;
+	user = rq.user;
+	pass = rq.pass;
 	as->attempts++;
-	as->mech = mech;
-	as->tls = tls;
+	as->mech = rq.mech;
+	as->tls = rq.tls;
 	as->started = now_ms();
 	as->penalty = throttle_penalty(&throttle, as->rhost, as->started);
 	as->pair = throttle_pair_hash(&throttle, user, pass);
@@ -276,9 +273,7 @@ handle_request(struct auth_session *as, struct ipc_msg *m)
 			as->res_got = 0;
 		}
 	}
-	free(authzid);
-	free(user);
-	free_secret(pass);
+	ipc_auth_request_free(&rq);
 }
 
 static void
@@ -379,9 +374,7 @@ master_frames(void)
 
 		switch (m.type) {
 		case IPC_AUTH_ATTACH:
-			if (!ipc_get_u64(&m, &id) ||
-			    !ipc_get_str(&m, &rhost, 63) || !ipc_get_end(&m) ||
-			    m.fd < 0)
+			if (!ipc_dec_auth_attach(&m, &id, &rhost) || m.fd < 0)
 				fatalx("bad AUTH_ATTACH from the master");
 			as = xcalloc(1, sizeof(*as));
 			as->id = id;
@@ -394,7 +387,7 @@ master_frames(void)
 			sessions = as;
 			break;
 		case IPC_AUTH_DETACH:
-			if (!ipc_get_u64(&m, &id) || !ipc_get_end(&m))
+			if (!ipc_dec_u64(&m, &id))
 				fatalx("bad AUTH_DETACH from the master");
 			for (as = sessions; as != NULL; as = as->next)
 				if (as->id == id)
@@ -437,14 +430,17 @@ handle_worker(struct auth_session *as)
 		return;
 	}
 	while ((r = ipc_conn_next(&as->conn, &m)) == 1) {
+		uint64_t id = as->id;
+		struct auth_session *p;
+
 		handle_request(as, &m);
-		/* handle_request may have freed as on a violation. */
-		for (struct auth_session *p = sessions; p != NULL; p = p->next)
-			if (p == as)
-				goto still_there;
-		return;
-still_there:
-		continue;
+		/* handle_request may have freed as on a violation: look the
+		 * session up again by id (never compare a freed pointer). */
+		for (p = sessions; p != NULL && p->id != id; p = p->next)
+			;
+		if (p == NULL)
+			return;
+		as = p;
 	}
 	if (r < 0)
 		session_kill(as, "bad frame");
@@ -470,8 +466,7 @@ main(int argc, char **argv)
 	signal(SIGHUP, SIG_IGN);
 	ipc_conn_init(&master, FD_MASTER);
 	if (ipc_conn_recv(&master, &m, IPC_REPLY_TIMEOUT_MS) != 1 ||
-	    m.type != IPC_CONFIG || !ipc_get_str(&m, &text, 1024 * 1024) ||
-	    !ipc_get_end(&m))
+	    m.type != IPC_CONFIG || !ipc_dec_config(&m, &text))
 		fatalx("no configuration from the master");
 	config_defaults(&cfg);
 	if (!config_parse(&cfg, text, strlen(text), "(master)", err, sizeof(err)))

@@ -100,7 +100,9 @@ void session_store_input(struct master *, struct session *);
 void session_reaped(struct master *, pid_t, int status);
 void session_check_deadlines(struct master *);
 struct session *session_by_id(struct master *, uint64_t);
-void session_end(struct master *, struct session *);
+/* Kill what is left of a session; true if that freed it (no process
+ * of it was left to reap). */
+bool session_end(struct master *, struct session *);
 
 /* master_auth.c */
 void auth_start(struct master *);

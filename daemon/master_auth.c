@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ipc_msgs.h"
 #include "log.h"
 #include "master.h"
 #include "util.h"
@@ -227,31 +228,24 @@ start_storage(struct master *m, struct session *s, const char *home, gid_t gid)
 static bool
 handle_granted(struct master *m, struct ipc_msg *msg)
 {
-	uint64_t id;
-	char *user = NULL, *home = NULL, *mech = NULL;
-	uint32_t uid, gid;
-	uint8_t tls;
+	struct ipc_auth_granted g;
 	struct session *s;
+	char *home;
 
-	if (!ipc_get_u64(msg, &id) || !ipc_get_str(msg, &user, AUTH_MAX_USER) ||
-	    !ipc_get_u32(msg, &uid) || !ipc_get_u32(msg, &gid) ||
-	    !ipc_get_str(msg, &home, 1024) || !ipc_get_str(msg, &mech, 16) ||
-	    !ipc_get_u8(msg, &tls) || !ipc_get_end(msg) || uid == 0 || gid == 0) {
-		free(user);
-		free(home);
-		free(mech);
+	/* The decoder refuses uid 0 and gid 0. */
+	if (!ipc_dec_auth_granted(msg, &g))
 		return false;
-	}
-	free(mech);
-	s = session_by_id(m, id);
+	free(g.mech);
+	home = g.home;
+	s = session_by_id(m, g.session);
 	if (s == NULL || s->phase != SESSION_PREAUTH || s->worker_pid <= 0) {
-		free(user);
+		free(g.user);
 		free(home);
 		return true;	/* the session went away meanwhile */
 	}
 	s->phase = SESSION_STORAGE;
-	s->user = user;
-	s->uid = (uid_t)uid;
+	s->user = g.user;
+	s->uid = (uid_t)g.uid;
 	/* One session per user at a time (RFC 1939 exclusive access). */
 	for (struct session *o = m->sessions; o != NULL; o = o->next) {
 		if (o != s && o->phase == SESSION_STORAGE && o->uid == s->uid &&
@@ -262,7 +256,7 @@ handle_granted(struct master *m, struct ipc_msg *msg)
 			return true;
 		}
 	}
-	start_storage(m, s, home, (gid_t)gid);
+	start_storage(m, s, home, (gid_t)g.gid);
 	free(home);
 	return true;
 }
@@ -293,8 +287,7 @@ auth_input(struct master *m)
 			uint8_t prio;
 			char *text = NULL;
 
-			ok = ipc_get_u8(&msg, &prio) &&
-			    ipc_get_str(&msg, &text, 2048) && ipc_get_end(&msg);
+			ok = ipc_dec_log_str(&msg, &prio, &text);
 			if (ok)
 				log_relay(prio, "postern-auth", (long)m->auth_pid, text);
 			free(text);
@@ -303,8 +296,7 @@ auth_input(struct master *m)
 		} else if (ok && msg.type == IPC_AUTH_KILL) {
 			struct session *s;
 
-			ok = ipc_get_u64(&msg, &id) && ipc_get_str(&msg, &why, 256) &&
-			    ipc_get_end(&msg);
+			ok = ipc_dec_auth_kill(&msg, &id, &why);
 			if (ok && (s = session_by_id(m, id)) != NULL) {
 				log_warnx("session=%llu rhost=%s: ended at the auth helper's request",
 				    (unsigned long long)id, s->rhost);

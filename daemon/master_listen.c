@@ -127,7 +127,7 @@ unnamed_is_tls(const struct master *m, uint16_t port)
 static int
 adopt_one(struct master *m, int fd, enum sd_fd_kind kind)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = { 0 };
 	socklen_t slen = sizeof(ss), ilen;
 	struct listener *ls;
 	char host[64];

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ipc_msgs.h"
 #include "log.h"
 #include "master.h"
 #include "util.h"
@@ -178,7 +179,7 @@ session_accept(struct master *m, struct listener *ls)
 }
 
 /* Kill what is left of a session and forget it. */
-void
+bool
 session_end(struct master *m, struct session *s)
 {
 	struct session **pp;
@@ -192,7 +193,7 @@ session_end(struct master *m, struct session *s)
 	ipc_conn_close(&s->worker);
 	s->phase = SESSION_CLOSING;
 	if (s->worker_pid > 0 || s->store_pid > 0)
-		return;	/* freed when the last process is reaped */
+		return false;	/* freed when the last process is reaped */
 	ipc_conn_close(&s->store);
 	for (pp = &m->sessions; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == s) {
@@ -203,46 +204,39 @@ session_end(struct master *m, struct session *s)
 	m->nsessions--;
 	free(s->user);
 	free(s);
+	return true;
 }
 
 /* Relay a child's log line; false if the frame was not a valid LOG. */
 static bool
 relay_log(struct ipc_msg *msg, const char *ident, pid_t pid)
 {
-	uint8_t prio;
-	const uint8_t *text;
-	size_t len;
+	struct ipc_log l;
 	char buf[2100];
 
-	if (!ipc_get_u8(msg, &prio) || !ipc_get_bytes(msg, &text, &len, 2048) ||
-	    !ipc_get_end(msg) || prio > LOG_DEBUG)
+	if (!ipc_dec_log(msg, &l))
 		return false;
 	/* A sandboxed child may be compromised: escape what it says. */
-	escape_for_log((const char *)text, len, buf, sizeof(buf));
-	log_relay(prio, ident, (long)pid, buf);
+	escape_for_log((const char *)l.text, l.len, buf, sizeof(buf));
+	log_relay(l.prio, ident, (long)pid, buf);
 	return true;
 }
 
 static bool
 worker_stats(struct session *s, struct ipc_msg *msg)
 {
-	uint32_t retrieved, deleted;
-	uint64_t octets;
-	const uint8_t *reason;
-	size_t rlen;
+	struct ipc_worker_stats w;
 	char why[80], user[200];
 
-	if (!ipc_get_u32(msg, &retrieved) || !ipc_get_u32(msg, &deleted) ||
-	    !ipc_get_u64(msg, &octets) ||
-	    !ipc_get_bytes(msg, &reason, &rlen, 64) || !ipc_get_end(msg))
+	if (!ipc_dec_worker_stats(msg, &w))
 		return false;
-	escape_for_log((const char *)reason, rlen, why, sizeof(why));
+	escape_for_log((const char *)w.reason, w.reason_len, why, sizeof(why));
 	escape_for_log(s->user ? s->user : "", s->user ? strlen(s->user) : 0,
 	    user, sizeof(user));
 	log_notice("session end: rhost=%s user=\"%s\" session=%llu tls=%s retrieved=%u deleted=%u octets=%llu reason=\"%s\" seconds=%llu",
 	    s->rhost, user, (unsigned long long)s->id, s->tls ? "yes" : "no",
-	    retrieved, deleted,
-	    (unsigned long long)octets, why,
+	    w.retrieved, w.deleted,
+	    (unsigned long long)w.octets, why,
 	    (unsigned long long)((now_ms() - s->started_ms) / 1000));
 	return true;
 }
@@ -254,8 +248,8 @@ worker_tls(struct session *s, struct ipc_msg *msg)
 	char *version = NULL, *cipher = NULL;
 	bool ok;
 
-	ok = ipc_get_str(msg, &version, 32) && ipc_get_str(msg, &cipher, 128) &&
-	    ipc_get_end(msg) && !s->tls && s->phase == SESSION_PREAUTH;
+	ok = ipc_dec_worker_tls(msg, &version, &cipher) && !s->tls &&
+	    s->phase == SESSION_PREAUTH;
 	if (ok)
 		s->tls = true;
 	free(version);
@@ -267,9 +261,10 @@ worker_tls(struct session *s, struct ipc_msg *msg)
  * Read and dispatch what a child sent. With final (the child has exited)
  * read up to EOF and leave ending the session to the caller: its last
  * frames, such as the worker's statistics, arrive together with SIGCHLD
- * and must not be lost to the reaper.
+ * and must not be lost to the reaper. Returns false if the session was
+ * ended and freed (no process of it was left), true if s is still valid.
  */
-static void
+static bool
 conn_input(struct master *m, struct session *s, struct ipc_conn *c,
     const char *ident, pid_t pid, bool final)
 {
@@ -280,16 +275,15 @@ conn_input(struct master *m, struct session *s, struct ipc_conn *c,
 	do {
 		n = ipc_conn_fill(c);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
+			return true;
 		if (n <= 0) {
 			if (final)
-				return;
+				return true;
 			/* The process closed its channel; reaping finishes the job. */
 			if (c == &s->worker)
-				session_end(m, s);
-			else
-				ipc_conn_close(c);
-			return;
+				return !session_end(m, s);
+			ipc_conn_close(c);
+			return true;
 		}
 		while ((r = ipc_conn_next(c, &msg)) == 1) {
 			bool ok = msg.fd < 0;
@@ -308,31 +302,28 @@ conn_input(struct master *m, struct session *s, struct ipc_conn *c,
 				log_warnx("session=%llu: unexpected %s from %s[%ld]; ending session",
 				    (unsigned long long)s->id, ipc_type_name(msg.type),
 				    ident, (long)pid);
-				if (!final)
-					session_end(m, s);
-				return;
+				return final || !session_end(m, s);
 			}
 		}
 		if (r < 0) {
 			log_warnx("session=%llu: bad frame from %s[%ld]; ending session",
 			    (unsigned long long)s->id, ident, (long)pid);
-			if (!final)
-				session_end(m, s);
-			return;
+			return final || !session_end(m, s);
 		}
 	} while (final);
+	return true;
 }
 
 void
 session_worker_input(struct master *m, struct session *s)
 {
-	conn_input(m, s, &s->worker, "postern-pop3", s->worker_pid, false);
+	(void)conn_input(m, s, &s->worker, "postern-pop3", s->worker_pid, false);
 }
 
 void
 session_store_input(struct master *m, struct session *s)
 {
-	conn_input(m, s, &s->store, "postern-store", s->store_pid, false);
+	(void)conn_input(m, s, &s->store, "postern-store", s->store_pid, false);
 }
 
 static void
@@ -361,7 +352,8 @@ session_reaped(struct master *m, pid_t pid, int status)
 		if (s->worker_pid == pid) {
 			/* Its last words (statistics, logs) before forgetting it. */
 			if (s->worker.fd >= 0)
-				conn_input(m, s, &s->worker, "postern-pop3", pid, true);
+				(void)conn_input(m, s, &s->worker, "postern-pop3",
+				    pid, true);
 			describe_exit(s, "postern-pop3", pid, status);
 			s->worker_pid = 0;
 			session_end(m, s);
@@ -370,9 +362,12 @@ session_reaped(struct master *m, pid_t pid, int status)
 		if (s->store_pid == pid) {
 			describe_exit(s, "postern-store", pid, status);
 			s->store_pid = 0;
-			/* Read its last log lines before forgetting it. */
-			if (s->store.fd >= 0)
-				session_store_input(m, s);
+			/* Read its last log lines before forgetting it. A bad
+			 * frame among them ends the session, which frees it
+			 * when the worker is gone too: then s is gone. */
+			if (s->store.fd >= 0 && !conn_input(m, s, &s->store,
+			    "postern-store", pid, false))
+				return;
 			if (s->phase == SESSION_CLOSING)
 				session_end(m, s);
 			return;

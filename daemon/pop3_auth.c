@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ipc.h"
+#include "ipc_msgs.h"
 #include "log.h"
 #include "pop3.h"
 #include "pop3_tls.h"
@@ -58,8 +59,7 @@ start_transaction(struct pop3_session *s)
 	r = ipc_conn_recv(&s->master, &m, IPC_REPLY_TIMEOUT_MS);
 	if (r != 1)
 		pop3_peer_failed(s, "master", "no session after authentication");
-	if (m.type != IPC_WORKER_SESSION || !ipc_get_u8(&m, &status) ||
-	    !ipc_get_str(&m, &text, 512) || !ipc_get_end(&m)) {
+	if (m.type != IPC_WORKER_SESSION || !ipc_dec_status(&m, &status, &text)) {
 		if (m.fd >= 0)
 			close(m.fd);
 		pop3_peer_failed(s, "master", "unexpected message");
@@ -119,8 +119,7 @@ pop3_auth_submit(struct pop3_session *s, enum ipc_auth_mech mech,
 		s->state = POP3_DONE;
 		return;
 	}
-	if (m.type != IPC_AUTH_RESULT || !ipc_get_u8(&m, &result) ||
-	    !ipc_get_end(&m))
+	if (m.type != IPC_AUTH_RESULT || !ipc_dec_u8(&m, &result))
 		pop3_peer_failed(s, "auth", "unexpected message");
 	switch (result) {
 	case IPC_AUTH_OK:

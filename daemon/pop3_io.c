@@ -240,7 +240,7 @@ client_write_direct(struct client *c, const uint8_t *buf, size_t len)
 void
 client_write(struct client *c, const void *buf, size_t len)
 {
-	if (c->failed)
+	if (c->failed || len == 0)
 		return;
 	/* Message data arrives in large chunks: send them as they are
 	 * rather than copy them; small answers are batched. */

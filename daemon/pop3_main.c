@@ -20,6 +20,7 @@
 
 #include "conf.h"
 #include "ipc.h"
+#include "ipc_msgs.h"
 #include "log.h"
 #include "pop3.h"
 #include "pop3_tls.h"
@@ -43,30 +44,26 @@ static void
 recv_setup(struct pop3_session *s)
 {
 	struct ipc_msg m;
-	char *text = NULL, *rhost = NULL, *laddr = NULL, err[256];
-	uint8_t implicit;
+	struct ipc_worker_init wi;
+	char *text = NULL, err[256];
 
 	if (ipc_conn_recv(&s->master, &m, IPC_REPLY_TIMEOUT_MS) != 1 ||
-	    m.type != IPC_CONFIG || !ipc_get_str(&m, &text, 1024 * 1024) ||
-	    !ipc_get_end(&m))
+	    m.type != IPC_CONFIG || !ipc_dec_config(&m, &text))
 		fatalx("no configuration from the master");
 	config_defaults(&s->cfg);
 	if (!config_parse(&s->cfg, text, strlen(text), "(master)", err, sizeof(err)))
 		fatalx("configuration from the master: %s", err);
 	free(text);
 	if (ipc_conn_recv(&s->master, &m, IPC_REPLY_TIMEOUT_MS) != 1 ||
-	    m.type != IPC_WORKER_INIT || !ipc_get_u64(&m, &s->id) ||
-	    !ipc_get_str(&m, &rhost, sizeof(s->rhost) - 1) ||
-	    !ipc_get_u16(&m, &s->rport) ||
-	    !ipc_get_str(&m, &laddr, sizeof(s->laddr) - 1) ||
-	    !ipc_get_u16(&m, &s->lport) || !ipc_get_u8(&m, &implicit) ||
-	    !ipc_get_end(&m))
+	    m.type != IPC_WORKER_INIT || !ipc_dec_worker_init(&m, &wi))
 		fatalx("bad WORKER_INIT from the master");
-	snprintf(s->rhost, sizeof(s->rhost), "%s", rhost);
-	snprintf(s->laddr, sizeof(s->laddr), "%s", laddr);
-	free(rhost);
-	free(laddr);
-	s->tls_implicit = implicit != 0;
+	s->id = wi.session;
+	s->rport = wi.rport;
+	s->lport = wi.lport;
+	snprintf(s->rhost, sizeof(s->rhost), "%s", wi.rhost);
+	snprintf(s->laddr, sizeof(s->laddr), "%s", wi.laddr);
+	s->tls_implicit = wi.implicit_tls != 0;
+	ipc_worker_init_free(&wi);
 	s->loopback = strncmp(s->rhost, "127.", 4) == 0 ||
 	    strcmp(s->rhost, "::1") == 0;
 }

@@ -148,7 +148,7 @@ pop3_parse(char *line, size_t len, struct pop3_cmd *cmd)
 	case A_OPT_MSG:
 		if (n == 0)
 			return POP3_PARSE_OK;
-		/* FALLTHROUGH */
+		FALLTHROUGH;
 	case A_MSG:
 		if (n != 1)
 			return POP3_PARSE_SYNTAX;

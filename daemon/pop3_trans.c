@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ipc.h"
+#include "ipc_msgs.h"
 #include "log.h"
 #include "pop3.h"
 #include "util.h"
@@ -47,8 +48,7 @@ store_error(struct pop3_session *s, struct ipc_msg *m, uint32_t msgno)
 	uint8_t code;
 	char *text = NULL;
 
-	if (m->type != IPC_STORE_ERROR || !ipc_get_u8(m, &code) ||
-	    !ipc_get_str(m, &text, 512) || !ipc_get_end(m))
+	if (m->type != IPC_STORE_ERROR || !ipc_dec_status(m, &code, &text))
 		pop3_peer_failed(s, "storage", "unexpected message");
 	switch (code) {
 	case IPC_ST_NO_SUCH_MSG:
@@ -80,8 +80,7 @@ pop3_trans_begin(struct pop3_session *s)
 	store_request(s, IPC_STORE_OPEN, 0, 0, 0);
 	store_recv(s, &m);
 	if (m.type == IPC_STORE_OPENED) {
-		if (!ipc_get_u32(&m, &n) || !ipc_get_u64(&m, &octets) ||
-		    !ipc_get_end(&m))
+		if (!ipc_dec_store_count(&m, &n, &octets))
 			pop3_peer_failed(s, "storage", "bad OPENED");
 		client_printf(&s->client, "+OK Logged in; %u messages (%llu octets).\r\n",
 		    n, (unsigned long long)octets);
@@ -101,8 +100,7 @@ cmd_stat(struct pop3_session *s)
 
 	store_request(s, IPC_STORE_STAT, 0, 0, 0);
 	store_recv(s, &m);
-	if (m.type != IPC_STORE_STATUS || !ipc_get_u32(&m, &n) ||
-	    !ipc_get_u64(&m, &octets) || !ipc_get_end(&m))
+	if (m.type != IPC_STORE_STATUS || !ipc_dec_store_count(&m, &n, &octets))
 		pop3_peer_failed(s, "storage", "bad STATUS");
 	client_printf(&s->client, "+OK %u %llu\r\n", n, (unsigned long long)octets);
 }
@@ -127,37 +125,26 @@ cmd_listing(struct pop3_session *s, bool uidl, const struct pop3_cmd *cmd)
 			store_error(s, &m, msgno);
 			return;
 		}
-		if (m.type != want || !ipc_get_u8(&m, &more) ||
-		    !ipc_get_u32(&m, &count) ||
+		if (m.type != want || !ipc_dec_listing_head(&m, &more, &count) ||
 		    (msgno != 0 && (count != 1 || more)))
 			pop3_peer_failed(s, "storage", "bad listing");
 		if (first && msgno == 0)
 			client_printf(&s->client, "+OK %s follows\r\n",
 			    uidl ? "unique-id listing" : "scan listing");
 		for (uint32_t i = 0; i < count; i++) {
-			uint32_t n;
-			uint64_t size;
-			const uint8_t *id;
-			size_t idlen;
+			struct ipc_listing_entry e;
 
-			if (!ipc_get_u32(&m, &n))
-				pop3_peer_failed(s, "storage", "bad listing");
-			if (uidl) {
-				if (!ipc_get_bytes(&m, &id, &idlen, 70) || idlen == 0)
-					pop3_peer_failed(s, "storage", "bad uidl");
-				for (size_t k = 0; k < idlen; k++)
-					if (id[k] < 0x21 || id[k] > 0x7e)
-						pop3_peer_failed(s, "storage", "bad uidl");
+			if (!ipc_dec_listing_entry(&m, uidl, &e))
+				pop3_peer_failed(s, "storage",
+				    uidl ? "bad uidl" : "bad listing");
+			if (uidl)
 				client_printf(&s->client, "%s%u %.*s\r\n",
-				    msgno ? "+OK " : "", n, (int)idlen,
-				    (const char *)id);
-			} else {
-				if (!ipc_get_u64(&m, &size))
-					pop3_peer_failed(s, "storage", "bad listing");
+				    msgno ? "+OK " : "", e.msgno,
+				    (int)e.uidl_len, (const char *)e.uidl);
+			else
 				client_printf(&s->client, "%s%u %llu\r\n",
-				    msgno ? "+OK " : "", n,
-				    (unsigned long long)size);
-			}
+				    msgno ? "+OK " : "", e.msgno,
+				    (unsigned long long)e.size);
 		}
 		if (!ipc_get_end(&m))
 			pop3_peer_failed(s, "storage", "bad listing");
@@ -180,8 +167,7 @@ cmd_retr(struct pop3_session *s, uint32_t msgno, uint32_t lines)
 		store_error(s, &m, msgno);
 		return;
 	}
-	if (m.type != IPC_STORE_OK || !ipc_get_u64(&m, &octets) ||
-	    !ipc_get_end(&m))
+	if (m.type != IPC_STORE_OK || !ipc_dec_u64(&m, &octets))
 		pop3_peer_failed(s, "storage", "bad RETR reply");
 	if (lines == UINT32_MAX)
 		client_printf(&s->client, "+OK %llu octets\r\n",
@@ -189,10 +175,14 @@ cmd_retr(struct pop3_session *s, uint32_t msgno, uint32_t lines)
 	else
 		client_printf(&s->client, "+OK\r\n");
 	while (!last) {
+		const uint8_t *data;
+		size_t len;
+
 		store_recv(s, &m);
-		if (m.type != IPC_STORE_DATA || !ipc_get_u8(&m, &last))
+		if (m.type != IPC_STORE_DATA ||
+		    !ipc_dec_store_data(&m, &last, &data, &len))
 			pop3_peer_failed(s, "storage", "bad DATA");
-		client_write(&s->client, m.data + m.pos, m.len - m.pos);
+		client_write(&s->client, data, len);
 	}
 	client_printf(&s->client, ".\r\n");
 	if (lines == UINT32_MAX)
@@ -212,7 +202,7 @@ cmd_simple(struct pop3_session *s, uint16_t type, uint32_t msgno)
 		store_error(s, &m, msgno);
 		return false;
 	}
-	if (m.type != IPC_STORE_OK || !ipc_get_u64(&m, &v) || !ipc_get_end(&m))
+	if (m.type != IPC_STORE_OK || !ipc_dec_u64(&m, &v))
 		pop3_peer_failed(s, "storage", "bad reply");
 	return true;
 }
@@ -232,8 +222,7 @@ cmd_quit(struct pop3_session *s)
 		s->deleted = 0;
 		return;
 	}
-	if (m.type != IPC_STORE_OK || !ipc_get_u64(&m, &deleted) ||
-	    !ipc_get_end(&m))
+	if (m.type != IPC_STORE_OK || !ipc_dec_u64(&m, &deleted))
 		pop3_peer_failed(s, "storage", "bad COMMIT reply");
 	s->deleted = (uint32_t)deleted;
 	s->end_reason = "quit";

@@ -29,6 +29,15 @@
 
 enum key_type { K_STR, K_PATH, K_TEMPLATE, K_UINT, K_ENUM, K_LISTEN };
 
+/*
+ * The longest line the parser reads, and the longest value it accepts:
+ * small enough that config_dump()'s "key = value" line for any key stays
+ * under CONFIG_MAX_LINE, so every child can parse what the master sends
+ * (found by fuzz/fuzz-config.c's round trip).
+ */
+#define CONFIG_MAX_LINE		4096
+#define CONFIG_MAX_VALUE	4000
+
 struct config_key {
 	const char *name;
 	enum key_type type;
@@ -73,6 +82,9 @@ static const struct config_key config_keys[] = {
 	{ "tls_strict_sni", K_ENUM, OFF(tls_strict_sni), "yes", 0, 0, yes_no, false },
 };
 #undef OFF
+
+static void errf(char *, size_t, const char *, size_t, const char *, ...)
+    __attribute__((format(printf, 5, 6)));
 
 static void
 errf(char *err, size_t errsz, const char *name, size_t line, const char *fmt, ...)
@@ -288,7 +300,7 @@ config_parse(struct config *cfg, const char *text, size_t len,
 		const char *why = NULL;
 
 		line++;
-		if (l > 4096) {
+		if (l > CONFIG_MAX_LINE) {
 			errf(err, errsz, name, line, "line too long");
 			return false;
 		}
@@ -313,6 +325,12 @@ config_parse(struct config *cfg, const char *text, size_t len,
 		*eq = '\0';
 		key = trim(s);
 		val = trim(eq + 1);
+		if (strlen(val) > CONFIG_MAX_VALUE) {
+			errf(err, errsz, name, line,
+			    "value too long (at most %d bytes)", CONFIG_MAX_VALUE);
+			free(buf);
+			return false;
+		}
 		for (p = val; *p; p++) {
 			if ((unsigned char)*p < 0x20 && *p != '\t') {
 				errf(err, errsz, name, line, "control character in value");
@@ -423,7 +441,7 @@ dump_append(char **out, size_t *len, size_t *cap, const char *s)
 char *
 config_dump(const struct config *cfg)
 {
-	char *out = NULL, line[4200];
+	char *out = NULL, line[CONFIG_MAX_LINE + 1];
 	size_t len = 0, cap = 0;
 
 	dump_append(&out, &len, &cap, "");

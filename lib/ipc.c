@@ -461,6 +461,8 @@ ipc_conn_next(struct ipc_conn *c, struct ipc_msg *m)
 	 * never announced: a protocol error, not something to keep. */
 	if (c->nfds > 0 && c->inpos == c->inlen)
 		return -1;
+	if (c->in == NULL)
+		return 0;	/* nothing read yet (and NULL + 0 is undefined) */
 	r = ipc_parse_header(c->in + c->inpos, c->inlen - c->inpos, &type,
 	    &flags, &len);
 	if (r <= 0)

@@ -14,6 +14,7 @@
 
 #include "ipc.h"
 #include "log.h"
+#include "util.h"
 
 static const char *log_ident = "postern";
 static enum log_target log_target = LOG_TARGET_STDERR;
@@ -137,7 +138,7 @@ log_vmsg(int prio, const char *fmt, va_list ap)
 			ipc_buf_free(&b);
 			break;
 		}
-		/* FALLTHROUGH */
+		FALLTHROUGH;
 	case LOG_TARGET_STDERR:
 	case LOG_TARGET_SYSLOG:
 		log_relay(prio, log_ident, (long)getpid(), text);

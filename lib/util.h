@@ -10,6 +10,9 @@
 #include <stdint.h>
 
 #define nitems(a) (sizeof(a) / sizeof((a)[0]))
+/* An intended switch fall-through, understood by GCC and clang alike
+ * (clang ignores the traditional comment). */
+#define FALLTHROUGH __attribute__((fallthrough))
 
 void *xmalloc(size_t);
 void *xcalloc(size_t, size_t);

@@ -99,11 +99,13 @@ open_mailbox(struct mbox *m)
 		case EPERM:
 		case EISDIR:
 		case ENXIO:
-		case EROFS:
 			mbox_log(m, LOG_ERR, "%s: %s", m->path,
 			    strerror(errno));
 			return MBOX_ERR_PERM;
 		default:
+			/* EROFS too: not an unsafe mailbox; a file system
+			 * remounted read-only (after errors, for maintenance)
+			 * comes back, so the client should retry. */
 			mbox_log(m, LOG_ERR, "%s: %s", m->path,
 			    strerror(errno));
 			return MBOX_ERR_TEMP;

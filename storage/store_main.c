@@ -16,6 +16,7 @@
 
 #include "conf.h"
 #include "ipc.h"
+#include "ipc_msgs.h"
 #include "log.h"
 #include "mbox.h"
 #include "sandbox.h"
@@ -31,8 +32,6 @@ struct store {
 	uint64_t session;
 	/* RETR output under construction */
 	struct ipc_buf data;
-	bool data_open;
-	int data_err;
 };
 
 static void
@@ -94,23 +93,25 @@ recv_setup(struct store *st)
 {
 	struct ipc_conn master;
 	struct ipc_msg m;
+	struct ipc_store_init si;
 	char *text = NULL, err[256];
 
 	ipc_conn_init(&master, FD_MASTER);
 	if (ipc_conn_recv(&master, &m, IPC_REPLY_TIMEOUT_MS) != 1 ||
-	    m.type != IPC_CONFIG || !ipc_get_str(&m, &text, 1024 * 1024) ||
-	    !ipc_get_end(&m))
+	    m.type != IPC_CONFIG || !ipc_dec_config(&m, &text))
 		fatalx("no configuration from the master");
 	config_defaults(&st->cfg);
 	if (!config_parse(&st->cfg, text, strlen(text), "(master)", err, sizeof(err)))
 		fatalx("configuration from the master: %s", err);
 	free(text);
 	if (ipc_conn_recv(&master, &m, IPC_REPLY_TIMEOUT_MS) != 1 ||
-	    m.type != IPC_STORE_INIT || !ipc_get_u64(&m, &st->session) ||
-	    !ipc_get_str(&m, &st->user, 256) || !ipc_get_u32(&m, &st->uid) ||
-	    !ipc_get_str(&m, &st->mailbox, 4096) ||
-	    !ipc_get_str(&m, &st->index_dir, 4096) || !ipc_get_end(&m))
+	    m.type != IPC_STORE_INIT || !ipc_dec_store_init(&m, &si))
 		fatalx("bad STORE_INIT from the master");
+	st->session = si.session;
+	st->user = si.user;
+	st->uid = si.uid;
+	st->mailbox = si.mailbox;
+	st->index_dir = si.index_dir;
 	/* The master channel stays open for logging only. */
 	free(master.in);
 }
@@ -269,12 +270,12 @@ dispatch(struct store *st, struct ipc_msg *m)
 		fatalx("worker sent %s before a successful OPEN", ipc_type_name(m->type));
 	switch (m->type) {
 	case IPC_STORE_OPEN:
-		if (!ipc_get_end(m) || st->mbox != NULL)
+		if (!ipc_dec_empty(m) || st->mbox != NULL)
 			fatalx("bad or repeated OPEN");
 		do_open(st);
 		return st->mbox != NULL;
 	case IPC_STORE_STAT:
-		if (!ipc_get_end(m))
+		if (!ipc_dec_empty(m))
 			fatalx("bad STAT");
 		mbox_stat(st->mbox, &n, &octets);
 		{
@@ -290,17 +291,17 @@ dispatch(struct store *st, struct ipc_msg *m)
 		return true;
 	case IPC_STORE_LIST:
 	case IPC_STORE_UIDL:
-		if (!ipc_get_u32(m, &a) || !ipc_get_end(m))
+		if (!ipc_dec_u32(m, &a))
 			fatalx("bad %s", ipc_type_name(m->type));
 		do_listing(st, m->type == IPC_STORE_UIDL, a);
 		return true;
 	case IPC_STORE_RETR:
-		if (!ipc_get_u32(m, &a) || !ipc_get_u32(m, &b) || !ipc_get_end(m))
+		if (!ipc_dec_store_retr(m, &a, &b))
 			fatalx("bad RETR");
 		do_retr(st, a, b);
 		return true;
 	case IPC_STORE_DELE:
-		if (!ipc_get_u32(m, &a) || !ipc_get_end(m))
+		if (!ipc_dec_u32(m, &a))
 			fatalx("bad DELE");
 		r = mbox_dele(st->mbox, a);
 		if (r == MBOX_OK)
@@ -309,13 +310,13 @@ dispatch(struct store *st, struct ipc_msg *m)
 			reply_mbox_error(st, r);
 		return true;
 	case IPC_STORE_RSET:
-		if (!ipc_get_end(m))
+		if (!ipc_dec_empty(m))
 			fatalx("bad RSET");
 		mbox_rset(st->mbox);
 		reply_ok(st, 0);
 		return true;
 	case IPC_STORE_COMMIT:
-		if (!ipc_get_end(m))
+		if (!ipc_dec_empty(m))
 			fatalx("bad COMMIT");
 		r = mbox_commit(st->mbox, &n);
 		if (r == MBOX_OK)

@@ -10,3 +10,4 @@ include tests/security.mk
 include tests/packaging.mk
 include tests/clients.mk
 include tests/bench.mk
+include tests/hardening.mk

@@ -10,12 +10,14 @@ Output is TAP, counted by automake's tap-driver.
 import grp
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 TOP_BUILDDIR = os.environ.get("top_builddir") or os.path.abspath(
@@ -28,9 +30,12 @@ TEST_PASSWORD = "S3cret-pw with space"
 class TAP:
     """Minimal TAP producer: every check is one counted test point."""
 
+    current = None     # the test's TAP, for checks made by Daemon.cleanup
+
     def __init__(self):
         self.n = 0
         self.failed = 0
+        TAP.current = self
 
     def ok(self, cond, desc):
         self.n += 1
@@ -130,6 +135,23 @@ def free_port(host="127.0.0.1"):
     return port
 
 
+def sanitizer_build():
+    """Was this tree configured with --enable-asan (or --enable-fuzzing)?"""
+    try:
+        with open(os.path.join(TOP_BUILDDIR, "config.h")) as f:
+            return re.search(r"^#define POSTERN_ASAN 1", f.read(), re.M) is not None
+    except OSError:
+        return False
+
+
+# A sanitizer report in the daemon's output: ASan/LSan/UBSan headers and
+# summaries, and UBSan's "file:line:col: runtime error:" lines. postern's
+# own lines start with a timestamp, so client data cannot forge these.
+SANITIZER_REPORT = re.compile(
+    rb"^(==\d+==ERROR: \w+Sanitizer|SUMMARY: \w+Sanitizer|"
+    rb"\S+:\d+:\d+: runtime error: |\w+Sanitizer:DEADLYSIGNAL)", re.M)
+
+
 def mail_gid():
     try:
         return grp.getgrnam("mail").gr_gid
@@ -173,6 +195,7 @@ class Daemon:
         self.config = base
         self.write_config()
         self.proc = None
+        self.wrapper = []   # e.g. ["valgrind", ...]: prefixed to the master
 
     def write_config(self):
         with open(self.conf, "w") as f:
@@ -201,10 +224,27 @@ class Daemon:
 
     def start(self, extra_args=()):
         self.log = open(self.logfile, "ab")
-        self.proc = subprocess.Popen(
-            [os.path.join(TOP_BUILDDIR, "postern"), "-F", "-d", "-c",
-             self.conf] + list(extra_args),
-            stdout=self.log, stderr=self.log)
+        # In sanitizer builds the daemon's stdout+stderr go through a
+        # pipe that a thread copies to the log file. Every child keeps
+        # this stderr there (master_spawn.c), so reports from sandboxed
+        # children land here: a pipe, because the worker's RLIMIT_FSIZE
+        # of 0 forbids writing to a file; and the copy ends only when the
+        # last process holding it has exited, so no late report is lost.
+        # Release builds (and a test that makes stderr a journal stream,
+        # which must be the log file itself) write straight to the file.
+        argv = self.wrapper + [os.path.join(TOP_BUILDDIR, "postern"), "-F",
+                               "-d", "-c", self.conf] + list(extra_args)
+        if not sanitizer_build() or "JOURNAL_STREAM" in os.environ:
+            self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log)
+        else:
+            self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT)
+            self._output_pipe = "pipe:[%d]" % os.fstat(
+                self.proc.stdout.fileno()).st_ino
+            self._copier = threading.Thread(
+                target=self._copy_output, args=(self.proc.stdout, self.log),
+                daemon=True)
+            self._copier.start()
         deadline = time.time() + 15
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -216,6 +256,26 @@ class Daemon:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError("postern did not start: " + self.read_log())
+
+    @staticmethod
+    def _copy_output(src, dst):
+        while True:
+            chunk = src.read1(65536)
+            if not chunk:
+                break
+            dst.write(chunk)
+            dst.flush()
+        src.close()
+
+    def sanitizer_reports(self):
+        """Sanitizer report lines in the daemon's output so far."""
+        try:
+            with open(self.logfile, "rb") as f:
+                text = f.read()
+        except OSError:
+            return []
+        return [text[m.start():text.find(b"\n", m.start())].decode(
+            "utf-8", "replace") for m in SANITIZER_REPORT.finditer(text)]
 
     def read_log(self):
         try:
@@ -241,13 +301,70 @@ class Daemon:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        copier = getattr(self, "_copier", None)
+        if copier is not None:
+            # EOF comes when the last process holding the output exits:
+            # in sanitizer builds, every child of this daemon.
+            copier.join(10)
+            if copier.is_alive():
+                # Children of a master that is gone (a test that died
+                # with a client still connected, or killed the master):
+                # they are ours; end them so that nothing outlives the test.
+                for pid in self._pipe_holders():
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                copier.join(10)
+            if copier.is_alive():
+                self._output_held = True
+            self._copier = None
+
+    def _pipe_holders(self):
+        """Processes other than ours that hold the daemon's output pipe."""
+        pids = []
+        for p in os.listdir("/proc"):
+            if not p.isdigit() or int(p) == os.getpid():
+                continue
+            try:
+                fds = os.listdir("/proc/%s/fd" % p)
+                if any(os.readlink("/proc/%s/fd/%s" % (p, fd)) == self._output_pipe
+                       for fd in fds):
+                    pids.append(int(p))
+            except OSError:
+                continue
+        return pids
 
     def cleanup(self):
         self.stop()
-        if os.environ.get("POSTERN_KEEP_TEST_DIR"):
+        self.check_sanitizers()
+        if os.environ.get("POSTERN_KEEP_TEST_DIR") or getattr(self, "keep", False):
             print("# kept " + self.dir)
             return
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def check_sanitizers(self):
+        """In sanitizer builds: one more test point, "no report from any
+        postern process", once every process has closed its output."""
+        if (not getattr(self, "log", None) or getattr(self, "_checked", False)
+                or not sanitizer_build()):
+            return
+        self._checked = True
+        reports = self.sanitizer_reports()
+        if getattr(self, "_output_held", False):
+            reports.append("a postern process still held the daemon's "
+                           "output 30 s after the master stopped")
+        if reports:
+            self.keep = True
+        tap = TAP.current
+        if tap is None:
+            if reports:
+                raise RuntimeError("sanitizer reports: %s" % reports)
+            return
+        if not tap.ok(not reports, "no sanitizer report from any postern "
+                      "process (%s)" % os.path.basename(self.dir)):
+            tap.diag("\n".join(reports[:20]))
+            tap.diag("full output (kept): %s" % self.logfile)
 
     def __enter__(self):
         return self.start()

@@ -130,7 +130,7 @@ test_roundtrip(void)
 	/* A length field that points past the frame. */
 	ipc_begin(&b, IPC_LOG);
 	ipc_put_u32(&b, 1000);
-	ipc_put_raw(&b, 3)[0] = 'x';
+	memcpy(ipc_put_raw(&b, 3), "xyz", 3);
 	ipc_send(sp[0], &b);
 	ipc_buf_free(&b);
 	ipc_conn_recv(&c, &m, 5000);
@@ -159,7 +159,7 @@ test_stream_errors(void)
 	int sp[2];
 	struct ipc_conn c;
 	struct ipc_msg m;
-	uint8_t h[IPC_HDR_SIZE + 4];
+	uint8_t h[IPC_HDR_SIZE + 4] = { 0 };
 
 	/* Truncated: a header promising 4 bytes, 2 sent, then EOF. */
 	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
