@@ -35,8 +35,25 @@ POSTERN_TEST_PACKAGES=0 \
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run "ASan+UBSan build" "$top/_build/asan" --enable-asan
 
+# Each fuzz target for a bounded time (clang, libFuzzer, ASan+UBSan), and
+# the static analysers; each step counts as one test in the summary.
+extra_pass=0 extra_fail=0
+step() {
+	echo "=== $1"
+	shift
+	if "$@"; then extra_pass=$((extra_pass + 1)); else extra_fail=$((extra_fail + 1)); fi
+}
+fuzz() {
+	mkdir -p "$top/_build/fuzz" &&
+	( cd "$top/_build/fuzz" && "$top/configure" -q --enable-fuzzing CC=clang ) &&
+	make -C "$top/_build/fuzz" -j"$jobs" >"$top/_build/fuzz/build.log" 2>&1 &&
+	make -C "$top/_build/fuzz" fuzz-smoke FUZZ_SECONDS="${FUZZ_SECONDS:-10}"
+}
+step "fuzz-smoke (${FUZZ_SECONDS:-10} s per target)" fuzz
+step "lint (cppcheck, clang-tidy)" make -C "$top/_build/main" lint
+
 # Sum the counts automake wrote into every test-suite.log.
-pass=0 fail=0 skip=0
+pass=$extra_pass fail=$extra_fail skip=0
 for log in "$top"/_build/*/test-suite.log; do
 	[ -f "$log" ] || continue
 	p=$(sed -n 's/^# PASS: *//p' "$log" | head -1)

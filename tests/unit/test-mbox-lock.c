@@ -151,15 +151,12 @@ test_dotlocks(void)
 		abort();
 	child = fork();
 	if (child == 0) {
-		char c;
-
 		snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
 		write_lock(f.lock, buf, 0);
 		if (write(p[1], "x", 1) != 1)
 			_exit(1);
 		mbox_msleep(300);
 		unlink(f.lock);
-		(void)c;
 		_exit(0);
 	}
 	if (read(p[0], buf, 1) != 1)

@@ -116,21 +116,29 @@ static int c_getpid(void) { return getpid() > 0 ? 0 : 1; }
 static int c_malloc(void)
 {
 	size_t n = 16 * 1024 * 1024;
-	char *p = malloc(n);
+	char *p = malloc(n), *q;
 
 	if (p == NULL)
 		return 1;
 	memset(p, 7, n);
-	p = realloc(p, 2 * n);
-	if (p == NULL)
+	q = realloc(p, 2 * n);
+	if (q == NULL) {
+		free(p);
 		return 2;
-	free(p);
+	}
+	free(q);
 	return 0;
 }
 #ifndef POSTERN_ASAN
 static int c_malloc_huge(void)
 {
-	return malloc(512UL * 1024 * 1024) == NULL ? ENOMEM + 1 : 0;
+	/* The address-space cap must refuse this; free it if it did not. */
+	void *p = malloc(512UL * 1024 * 1024);
+
+	if (p == NULL)
+		return ENOMEM + 1;
+	free(p);
+	return 0;
 }
 #endif
 static int c_getrandom(void)
