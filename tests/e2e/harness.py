@@ -462,13 +462,18 @@ def message(n, size=0, extra=b""):
             b"\n" % (n, n)) + extra + body
 
 
-def ps_roles():
-    """[(user, comm, args)] of every postern process."""
-    out = subprocess.run(["ps", "-eo", "user:32,comm,args"], check=True,
-                         stdout=subprocess.PIPE).stdout.decode()
+def ps_roles(master_pid=None):
+    """[(user, comm, args)] of every postern process, or only of the
+    master master_pid and its children (other tests run in parallel)."""
+    out = subprocess.run(["ps", "-eo", "user:32,pid,ppid,comm,args"],
+                         check=True, stdout=subprocess.PIPE).stdout.decode()
     rows = []
     for line in out.splitlines()[1:]:
-        parts = line.split(None, 2)
-        if len(parts) == 3 and parts[1].startswith("postern"):
-            rows.append(tuple(parts))
+        parts = line.split(None, 4)
+        if len(parts) != 5 or not parts[3].startswith("postern"):
+            continue
+        if master_pid is not None and master_pid not in (int(parts[1]),
+                                                         int(parts[2])):
+            continue
+        rows.append((parts[0], parts[3], parts[4]))
     return rows

@@ -100,7 +100,7 @@ try:
     p = poplib.POP3(d.host, d.port, timeout=20)
     p.user("ptbob")
     p.pass_(h.TEST_PASSWORD)
-    roles = h.ps_roles()
+    roles = h.ps_roles(d.proc.pid)
     by_comm = {}
     for user, comm, args in roles:
         by_comm.setdefault(comm, set()).add(user)

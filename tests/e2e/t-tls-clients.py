@@ -90,7 +90,10 @@ def fetchmail(d, user, starttls):
     tls = ["--sslproto", "TLS1.2+"] if starttls else ["--ssl"]
     # Each message goes to its own file: the MDA runs once per message.
     mda = "/bin/sh -c 'cat > %s.$$'" % out
+    # As root fetchmail keeps its lock in /var/run: give each run its own,
+    # or concurrent tests exclude each other (exit status 8).
     p = subprocess.run(["fetchmail", "-f", rc, "--nodetach", "--nosyslog",
+                        "--pidfile", os.path.join(home, "pid"),
                         "-k", "-a", "--sslcertfile", d.ca.cert, "--sslcertck",
                         "--sslcommonname", "localhost", "--mda", mda] + tls,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
