@@ -149,6 +149,12 @@ try:
 finally:
     d.stop()
 
+# The master asks the auth helper to stop as it exits; under valgrind the
+# helper needs a moment more to write its summary: wait for it to exit.
+deadline = time.time() + 60
+while time.time() < deadline and os.path.exists("/proc/%d" % apid):
+    time.sleep(0.2)
+
 logs = {}
 for name in sorted(os.listdir(vgdir)):
     with open(os.path.join(vgdir, name), errors="replace") as f:
