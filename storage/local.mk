@@ -73,22 +73,6 @@ tests_unit_test_mbox_crash_CPPFLAGS = $(MBOX_TEST_CPPFLAGS)
 tests_unit_test_mbox_crash_LDADD = tests/unit/libmboxtest.a \
 	tests/unit/libmbox_fault.a lib/libpostern.a $(OPENSSL_LIBS)
 
-# Fuzz targets of the two parsers that read hostile files (the mailbox
-# and the index). make check runs them with a standalone driver; see
-# the top of each file for the libFuzzer build.
-MBOX_FUZZ = tests/fuzz/fuzz-mbox-scan tests/fuzz/fuzz-mbox-index
-check_PROGRAMS += $(MBOX_FUZZ)
-TESTS += $(MBOX_FUZZ)
-tests_fuzz_fuzz_mbox_scan_SOURCES = tests/fuzz/fuzz-mbox-scan.c \
-	tests/fuzz/fuzz-main.c tests/fuzz/fuzz.h
-tests_fuzz_fuzz_mbox_scan_CPPFLAGS = $(MBOX_TEST_CPPFLAGS) -DFUZZ_STANDALONE
-tests_fuzz_fuzz_mbox_scan_LDADD = storage/libmbox.a lib/libpostern.a $(OPENSSL_LIBS)
-tests_fuzz_fuzz_mbox_index_SOURCES = tests/fuzz/fuzz-mbox-index.c \
-	tests/fuzz/fuzz-main.c tests/fuzz/fuzz.h
-tests_fuzz_fuzz_mbox_index_CPPFLAGS = $(MBOX_TEST_CPPFLAGS) -DFUZZ_STANDALONE
-tests_fuzz_fuzz_mbox_index_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
-tests_fuzz_fuzz_mbox_index_LDADD = storage/libmbox.a lib/libpostern.a $(OPENSSL_LIBS)
-
 # A manual benchmark (built, not run, by make check).
 check_PROGRAMS += tests/unit/mbox-bench
 tests_unit_mbox_bench_SOURCES = tests/unit/mbox-bench.c
