@@ -168,7 +168,14 @@ try:
                threading.Thread(target=expunger)]
     for th in threads:
         th.start()
-    time.sleep(10)
+    # At least 10 s and enough work to judge, however slow the build
+    # (sanitizers) or busy the machine; never more than 120 s.
+    began = time.monotonic()
+    while time.monotonic() - began < 120:
+        if (time.monotonic() - began >= 10 and len(delivered) >= 20
+                and stats["sessions"] >= 3):
+            break
+        time.sleep(0.5)
     stop.set()
     for th in threads:
         th.join(60)
