@@ -51,10 +51,13 @@ fuzz() {
 }
 step "fuzz-smoke (${FUZZ_SECONDS:-10} s per target)" fuzz
 step "lint (cppcheck, clang-tidy)" make -C "$top/_build/main" lint
+# Every C test program (unit tests, fuzz replays) under valgrind memcheck,
+# in the release build; its test-suite-valgrind.log is summed below.
+step "unit tests under valgrind" make -C "$top/_build/main" -j"$jobs" check-valgrind
 
 # Sum the counts automake wrote into every test-suite.log.
 pass=$extra_pass fail=$extra_fail skip=0
-for log in "$top"/_build/*/test-suite.log; do
+for log in "$top"/_build/*/test-suite.log "$top"/_build/*/test-suite-valgrind.log; do
 	[ -f "$log" ] || continue
 	p=$(sed -n 's/^# PASS: *//p' "$log" | head -1)
 	f=$(sed -n 's/^# FAIL: *//p' "$log" | head -1)

@@ -75,8 +75,11 @@ write_lock(const char *path, const char *content, time_t age)
 static pid_t
 dead_pid(void)
 {
-	pid_t p = fork();
+	pid_t p;
 
+	/* No buffered TAP output may be copied into a child. */
+	fflush(stdout);
+	p = fork();
 	if (p == 0)
 		_exit(0);
 	waitpid(p, NULL, 0);
@@ -149,6 +152,8 @@ test_dotlocks(void)
 	/* A lock that goes away while we wait. */
 	if (pipe(p) != 0)
 		abort();
+	/* No buffered TAP output may be copied into a child. */
+	fflush(stdout);
 	child = fork();
 	if (child == 0) {
 		snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
@@ -181,6 +186,8 @@ fcntl_holder(const char *path, int *release)
 
 	if (pipe(ready) != 0 || pipe(go) != 0)
 		abort();
+	/* No buffered TAP output may be copied into a child. */
+	fflush(stdout);
 	pid = fork();
 	if (pid == 0) {
 		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
@@ -205,9 +212,12 @@ fcntl_holder(const char *path, int *release)
 static bool
 mda_can_lock(const char *path, const char *lock)
 {
-	pid_t pid = fork();
+	pid_t pid;
 	int status;
 
+	/* No buffered TAP output may be copied into a child. */
+	fflush(stdout);
+	pid = fork();
 	if (pid == 0) {
 		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 		int fd = open(path, O_RDWR);
