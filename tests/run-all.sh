@@ -47,9 +47,9 @@ fuzz() {
 	mkdir -p "$top/_build/fuzz" &&
 	( cd "$top/_build/fuzz" && "$top/configure" -q --enable-fuzzing CC=clang ) &&
 	make -C "$top/_build/fuzz" -j"$jobs" >"$top/_build/fuzz/build.log" 2>&1 &&
-	make -C "$top/_build/fuzz" fuzz-smoke FUZZ_SECONDS="${FUZZ_SECONDS:-10}"
+	make -C "$top/_build/fuzz" fuzz-smoke FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
 }
-step "fuzz-smoke (${FUZZ_SECONDS:-10} s per target)" fuzz
+step "fuzz-smoke (${FUZZ_SECONDS:-30} s per target)" fuzz
 step "lint (cppcheck, clang-tidy)" make -C "$top/_build/main" lint
 # Every C test program (unit tests, fuzz replays) under valgrind memcheck,
 # in the release build; its test-suite-valgrind.log is summed below.
