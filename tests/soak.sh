@@ -13,6 +13,7 @@ set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$top/_build/main}
 [ -x "$build/postern" ] || { echo "soak: build first ($build/postern missing)" >&2; exit 2; }
+build=$(cd "$build" && pwd)	# the tests write it into configurations: absolute
 
 : "${POSTERN_LOAD_USERS:=500}" "${POSTERN_LOAD_ROUNDS:=10}"
 : "${POSTERN_LOAD_DELIVERIES:=5}" "${POSTERN_LOAD_IDLE:=2000}"
