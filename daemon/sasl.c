@@ -38,48 +38,70 @@ b64_value(unsigned char c)
 	return -1;
 }
 
+/*
+ * One quantum of four digits: its 24 bits and how many octets it holds
+ * (1-3), or 0 if it is not canonical base64. last: the input's final
+ * quantum, the only one that may be padded.
+ */
+static int
+b64_quantum(const unsigned char *q, bool last, uint32_t *bits)
+{
+	int v[4], pad = 0;
+
+	for (int k = 0; k < 4; k++) {
+		v[k] = b64_value(q[k]);
+		if (v[k] >= 0) {
+			if (pad > 0)
+				return 0;	/* data after '=' */
+			continue;
+		}
+		/* '=' only in the last two places of the last quantum. */
+		if (q[k] != '=' || !last || k < 2)
+			return 0;
+		pad++;
+		v[k] = 0;
+	}
+	*bits = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
+	    (uint32_t)v[2] << 6 | (uint32_t)v[3];
+	/* Canonical form: the bits that padding discards are zero. */
+	if ((pad == 1 && (*bits & 0xff) != 0) ||
+	    (pad == 2 && (*bits & 0xffff) != 0))
+		return 0;
+	return 3 - pad;
+}
+
 enum sasl_result
 sasl_b64_decode(const char *in, size_t inlen, uint8_t *out, size_t outcap,
     size_t *outlen)
 {
-	size_t o = 0;
+	const unsigned char *u = (const unsigned char *)in;
+	size_t n = 0, o = 0;
+	uint32_t bits;
 
 	*outlen = 0;
 	if (inlen % 4 != 0)
 		return SASL_BAD_BASE64;
+	/*
+	 * Check all of it before writing anything: an invalid response is
+	 * reported as such whatever its length, and a failure never leaves
+	 * part of a password in out.
+	 */
 	for (size_t i = 0; i < inlen; i += 4) {
-		const unsigned char *q = (const unsigned char *)in + i;
-		bool last = i + 4 == inlen;
-		int v[4], pad = 0;
-		uint32_t bits;
+		int q = b64_quantum(u + i, i + 4 == inlen, &bits);
 
-		for (int k = 0; k < 4; k++) {
-			v[k] = b64_value(q[k]);
-			if (v[k] >= 0) {
-				if (pad > 0)
-					return SASL_BAD_BASE64;	/* data after '=' */
-				continue;
-			}
-			/* '=' only in the last two places of the last quantum. */
-			if (q[k] != '=' || !last || k < 2)
-				return SASL_BAD_BASE64;
-			pad++;
-			v[k] = 0;
-		}
-		bits = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
-		    (uint32_t)v[2] << 6 | (uint32_t)v[3];
-		/* Canonical form: the bits that padding discards are zero. */
-		if ((pad == 1 && (bits & 0xff) != 0) ||
-		    (pad == 2 && (bits & 0xffff) != 0))
+		if (q == 0)
 			return SASL_BAD_BASE64;
-		if (o + (size_t)(3 - pad) > outcap) {
-			wipe(out, o);
-			return SASL_TOO_LONG;
-		}
+		n += (size_t)q;
+	}
+	if (n > outcap)
+		return SASL_TOO_LONG;
+	for (size_t i = 0; i < inlen; i += 4) {
+		int q = b64_quantum(u + i, i + 4 == inlen, &bits);
+
 		out[o++] = (uint8_t)(bits >> 16);
-		if (pad < 2)
+		if (q > 1)
 			out[o++] = (uint8_t)(bits >> 8);
-		if (pad < 1)
+		if (q > 2)
 			out[o++] = (uint8_t)bits;
 	}
 	*outlen = o;

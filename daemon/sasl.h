@@ -41,8 +41,10 @@ enum sasl_mech sasl_mech_lookup(const char *name);
 /*
  * Decode base64 (RFC 4648 section 4 alphabet, '=' padding required, no
  * whitespace, unused bits zero) from in[0..inlen) into out (outcap
- * bytes). *outlen is the decoded length. SASL_OK, SASL_BAD_BASE64 or
- * SASL_TOO_LONG.
+ * bytes). *outlen is the decoded length. SASL_OK, SASL_BAD_BASE64 (which
+ * wins over SASL_TOO_LONG: invalid text does not decode to anything) or
+ * SASL_TOO_LONG (valid, but more than outcap bytes). After a failure
+ * *outlen is 0 and out is untouched.
  */
 enum sasl_result sasl_b64_decode(const char *in, size_t inlen, uint8_t *out,
     size_t outcap, size_t *outlen);

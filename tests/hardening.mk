@@ -36,7 +36,8 @@ TESTS += tests/unit/test-ipc-msgs tests/unit/test-fuzz-regress
 tests_unit_test_ipc_msgs_SOURCES = tests/unit/test-ipc-msgs.c
 tests_unit_test_ipc_msgs_LDADD = lib/libpostern.a
 tests_unit_test_fuzz_regress_SOURCES = tests/unit/test-fuzz-regress.c
-tests_unit_test_fuzz_regress_LDADD = lib/libpostern.a
+tests_unit_test_fuzz_regress_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon
+tests_unit_test_fuzz_regress_LDADD = daemon/libpop3.a lib/libpostern.a
 
 # make check-valgrind: every C test program (unit tests and fuzz replays)
 # under valgrind memcheck; any error or definite/indirect leak fails it.
