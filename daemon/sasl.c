@@ -1,7 +1,8 @@
 /*
- * sasl.c - the parsing half of SASL: base64 and the PLAIN and LOGIN
- * messages. Everything here is pure so that it can be fuzzed; the
- * exchange with the client lives in pop3_sasl.c.
+ * sasl.c - the protocol half of SASL: base64, the PLAIN and LOGIN
+ * messages, and the server's exchange (which challenge, which check).
+ * Everything here is pure so that it can be fuzzed (fuzz/fuzz-sasl.c);
+ * the I/O with the client lives in pop3_sasl.c.
  */
 #include "config.h"
 
@@ -160,4 +161,67 @@ sasl_login_parse(const uint8_t *msg, size_t len, bool is_user, char *out,
 	memcpy(out, msg, len);
 	out[len] = '\0';
 	return SASL_OK;
+}
+
+/* Finish with a failure: nothing of the response stays behind. */
+static enum sasl_step
+server_fail(struct sasl_server *s, enum sasl_result why)
+{
+	wipe(s->dec, sizeof(s->dec));
+	wipe(&s->cred, sizeof(s->cred));
+	s->challenge = NULL;
+	s->why = why;
+	s->finished = true;
+	return SASL_STEP_FAIL;
+}
+
+enum sasl_step
+sasl_server_begin(struct sasl_server *s, enum sasl_mech mech,
+    const char *initial, size_t len)
+{
+	memset(s, 0, sizeof(*s));
+	s->mech = mech;
+	s->why = SASL_OK;
+	if (mech != SASL_MECH_PLAIN && mech != SASL_MECH_LOGIN)
+		return server_fail(s, SASL_MALFORMED);
+	if (initial != NULL)
+		return sasl_server_step(s, initial, len);
+	/* RFC 4616: PLAIN's challenge is empty; LOGIN asks for the user. */
+	s->challenge = mech == SASL_MECH_PLAIN ? "" : SASL_LOGIN_CHALLENGE_USER;
+	return SASL_STEP_CHALLENGE;
+}
+
+enum sasl_step
+sasl_server_step(struct sasl_server *s, const char *resp, size_t len)
+{
+	enum sasl_result r;
+	size_t declen;
+
+	if (s->finished)
+		return server_fail(s, SASL_MALFORMED);
+	s->challenge = NULL;
+	s->answers++;
+	r = sasl_decode_response(resp, len, s->dec, sizeof(s->dec), &declen);
+	if (r != SASL_OK)
+		return server_fail(s, r);
+	if (s->mech == SASL_MECH_PLAIN) {
+		r = sasl_plain_parse(s->dec, declen, &s->cred);
+	} else if (s->answers == 1) {
+		/* draft-murchison-sasl-login: "Username:", then "Password:". */
+		r = sasl_login_parse(s->dec, declen, true, s->cred.authcid,
+		    sizeof(s->cred.authcid));
+		if (r == SASL_OK) {
+			wipe(s->dec, declen);
+			s->challenge = SASL_LOGIN_CHALLENGE_PASS;
+			return SASL_STEP_CHALLENGE;
+		}
+	} else {
+		r = sasl_login_parse(s->dec, declen, false, s->cred.passwd,
+		    sizeof(s->cred.passwd));
+	}
+	if (r != SASL_OK)
+		return server_fail(s, r);
+	wipe(s->dec, declen);
+	s->finished = true;
+	return SASL_STEP_DONE;
 }
