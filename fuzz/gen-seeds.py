@@ -200,3 +200,53 @@ write("mbox-index", "dup-digest", b"\x00" + index_image(
      (131, 166, 200, 36, D1, 3, 0)], 200))
 write("mbox-index", "bad-sum", b"\x01" + index_image(
     [(0, 35, 60, 27, D1, 1, 0)], 61, mutate=lambda b: b[:-1] + b"\x01"))
+
+# ---- SASL: each input is base64 text, a decoded message, protocol text
+# ("MECH[ initial]" then response lines) and, encoded, PLAIN/LOGIN answers
+# (fuzz/fuzz-sasl.c). First octet of a LOGIN answer pair: where the user
+# name ends. ----
+import base64
+
+
+def b64(v):
+    return base64.b64encode(v).decode()
+
+
+SASL_MAX_ID, AUTH_MAX_PASS = 255, 1024
+PLAIN_MSG = b"\0alice\0secret"
+SASL = {
+    "rfc4648": "Zm9vYmFy",
+    "rfc4648-pad1": "Zm9vYmE=",
+    "rfc4648-pad2": "Zm9vYg==",
+    "alphabet-end": "+/+/",
+    "noncanonical": "Zh==",
+    "pad-middle": "Zg==Zg==",
+    "whitespace": "Zm9v YmFy\r\n",
+    "plain-initial": "PLAIN " + b64(PLAIN_MSG),
+    "plain-challenge": "PLAIN\r\n" + b64(PLAIN_MSG) + "\r\n",
+    "plain-authzid": "plain " + b64(b"Ursel\0Kurt\0xipj3plmq"),
+    "plain-empty": "PLAIN =",
+    "plain-cancel": "PLAIN\n*\n",
+    "plain-extra-line": "PLAIN\n" + b64(PLAIN_MSG) + "\nYWxpY2U=\n",
+    "login-outlook": "LOGIN\r\n" + b64(b"alice") + "\r\n" + b64(b"secret") + "\r\n",
+    "login-initial": "Login " + b64(b"alice") + "\n" + b64(b"secret"),
+    "login-empty-pass": "LOGIN\n" + b64(b"alice") + "\n=\n",
+    "login-cancel": "LOGIN\n" + b64(b"alice") + "\n*\n",
+    "login-nul": "LOGIN\n" + b64(b"al\0ice") + "\n",
+    "unknown-mech": "CRAM-MD5 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2U+",
+    "msg-rfc4616": b"\0tim\0tanstaaftanstaaf",
+    "msg-rfc4616-authzid": b"Ursel\0Kurt\0xipj3plmq",
+    "msg-utf8": "\0j\u00f6rg\0pw".encode(),
+    "msg-bad-utf8": b"\0\xc0\xaf\0pw",
+    "msg-three-nuls": b"\0alice\0p\0w",
+    "msg-empty-authcid": b"\0\0pw",
+    "msg-id-max": b"\0" + b"a" * SASL_MAX_ID + b"\0p",
+    "msg-id-over": b"\0" + b"a" * (SASL_MAX_ID + 1) + b"\0p",
+    "msg-pass-max": b"z" * SASL_MAX_ID + b"\0" + b"a" * SASL_MAX_ID + b"\0"
+                    + b"p" * AUTH_MAX_PASS,
+    "msg-pass-over": b"z" * SASL_MAX_ID + b"\0" + b"a" * SASL_MAX_ID + b"\0"
+                     + b"p" * (AUTH_MAX_PASS + 1),
+    "login-pair": bytes([5]) + b"alicesecret",
+}
+for name, v in SASL.items():
+    write("sasl", name, v)
