@@ -85,6 +85,9 @@ FRAMES = {
     "config": frame(2, s("listen = 127.0.0.1:1110\nmailbox = /var/mail/%u\n")),
     "worker-init": frame(4, u64(7) + s("127.0.0.1") + u16(40000) + s("127.0.0.1")
                          + u16(110) + u8(0)),
+    "worker-tls": frame(6, s("TLSv1.3") + s("TLS_AES_256_GCM_SHA384")),
+    "worker-tls12": frame(6, s("TLSv1.2") + s("ECDHE-RSA-AES128-GCM-SHA256")),
+    "worker-tls-space": frame(6, s("TLS v1.3") + s("TLS_AES_128_GCM_SHA256")),
     "worker-session": frame(7, u8(0) + s(""), fd=True),
     "worker-stats": frame(8, u32(2) + u32(1) + u64(12345) + s("quit")),
     "auth-attach": frame(10, u64(7) + s("::1"), fd=True),
@@ -120,6 +123,8 @@ write("ipc", "session-stream", u8(1) + FRAMES["store-open"] + FRAMES["store-open
       + FRAMES["store-data"] + FRAMES["auth-attach"])
 write("ipc", "fd-missing", u8(0) + FRAMES["worker-session"])
 write("ipc", "truncated", u8(0) + FRAMES["auth-granted"][:-3])
+write("ipc", "worker-stream", u8(0) + FRAMES["config"] + FRAMES["worker-init"]
+      + FRAMES["log"] + FRAMES["worker-tls"] + FRAMES["worker-stats"])
 
 # ---- util: UTF-8, escapes, numbers ----
 UTIL = [b"", b"0", b"4294967295", b"4294967296", b"18446744073709551615",
