@@ -245,6 +245,18 @@ attack(struct pop3_session *s, const char *name, char *extra, size_t extrasz)
 		ipc_buf_free(&b);
 		return r;
 	}
+	if (strcmp(name, "master-tls") == 0) {
+		/* A WORKER_TLS the master did not ask for: argument = version. */
+		struct ipc_buf b;
+		long r;
+
+		ipc_begin(&b, IPC_WORKER_TLS);
+		ipc_put_str(&b, hook_arg ? hook_arg : "TLSv1.3");
+		ipc_put_str(&b, "TLS_AES_256_GCM_SHA384");
+		r = ipc_send(FD_MASTER, &b);
+		ipc_buf_free(&b);
+		return r;
+	}
 	if (strcmp(name, "store-forge") == 0) {
 		long r = forge_store_init(s);
 

@@ -1,6 +1,7 @@
 /*
  * pop3_sasl.c - the AUTH command (RFC 5034): the exchange with the client
- * for PLAIN (RFC 4616) and LOGIN. Parsing is sasl.c's; credentials go
+ * for PLAIN (RFC 4616) and LOGIN. Parsing and the order of challenges are
+ * sasl.c's (sasl_server_*, fuzzed by fuzz/fuzz-sasl.c); credentials go
  * through pop3_auth_submit(), the same path as USER/PASS, so the uniform
  * failure delay, the attempt limit and the log lines are the same.
  */
@@ -19,11 +20,7 @@
 /* Working memory for one exchange; wiped before every return. */
 struct sasl_work {
 	char line[POP3_MAX_SASL_LINE + 1];
-	uint8_t dec[SASL_MAX_DECODED];
-	size_t declen;
-	struct sasl_plain plain;
-	char user[SASL_MAX_ID + 1];
-	char pass[AUTH_MAX_PASS + 1];
+	struct sasl_server srv;
 };
 
 static void
@@ -48,119 +45,79 @@ answer_result(struct pop3_session *s, enum sasl_result r)
 }
 
 /*
- * Send a continuation ("+ challenge") and decode the client's answer
- * into w->dec. Returns SASL_OK or a failure to answer; *ended is set
- * when the connection is gone (timeout, EOF) and the session is over.
+ * Send a continuation ("+ challenge") and read the client's answer into
+ * w->line. CLIENT_LINE with *len set, CLIENT_TOO_LONG, or anything else
+ * when the session is over (timeout, EOF, write error; already noted).
  */
-static enum sasl_result
+static enum client_read_result
 challenge(struct pop3_session *s, const char *chal, struct sasl_work *w,
-    bool *ended)
+    size_t *len)
 {
 	enum client_read_result rr;
-	enum sasl_result r;
 	uint64_t now;
-	size_t len = 0;
 	int timeout;
 
-	*ended = false;
+	*len = 0;
 	client_printf(&s->client, "+ %s\r\n", chal);
 	if (!client_flush(&s->client)) {
 		s->end_reason = "write error";
 		s->state = POP3_DONE;
-		*ended = true;
-		return SASL_CANCEL;
+		return CLIENT_ERROR;
 	}
 	now = now_ms();
 	timeout = now >= s->preauth_deadline ? 0 :
 	    (int)(s->preauth_deadline - now);
-	rr = client_read_line(&s->client, w->line, POP3_MAX_SASL_LINE, &len,
+	rr = client_read_line(&s->client, w->line, POP3_MAX_SASL_LINE, len,
 	    timeout);
-	if (rr == CLIENT_TOO_LONG)
-		return SASL_TOO_LONG;
-	if (rr != CLIENT_LINE) {
-		if (rr == CLIENT_TIMEOUT) {
-			client_printf(&s->client, "-ERR Autologout; idle for too long.\r\n");
-			s->end_reason = "timeout";
-		} else {
-			s->end_reason = rr == CLIENT_EOF ? "disconnected" : "read error";
+	if (rr == CLIENT_LINE || rr == CLIENT_TOO_LONG)
+		return rr;
+	if (rr == CLIENT_TIMEOUT) {
+		client_printf(&s->client, "-ERR Autologout; idle for too long.\r\n");
+		s->end_reason = "timeout";
+	} else {
+		s->end_reason = rr == CLIENT_EOF ? "disconnected" : "read error";
+	}
+	s->state = POP3_DONE;
+	return rr;
+}
+
+/*
+ * One exchange: sasl.c's state machine decides every challenge and
+ * checks every answer; this only carries lines. Credentials go through
+ * pop3_auth_submit(); an authzid other than the authcid is refused by
+ * the auth helper, on the uniform deadline, like any other failure.
+ */
+static void
+exchange(struct pop3_session *s, enum sasl_mech mech, char *initial,
+    struct sasl_work *w)
+{
+	struct sasl_server *srv = &w->srv;
+	enum sasl_step st;
+	size_t len;
+
+	st = sasl_server_begin(srv, mech, initial,
+	    initial != NULL ? strlen(initial) : 0);
+	if (initial != NULL)
+		wipe(initial, strlen(initial));
+	while (st == SASL_STEP_CHALLENGE) {
+		enum client_read_result rr = challenge(s, srv->challenge, w, &len);
+
+		if (rr == CLIENT_TOO_LONG) {
+			answer_result(s, SASL_TOO_LONG);
+			return;
 		}
-		s->state = POP3_DONE;
-		*ended = true;
-		return SASL_CANCEL;
+		if (rr != CLIENT_LINE)
+			return;		/* the session is over */
+		st = sasl_server_step(srv, w->line, len);
+		wipe(w->line, len);
 	}
-	r = sasl_decode_response(w->line, len, w->dec, sizeof(w->dec),
-	    &w->declen);
-	wipe(w->line, len);
-	return r;
-}
-
-/* The initial response from the AUTH line, or a "+ " challenge. */
-static enum sasl_result
-first_response(struct pop3_session *s, char *initial, const char *chal,
-    struct sasl_work *w, bool *ended)
-{
-	enum sasl_result r;
-
-	*ended = false;
-	if (initial == NULL)
-		return challenge(s, chal, w, ended);
-	r = sasl_decode_response(initial, strlen(initial), w->dec,
-	    sizeof(w->dec), &w->declen);
-	wipe(initial, strlen(initial));
-	return r;
-}
-
-static void
-auth_plain(struct pop3_session *s, char *initial, struct sasl_work *w)
-{
-	enum sasl_result r;
-	bool ended;
-
-	/* RFC 4616: the server's challenge is empty. */
-	r = first_response(s, initial, "", w, &ended);
-	if (ended)
-		return;
-	if (r == SASL_OK)
-		r = sasl_plain_parse(w->dec, w->declen, &w->plain);
-	if (r != SASL_OK) {
-		answer_result(s, r);
+	if (st == SASL_STEP_FAIL) {
+		answer_result(s, srv->why);
 		return;
 	}
-	/* An authzid other than the authcid is refused by the auth helper,
-	 * on the uniform deadline, like any other failure. */
-	pop3_auth_submit(s, IPC_MECH_PLAIN, w->plain.authzid,
-	    w->plain.authcid, w->plain.passwd);
-}
-
-/* draft-murchison-sasl-login: "Username:", then "Password:". */
-static void
-auth_login(struct pop3_session *s, char *initial, struct sasl_work *w)
-{
-	enum sasl_result r;
-	bool ended;
-
-	r = first_response(s, initial, SASL_LOGIN_CHALLENGE_USER, w, &ended);
-	if (ended)
-		return;
-	if (r == SASL_OK)
-		r = sasl_login_parse(w->dec, w->declen, true, w->user,
-		    sizeof(w->user));
-	if (r != SASL_OK) {
-		answer_result(s, r);
-		return;
-	}
-	wipe(w->dec, w->declen);
-	r = challenge(s, SASL_LOGIN_CHALLENGE_PASS, w, &ended);
-	if (ended)
-		return;
-	if (r == SASL_OK)
-		r = sasl_login_parse(w->dec, w->declen, false, w->pass,
-		    sizeof(w->pass));
-	if (r != SASL_OK) {
-		answer_result(s, r);
-		return;
-	}
-	pop3_auth_submit(s, IPC_MECH_LOGIN, "", w->user, w->pass);
+	pop3_auth_submit(s, mech == SASL_MECH_PLAIN ? IPC_MECH_PLAIN :
+	    IPC_MECH_LOGIN, srv->cred.authzid, srv->cred.authcid,
+	    srv->cred.passwd);
 }
 
 void
@@ -168,6 +125,7 @@ pop3_sasl_auth(struct pop3_session *s, struct pop3_cmd *cmd)
 {
 	static struct sasl_work w;
 	char *initial = cmd->nargs > 1 ? cmd->args[1] : NULL;
+	enum sasl_mech mech;
 
 	if (!pop3_plaintext_allowed(s)) {
 		if (initial != NULL)
@@ -183,12 +141,11 @@ pop3_sasl_auth(struct pop3_session *s, struct pop3_cmd *cmd)
 	/* A USER given before AUTH does not survive it. */
 	free_secret(s->user);
 	s->user = NULL;
-	switch (sasl_mech_lookup(cmd->args[0])) {
+	mech = sasl_mech_lookup(cmd->args[0]);
+	switch (mech) {
 	case SASL_MECH_PLAIN:
-		auth_plain(s, initial, &w);
-		break;
 	case SASL_MECH_LOGIN:
-		auth_login(s, initial, &w);
+		exchange(s, mech, initial, &w);
 		break;
 	default:
 		if (initial != NULL)

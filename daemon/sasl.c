@@ -1,7 +1,8 @@
 /*
- * sasl.c - the parsing half of SASL: base64 and the PLAIN and LOGIN
- * messages. Everything here is pure so that it can be fuzzed; the
- * exchange with the client lives in pop3_sasl.c.
+ * sasl.c - the protocol half of SASL: base64, the PLAIN and LOGIN
+ * messages, and the server's exchange (which challenge, which check).
+ * Everything here is pure so that it can be fuzzed (fuzz/fuzz-sasl.c);
+ * the I/O with the client lives in pop3_sasl.c.
  */
 #include "config.h"
 
@@ -38,48 +39,70 @@ b64_value(unsigned char c)
 	return -1;
 }
 
+/*
+ * One quantum of four digits: its 24 bits and how many octets it holds
+ * (1-3), or 0 if it is not canonical base64. last: the input's final
+ * quantum, the only one that may be padded.
+ */
+static int
+b64_quantum(const unsigned char *q, bool last, uint32_t *bits)
+{
+	int v[4], pad = 0;
+
+	for (int k = 0; k < 4; k++) {
+		v[k] = b64_value(q[k]);
+		if (v[k] >= 0) {
+			if (pad > 0)
+				return 0;	/* data after '=' */
+			continue;
+		}
+		/* '=' only in the last two places of the last quantum. */
+		if (q[k] != '=' || !last || k < 2)
+			return 0;
+		pad++;
+		v[k] = 0;
+	}
+	*bits = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
+	    (uint32_t)v[2] << 6 | (uint32_t)v[3];
+	/* Canonical form: the bits that padding discards are zero. */
+	if ((pad == 1 && (*bits & 0xff) != 0) ||
+	    (pad == 2 && (*bits & 0xffff) != 0))
+		return 0;
+	return 3 - pad;
+}
+
 enum sasl_result
 sasl_b64_decode(const char *in, size_t inlen, uint8_t *out, size_t outcap,
     size_t *outlen)
 {
-	size_t o = 0;
+	const unsigned char *u = (const unsigned char *)in;
+	size_t n = 0, o = 0;
+	uint32_t bits;
 
 	*outlen = 0;
 	if (inlen % 4 != 0)
 		return SASL_BAD_BASE64;
+	/*
+	 * Check all of it before writing anything: an invalid response is
+	 * reported as such whatever its length, and a failure never leaves
+	 * part of a password in out.
+	 */
 	for (size_t i = 0; i < inlen; i += 4) {
-		const unsigned char *q = (const unsigned char *)in + i;
-		bool last = i + 4 == inlen;
-		int v[4], pad = 0;
-		uint32_t bits;
+		int q = b64_quantum(u + i, i + 4 == inlen, &bits);
 
-		for (int k = 0; k < 4; k++) {
-			v[k] = b64_value(q[k]);
-			if (v[k] >= 0) {
-				if (pad > 0)
-					return SASL_BAD_BASE64;	/* data after '=' */
-				continue;
-			}
-			/* '=' only in the last two places of the last quantum. */
-			if (q[k] != '=' || !last || k < 2)
-				return SASL_BAD_BASE64;
-			pad++;
-			v[k] = 0;
-		}
-		bits = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
-		    (uint32_t)v[2] << 6 | (uint32_t)v[3];
-		/* Canonical form: the bits that padding discards are zero. */
-		if ((pad == 1 && (bits & 0xff) != 0) ||
-		    (pad == 2 && (bits & 0xffff) != 0))
+		if (q == 0)
 			return SASL_BAD_BASE64;
-		if (o + (size_t)(3 - pad) > outcap) {
-			wipe(out, o);
-			return SASL_TOO_LONG;
-		}
+		n += (size_t)q;
+	}
+	if (n > outcap)
+		return SASL_TOO_LONG;
+	for (size_t i = 0; i < inlen; i += 4) {
+		int q = b64_quantum(u + i, i + 4 == inlen, &bits);
+
 		out[o++] = (uint8_t)(bits >> 16);
-		if (pad < 2)
+		if (q > 1)
 			out[o++] = (uint8_t)(bits >> 8);
-		if (pad < 1)
+		if (q > 2)
 			out[o++] = (uint8_t)bits;
 	}
 	*outlen = o;
@@ -138,4 +161,67 @@ sasl_login_parse(const uint8_t *msg, size_t len, bool is_user, char *out,
 	memcpy(out, msg, len);
 	out[len] = '\0';
 	return SASL_OK;
+}
+
+/* Finish with a failure: nothing of the response stays behind. */
+static enum sasl_step
+server_fail(struct sasl_server *s, enum sasl_result why)
+{
+	wipe(s->dec, sizeof(s->dec));
+	wipe(&s->cred, sizeof(s->cred));
+	s->challenge = NULL;
+	s->why = why;
+	s->finished = true;
+	return SASL_STEP_FAIL;
+}
+
+enum sasl_step
+sasl_server_begin(struct sasl_server *s, enum sasl_mech mech,
+    const char *initial, size_t len)
+{
+	memset(s, 0, sizeof(*s));
+	s->mech = mech;
+	s->why = SASL_OK;
+	if (mech != SASL_MECH_PLAIN && mech != SASL_MECH_LOGIN)
+		return server_fail(s, SASL_MALFORMED);
+	if (initial != NULL)
+		return sasl_server_step(s, initial, len);
+	/* RFC 4616: PLAIN's challenge is empty; LOGIN asks for the user. */
+	s->challenge = mech == SASL_MECH_PLAIN ? "" : SASL_LOGIN_CHALLENGE_USER;
+	return SASL_STEP_CHALLENGE;
+}
+
+enum sasl_step
+sasl_server_step(struct sasl_server *s, const char *resp, size_t len)
+{
+	enum sasl_result r;
+	size_t declen;
+
+	if (s->finished)
+		return server_fail(s, SASL_MALFORMED);
+	s->challenge = NULL;
+	s->answers++;
+	r = sasl_decode_response(resp, len, s->dec, sizeof(s->dec), &declen);
+	if (r != SASL_OK)
+		return server_fail(s, r);
+	if (s->mech == SASL_MECH_PLAIN) {
+		r = sasl_plain_parse(s->dec, declen, &s->cred);
+	} else if (s->answers == 1) {
+		/* draft-murchison-sasl-login: "Username:", then "Password:". */
+		r = sasl_login_parse(s->dec, declen, true, s->cred.authcid,
+		    sizeof(s->cred.authcid));
+		if (r == SASL_OK) {
+			wipe(s->dec, declen);
+			s->challenge = SASL_LOGIN_CHALLENGE_PASS;
+			return SASL_STEP_CHALLENGE;
+		}
+	} else {
+		r = sasl_login_parse(s->dec, declen, false, s->cred.passwd,
+		    sizeof(s->cred.passwd));
+	}
+	if (r != SASL_OK)
+		return server_fail(s, r);
+	wipe(s->dec, declen);
+	s->finished = true;
+	return SASL_STEP_DONE;
 }

@@ -41,8 +41,10 @@ enum sasl_mech sasl_mech_lookup(const char *name);
 /*
  * Decode base64 (RFC 4648 section 4 alphabet, '=' padding required, no
  * whitespace, unused bits zero) from in[0..inlen) into out (outcap
- * bytes). *outlen is the decoded length. SASL_OK, SASL_BAD_BASE64 or
- * SASL_TOO_LONG.
+ * bytes). *outlen is the decoded length. SASL_OK, SASL_BAD_BASE64 (which
+ * wins over SASL_TOO_LONG: invalid text does not decode to anything) or
+ * SASL_TOO_LONG (valid, but more than outcap bytes). After a failure
+ * *outlen is 0 and out is untouched.
  */
 enum sasl_result sasl_b64_decode(const char *in, size_t inlen, uint8_t *out,
     size_t outcap, size_t *outlen);
@@ -79,5 +81,40 @@ enum sasl_result sasl_plain_parse(const uint8_t *msg, size_t len,
  */
 enum sasl_result sasl_login_parse(const uint8_t *msg, size_t len,
     bool is_user, char *out, size_t outsz);
+
+/*
+ * The server's side of one AUTH exchange, as a pure state machine: the
+ * worker (pop3_sasl.c) only moves lines between it and the client, so
+ * the fuzz target drives exactly the worker's sequence of challenges,
+ * decoding and checks.
+ *
+ * sasl_server_begin() with the AUTH line's initial response (or NULL),
+ * then sasl_server_step() with each line the client answers, while the
+ * result is SASL_STEP_CHALLENGE (send "+ " and s->challenge first).
+ * SASL_STEP_DONE: the credentials are in s->cred (LOGIN fills authcid and
+ * passwd, authzid stays ""). SASL_STEP_FAIL: s->why says why, and
+ * nothing of the response is left in s. Any step after DONE or FAIL
+ * fails. Wipe the struct after use.
+ */
+enum sasl_step {
+	SASL_STEP_CHALLENGE,
+	SASL_STEP_DONE,
+	SASL_STEP_FAIL,
+};
+
+struct sasl_server {
+	enum sasl_mech mech;
+	unsigned answers;	/* responses taken so far */
+	bool finished;		/* DONE or FAIL returned */
+	const char *challenge;	/* with SASL_STEP_CHALLENGE */
+	enum sasl_result why;	/* with SASL_STEP_FAIL */
+	uint8_t dec[SASL_MAX_DECODED];	/* a decoded response; wiped */
+	struct sasl_plain cred;
+};
+
+enum sasl_step sasl_server_begin(struct sasl_server *, enum sasl_mech mech,
+    const char *initial, size_t len);
+enum sasl_step sasl_server_step(struct sasl_server *, const char *resp,
+    size_t len);
 
 #endif

@@ -5,7 +5,8 @@
  * lib/ipc_msgs.c. Each frame is decoded as its own type, as a receiver
  * would, and then as every other type, since a confused or hostile peer
  * chooses the type it sends. A decoder that says "well formed" must
- * have consumed the payload exactly.
+ * have consumed the payload exactly; every named type is listed here;
+ * the TLS names the master accepts are ones a handshake could give.
  */
 #include "config.h"
 
@@ -16,7 +17,7 @@
 #include "ipc_msgs.h"
 
 static const uint16_t all_types[] = {
-	IPC_LOG, IPC_CONFIG, IPC_WORKER_INIT, IPC_WORKER_SESSION,
+	IPC_LOG, IPC_CONFIG, IPC_WORKER_INIT, IPC_WORKER_TLS, IPC_WORKER_SESSION,
 	IPC_WORKER_STATS, IPC_AUTH_ATTACH, IPC_AUTH_DETACH, IPC_AUTH_GRANTED,
 	IPC_AUTH_KILL, IPC_AUTH_REQUEST, IPC_AUTH_RESULT, IPC_STORE_OPEN,
 	IPC_STORE_OPENED, IPC_STORE_LIST, IPC_STORE_LISTING, IPC_STORE_UIDL,
@@ -37,6 +38,42 @@ decode_as(const struct ipc_msg *orig, uint16_t type)
 	if (r == 1)
 		FUZZ_CHECK(!m.bad && m.pos == m.len);
 	FUZZ_CHECK(m.pos <= m.len);
+}
+
+/* Every named type is in all_types: a new message is cross-decoded too. */
+static void
+check_all_types_listed(void)
+{
+	for (unsigned t = 1; t < 256; t++) {
+		bool listed = false;
+
+		for (size_t i = 0; i < sizeof(all_types) / sizeof(all_types[0]); i++)
+			listed = listed || all_types[i] == t;
+		FUZZ_CHECK(listed || strcmp(ipc_type_name(t), "UNKNOWN") == 0);
+	}
+}
+
+/* What the master accepts as a TLS handshake's names is what OpenSSL
+ * could have said: within the limits, printable, no spaces. */
+static void
+check_worker_tls(const struct ipc_msg *orig)
+{
+	struct ipc_msg m = *orig;
+	char *version, *cipher;
+
+	if (!ipc_dec_worker_tls(&m, &version, &cipher)) {
+		FUZZ_CHECK(version == NULL && cipher == NULL);
+		return;
+	}
+	FUZZ_CHECK(m.pos == m.len && !m.bad);
+	FUZZ_CHECK(strlen(version) >= 1 && strlen(version) <= IPC_MAX_TLS_VERSION);
+	FUZZ_CHECK(strlen(cipher) >= 1 && strlen(cipher) <= IPC_MAX_TLS_CIPHER);
+	for (const char *p = version; *p != '\0'; p++)
+		FUZZ_CHECK(*p > ' ' && *p < 0x7f);
+	for (const char *p = cipher; *p != '\0'; p++)
+		FUZZ_CHECK(*p > ' ' && *p < 0x7f);
+	free(version);
+	free(cipher);
 }
 
 static void
@@ -68,6 +105,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t len;
 	int r;
 
+	check_all_types_listed();
 	if (size < 1)
 		return 0;
 	/* The first byte says how many descriptors "arrived" with the
@@ -100,6 +138,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (all_types[i] != m.type)
 				decode_as(&m, all_types[i]);
 		check_log_readers(&m);
+		check_worker_tls(&m);
 	}
 	FUZZ_CHECK(r == 0 || r == -1);
 	FUZZ_CHECK(c.inpos <= c.inlen);

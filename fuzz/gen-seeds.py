@@ -85,6 +85,9 @@ FRAMES = {
     "config": frame(2, s("listen = 127.0.0.1:1110\nmailbox = /var/mail/%u\n")),
     "worker-init": frame(4, u64(7) + s("127.0.0.1") + u16(40000) + s("127.0.0.1")
                          + u16(110) + u8(0)),
+    "worker-tls": frame(6, s("TLSv1.3") + s("TLS_AES_256_GCM_SHA384")),
+    "worker-tls12": frame(6, s("TLSv1.2") + s("ECDHE-RSA-AES128-GCM-SHA256")),
+    "worker-tls-space": frame(6, s("TLS v1.3") + s("TLS_AES_128_GCM_SHA256")),
     "worker-session": frame(7, u8(0) + s(""), fd=True),
     "worker-stats": frame(8, u32(2) + u32(1) + u64(12345) + s("quit")),
     "auth-attach": frame(10, u64(7) + s("::1"), fd=True),
@@ -120,6 +123,8 @@ write("ipc", "session-stream", u8(1) + FRAMES["store-open"] + FRAMES["store-open
       + FRAMES["store-data"] + FRAMES["auth-attach"])
 write("ipc", "fd-missing", u8(0) + FRAMES["worker-session"])
 write("ipc", "truncated", u8(0) + FRAMES["auth-granted"][:-3])
+write("ipc", "worker-stream", u8(0) + FRAMES["config"] + FRAMES["worker-init"]
+      + FRAMES["log"] + FRAMES["worker-tls"] + FRAMES["worker-stats"])
 
 # ---- util: UTF-8, escapes, numbers ----
 UTIL = [b"", b"0", b"4294967295", b"4294967296", b"18446744073709551615",
@@ -200,3 +205,53 @@ write("mbox-index", "dup-digest", b"\x00" + index_image(
      (131, 166, 200, 36, D1, 3, 0)], 200))
 write("mbox-index", "bad-sum", b"\x01" + index_image(
     [(0, 35, 60, 27, D1, 1, 0)], 61, mutate=lambda b: b[:-1] + b"\x01"))
+
+# ---- SASL: each input is base64 text, a decoded message, protocol text
+# ("MECH[ initial]" then response lines) and, encoded, PLAIN/LOGIN answers
+# (fuzz/fuzz-sasl.c). First octet of a LOGIN answer pair: where the user
+# name ends. ----
+import base64
+
+
+def b64(v):
+    return base64.b64encode(v).decode()
+
+
+SASL_MAX_ID, AUTH_MAX_PASS = 255, 1024
+PLAIN_MSG = b"\0alice\0secret"
+SASL = {
+    "rfc4648": "Zm9vYmFy",
+    "rfc4648-pad1": "Zm9vYmE=",
+    "rfc4648-pad2": "Zm9vYg==",
+    "alphabet-end": "+/+/",
+    "noncanonical": "Zh==",
+    "pad-middle": "Zg==Zg==",
+    "whitespace": "Zm9v YmFy\r\n",
+    "plain-initial": "PLAIN " + b64(PLAIN_MSG),
+    "plain-challenge": "PLAIN\r\n" + b64(PLAIN_MSG) + "\r\n",
+    "plain-authzid": "plain " + b64(b"Ursel\0Kurt\0xipj3plmq"),
+    "plain-empty": "PLAIN =",
+    "plain-cancel": "PLAIN\n*\n",
+    "plain-extra-line": "PLAIN\n" + b64(PLAIN_MSG) + "\nYWxpY2U=\n",
+    "login-outlook": "LOGIN\r\n" + b64(b"alice") + "\r\n" + b64(b"secret") + "\r\n",
+    "login-initial": "Login " + b64(b"alice") + "\n" + b64(b"secret"),
+    "login-empty-pass": "LOGIN\n" + b64(b"alice") + "\n=\n",
+    "login-cancel": "LOGIN\n" + b64(b"alice") + "\n*\n",
+    "login-nul": "LOGIN\n" + b64(b"al\0ice") + "\n",
+    "unknown-mech": "CRAM-MD5 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2U+",
+    "msg-rfc4616": b"\0tim\0tanstaaftanstaaf",
+    "msg-rfc4616-authzid": b"Ursel\0Kurt\0xipj3plmq",
+    "msg-utf8": "\0j\u00f6rg\0pw".encode(),
+    "msg-bad-utf8": b"\0\xc0\xaf\0pw",
+    "msg-three-nuls": b"\0alice\0p\0w",
+    "msg-empty-authcid": b"\0\0pw",
+    "msg-id-max": b"\0" + b"a" * SASL_MAX_ID + b"\0p",
+    "msg-id-over": b"\0" + b"a" * (SASL_MAX_ID + 1) + b"\0p",
+    "msg-pass-max": b"z" * SASL_MAX_ID + b"\0" + b"a" * SASL_MAX_ID + b"\0"
+                    + b"p" * AUTH_MAX_PASS,
+    "msg-pass-over": b"z" * SASL_MAX_ID + b"\0" + b"a" * SASL_MAX_ID + b"\0"
+                     + b"p" * (AUTH_MAX_PASS + 1),
+    "login-pair": bytes([5]) + b"alicesecret",
+}
+for name, v in SASL.items():
+    write("sasl", name, v)

@@ -7,7 +7,7 @@
 # other build the same sources are linked with fuzz/replay.c into
 # fuzz/replay-NAME, which "make check" runs over the corpus and the saved
 # crashes (registered in tests/hardening.mk).
-FUZZ_NAMES = pop3-parse config ipc util mbox-scan mbox-index
+FUZZ_NAMES = pop3-parse config ipc util mbox-scan mbox-index sasl
 FUZZ_SECONDS = 60
 FUZZ_INCLUDES = $(AM_CPPFLAGS) -I$(top_srcdir)/fuzz -I$(top_srcdir)/daemon
 FUZZ_LIBS = daemon/libpop3.a lib/libpostern.a
@@ -16,11 +16,11 @@ FUZZ_MBOX_LIBS = storage/libmbox.a lib/libpostern.a $(OPENSSL_LIBS)
 
 EXTRA_DIST += fuzz/fuzz.h fuzz/replay.c fuzz/smoke.sh fuzz/corpus fuzz/regress \
 	fuzz/pop3-parse.dict fuzz/config.dict fuzz/ipc.dict fuzz/util.dict \
-	fuzz/mbox-scan.dict fuzz/mbox-index.dict fuzz/gen-seeds.py
+	fuzz/mbox-scan.dict fuzz/mbox-index.dict fuzz/sasl.dict fuzz/gen-seeds.py
 
 if FUZZING
 noinst_PROGRAMS += fuzz/fuzz-pop3-parse fuzz/fuzz-config fuzz/fuzz-ipc fuzz/fuzz-util \
-	fuzz/fuzz-mbox-scan fuzz/fuzz-mbox-index
+	fuzz/fuzz-mbox-scan fuzz/fuzz-mbox-index fuzz/fuzz-sasl
 FUZZER_LINK = $(AM_LDFLAGS) -fsanitize=fuzzer
 fuzz_fuzz_pop3_parse_SOURCES = fuzz/fuzz-pop3-parse.c
 fuzz_fuzz_pop3_parse_CPPFLAGS = $(FUZZ_INCLUDES)
@@ -38,6 +38,10 @@ fuzz_fuzz_util_SOURCES = fuzz/fuzz-util.c
 fuzz_fuzz_util_CPPFLAGS = $(FUZZ_INCLUDES)
 fuzz_fuzz_util_LDFLAGS = $(FUZZER_LINK)
 fuzz_fuzz_util_LDADD = $(FUZZ_LIBS)
+fuzz_fuzz_sasl_SOURCES = fuzz/fuzz-sasl.c
+fuzz_fuzz_sasl_CPPFLAGS = $(FUZZ_INCLUDES)
+fuzz_fuzz_sasl_LDFLAGS = $(FUZZER_LINK)
+fuzz_fuzz_sasl_LDADD = $(FUZZ_LIBS)
 fuzz_fuzz_mbox_scan_SOURCES = fuzz/fuzz-mbox-scan.c
 fuzz_fuzz_mbox_scan_CPPFLAGS = $(FUZZ_MBOX_INCLUDES)
 fuzz_fuzz_mbox_scan_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
@@ -53,7 +57,7 @@ fuzz_fuzz_mbox_index_LDADD = $(FUZZ_MBOX_LIBS)
 # the tree is not modified); a crash fails the run and is kept in
 # fuzz-out/ with the command that reproduces it.
 fuzz-smoke: fuzz/fuzz-pop3-parse fuzz/fuzz-config fuzz/fuzz-ipc fuzz/fuzz-util \
-	    fuzz/fuzz-mbox-scan fuzz/fuzz-mbox-index
+	    fuzz/fuzz-mbox-scan fuzz/fuzz-mbox-index fuzz/fuzz-sasl
 	FUZZ_SECONDS='$(FUZZ_SECONDS)' $(SHELL) $(top_srcdir)/fuzz/smoke.sh \
 	    '$(top_srcdir)' '$(abs_top_builddir)/fuzz-out' $(FUZZ_NAMES)
 else

@@ -65,12 +65,30 @@ ipc_dec_worker_init(struct ipc_msg *m, struct ipc_worker_init *w)
 	return false;
 }
 
+/*
+ * A protocol or cipher name as OpenSSL spells them ("TLSv1.3",
+ * "TLS_AES_256_GCM_SHA384", "ECDHE-RSA-AES128-GCM-SHA256"): printable
+ * ASCII without spaces, not empty. Anything else did not come from a
+ * handshake.
+ */
+static bool
+tls_name_ok(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7e)
+			return false;
+	return true;
+}
+
 bool
 ipc_dec_worker_tls(struct ipc_msg *m, char **version, char **cipher)
 {
 	*version = *cipher = NULL;
 	if (ipc_get_str(m, version, IPC_MAX_TLS_VERSION) &&
-	    ipc_get_str(m, cipher, IPC_MAX_TLS_CIPHER) && ipc_get_end(m))
+	    ipc_get_str(m, cipher, IPC_MAX_TLS_CIPHER) && ipc_get_end(m) &&
+	    tls_name_ok(*version) && tls_name_ok(*cipher))
 		return true;
 	free(*version);
 	free(*cipher);

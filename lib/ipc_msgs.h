@@ -60,7 +60,8 @@ struct ipc_worker_init {
 bool ipc_dec_worker_init(struct ipc_msg *, struct ipc_worker_init *);
 void ipc_worker_init_free(struct ipc_worker_init *);
 
-/* IPC_WORKER_TLS: str protocol version, str cipher (for the logs) */
+/* IPC_WORKER_TLS: str protocol version, str cipher (for the logs); each
+ * 1 or more printable ASCII octets without spaces, as OpenSSL names them. */
 #define IPC_MAX_TLS_VERSION	32
 #define IPC_MAX_TLS_CIPHER	128
 bool ipc_dec_worker_tls(struct ipc_msg *, char **version, char **cipher);

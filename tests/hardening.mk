@@ -5,7 +5,7 @@
 # Every seed and every saved crash input of each fuzz target, replayed
 # through the target's own checks by fuzz/replay.c (no libFuzzer needed).
 REPLAY_TESTS = fuzz/replay-pop3-parse fuzz/replay-config fuzz/replay-ipc fuzz/replay-util \
-	fuzz/replay-mbox-scan fuzz/replay-mbox-index
+	fuzz/replay-mbox-scan fuzz/replay-mbox-index fuzz/replay-sasl
 check_PROGRAMS += $(REPLAY_TESTS)
 TESTS += $(REPLAY_TESTS)
 fuzz_replay_pop3_parse_SOURCES = fuzz/fuzz-pop3-parse.c fuzz/replay.c
@@ -20,6 +20,9 @@ fuzz_replay_ipc_LDADD = $(FUZZ_LIBS)
 fuzz_replay_util_SOURCES = fuzz/fuzz-util.c fuzz/replay.c
 fuzz_replay_util_CPPFLAGS = $(FUZZ_INCLUDES) -DFUZZ_NAME='"util"'
 fuzz_replay_util_LDADD = $(FUZZ_LIBS)
+fuzz_replay_sasl_SOURCES = fuzz/fuzz-sasl.c fuzz/replay.c
+fuzz_replay_sasl_CPPFLAGS = $(FUZZ_INCLUDES) -DFUZZ_NAME='"sasl"'
+fuzz_replay_sasl_LDADD = $(FUZZ_LIBS)
 fuzz_replay_mbox_scan_SOURCES = fuzz/fuzz-mbox-scan.c fuzz/replay.c
 fuzz_replay_mbox_scan_CPPFLAGS = $(FUZZ_MBOX_INCLUDES) -DFUZZ_NAME='"mbox-scan"'
 fuzz_replay_mbox_scan_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
@@ -36,7 +39,8 @@ TESTS += tests/unit/test-ipc-msgs tests/unit/test-fuzz-regress
 tests_unit_test_ipc_msgs_SOURCES = tests/unit/test-ipc-msgs.c
 tests_unit_test_ipc_msgs_LDADD = lib/libpostern.a
 tests_unit_test_fuzz_regress_SOURCES = tests/unit/test-fuzz-regress.c
-tests_unit_test_fuzz_regress_LDADD = lib/libpostern.a
+tests_unit_test_fuzz_regress_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon
+tests_unit_test_fuzz_regress_LDADD = daemon/libpop3.a lib/libpostern.a
 
 # make check-valgrind: every C test program (unit tests and fuzz replays)
 # under valgrind memcheck; any error or definite/indirect leak fails it.

@@ -17,6 +17,7 @@ import os
 import pwd
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -42,9 +43,18 @@ def mount_tmpfs(path, size, mode, gid=0):
 
 
 def remount(path, mode):
-    r = subprocess.run(["mount", "-o", "remount," + mode, path],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    return r.returncode == 0, r.stderr.decode().strip()
+    # The client has its QUIT answer before the last session's storage
+    # process has closed its files and exited; on a loaded machine a
+    # read-only remount right after can still find a file open for
+    # writing ("busy"). Retry for a while rather than fail on timing.
+    deadline = time.time() + 15
+    while True:
+        r = subprocess.run(["mount", "-o", "remount," + mode, path],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        err = r.stderr.decode().strip()
+        if r.returncode == 0 or "busy" not in err or time.time() > deadline:
+            return r.returncode == 0, err
+        time.sleep(0.1)
 
 
 mount_tmpfs(idxfs, "512k", "0755")

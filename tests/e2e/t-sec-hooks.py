@@ -6,7 +6,8 @@ is told to attack: open /etc/shadow and another user's mailbox (directly,
 through "..", through /proc), create files, exec, create sockets,
 connect, fork, start a thread, signal, ptrace and read the memory of
 another worker, regain root, map executable memory; forge storage and
-master messages naming another user; send the auth helper malformed,
+master messages naming another user; send the master malformed and
+out-of-phase TLS reports; send the auth helper malformed,
 oversized, out-of-phase and replayed requests. Every attempt fails with
 an error or kills the worker (SIGSYS); the master logs it and keeps
 serving; the other user's mailbox is never read.
@@ -49,6 +50,16 @@ def attack(c, name, arg=None):
 
 def sigsys_count():
     return sechelp.log_count(d, "killed by the sandbox (SIGSYS)")
+
+
+def more_logged(needle, before, timeout=10):
+    """Wait until needle is in the log more than `before` times."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if sechelp.log_count(d, needle) > before:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def fresh():
@@ -157,6 +168,32 @@ try:
     t.ok(c.closed(10), "a forged AUTH_GRANTED to the master ends the session")
     t.ok(d.wait_log("unexpected AUTH_GRANTED from postern-pop3"),
          "... and the master logs it")
+    c.close()
+
+    # WORKER_TLS is decoded strictly and accepted once, before login:
+    # names no handshake gives, or a second report, end the session.
+    for arg, what in [("TLSv1.3" * 10, "an over-long version"),
+                      ("TLS v1.3", "a version no handshake gives")]:
+        before = sechelp.log_count(d, "unexpected WORKER_TLS from postern-pop3")
+        c = fresh()
+        r = attack(c, "master-tls", arg)
+        t.ok(c.closed(10), "a WORKER_TLS with %s ends the session" % what)
+        t.ok(more_logged("unexpected WORKER_TLS from postern-pop3", before),
+             "... and the master logs it")
+        c.close()
+    c = fresh()
+    r = attack(c, "master-tls", "TLSv1.3")
+    t.ok(r is not None and r.startswith("+OK master-tls rv=0"),
+         "one well-formed WORKER_TLS before login is taken (%r)" % r)
+    before = sechelp.log_count(d, "unexpected WORKER_TLS from postern-pop3")
+    attack(c, "master-tls", "TLSv1.3")
+    t.ok(c.closed(10), "a second WORKER_TLS ends the session")
+    t.ok(more_logged("unexpected WORKER_TLS from postern-pop3", before),
+         "... and the master logs it")
+    c.close()
+    c, r = sechelp.login(d, EVIL)
+    r = attack(c, "master-tls", "TLSv1.3")
+    t.ok(c.closed(10), "a WORKER_TLS after login ends the session")
     c.close()
 
     # ---- nobody read the victim's mailbox; the daemon keeps serving ----

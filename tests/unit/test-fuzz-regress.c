@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "sasl.h"
 #include "tap.h"
 
 /*
@@ -60,9 +61,47 @@ test_config_long_value(void)
 	free(text);
 }
 
+/*
+ * fuzz-sasl: sasl_b64_decode() wrote each quantum as it went, so text
+ * that went bad after some valid quanta ("Zm9v!mFy") returned
+ * SASL_BAD_BASE64 with "foo" left in the output, a password's first
+ * octets in the worker's buffer (wiped later by the caller, but not by
+ * the decoder as its contract promised for the other failure); and text
+ * that was both invalid and longer than the room was reported as too
+ * long or as invalid depending on where the bad digit was. The decoder
+ * now checks everything before writing: invalid wins, and a failure
+ * leaves the output untouched.
+ */
+static void
+test_sasl_b64_partial_output(void)
+{
+	uint8_t out[8];
+	size_t outlen = 99;
+	bool clean = true;
+
+	memset(out, 0, sizeof(out));
+	is_int(sasl_b64_decode("Zm9v!mFy", 8, out, sizeof(out), &outlen),
+	    SASL_BAD_BASE64, "a bad second quantum is bad base64");
+	for (size_t i = 0; i < sizeof(out); i++)
+		clean = clean && out[i] == 0;
+	ok(clean && outlen == 0, "and leaves nothing of the first in out");
+	memset(out, 0, sizeof(out));
+	is_int(sasl_b64_decode("Zm9vYmFyZm9vZm9!", 16, out, 3, &outlen),
+	    SASL_BAD_BASE64, "invalid and too long: invalid, whatever the room");
+	for (size_t i = 0; i < sizeof(out); i++)
+		clean = clean && out[i] == 0;
+	ok(clean, "and nothing written");
+	is_int(sasl_b64_decode("Zm9vYmFy", 8, out, 5, &outlen), SASL_TOO_LONG,
+	    "valid and too long is still too long");
+	for (size_t i = 0; i < sizeof(out); i++)
+		clean = clean && out[i] == 0;
+	ok(clean && outlen == 0, "without a partial write either");
+}
+
 int
 main(void)
 {
 	test_config_long_value();
+	test_sasl_b64_partial_output();
 	return tap_done();
 }

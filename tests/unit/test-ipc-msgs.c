@@ -2,8 +2,9 @@
  * test-ipc-msgs.c - the per-type IPC decoders of lib/ipc_msgs.c, which
  * every receiver uses: each message as its sender builds it decodes to
  * the same fields; a trailing byte, a truncation, an oversized string, an
- * embedded NUL, a root grant or a bad UIDL is refused; and every type in
- * ipc.h has a decoder (so a new message cannot skip the fuzzer).
+ * embedded NUL, a root grant, a bad UIDL or a TLS name no handshake
+ * produces is refused; and every type in ipc.h has a decoder (so a new
+ * message cannot skip the fuzzer).
  */
 #include "config.h"
 
@@ -174,6 +175,109 @@ test_worker(void)
 	    "WORKER_STATS decodes");
 	m = shorter(&b);
 	ok(!ipc_dec_worker_stats(&m, &ws), "truncated WORKER_STATS refused");
+	ipc_buf_free(&b);
+}
+
+/* A WORKER_TLS frame with these two fields. */
+static struct ipc_msg
+worker_tls_msg(struct ipc_buf *b, const char *version, size_t vlen,
+    const char *cipher)
+{
+	ipc_begin(b, IPC_WORKER_TLS);
+	ipc_put_bytes(b, version, vlen);
+	ipc_put_str(b, cipher);
+	return as_msg(b);
+}
+
+static void
+test_worker_tls(void)
+{
+	static const struct {
+		const char *version, *cipher, *why;
+	} refused[] = {
+		{ "", "TLS_AES_256_GCM_SHA384", "empty version" },
+		{ "TLSv1.3", "", "empty cipher" },
+		{ "TLS v1.3", "TLS_AES_256_GCM_SHA384", "space in the version" },
+		{ "TLSv1.3", "TLS_AES_256_GCM_SHA384\n", "newline in the cipher" },
+		{ "TLSv1.3", "\x1b[31mRED", "escape sequence in the cipher" },
+		{ "TLSv1.3", "TLS_AES\xc3\xa9", "non-ASCII cipher" },
+		{ "TLSv1.3\x7f", "TLS_AES_256_GCM_SHA384", "DEL in the version" },
+	};
+	char longv[IPC_MAX_TLS_VERSION + 2], longc[IPC_MAX_TLS_CIPHER + 2];
+	char *version, *cipher;
+	struct ipc_buf b;
+	struct ipc_msg m;
+
+	/* As pop3_tls.c sends it after a handshake. */
+	m = worker_tls_msg(&b, "TLSv1.3", 7, "TLS_AES_256_GCM_SHA384");
+	ok(ipc_dec_worker_tls(&m, &version, &cipher) &&
+	    strcmp(version, "TLSv1.3") == 0 &&
+	    strcmp(cipher, "TLS_AES_256_GCM_SHA384") == 0, "WORKER_TLS decodes");
+	free(version);
+	free(cipher);
+	m = as_msg(&b);
+	is_int(ipc_msgs_check(&m, IPC_WORKER_TLS), 1,
+	    "ipc_msgs_check uses the WORKER_TLS decoder");
+	m = longer(&b);
+	ok(!ipc_dec_worker_tls(&m, &version, &cipher) && version == NULL &&
+	    cipher == NULL,
+	    "WORKER_TLS with a trailing byte refused, nothing left allocated");
+	m = shorter(&b);
+	ok(!ipc_dec_worker_tls(&m, &version, &cipher) && version == NULL &&
+	    cipher == NULL, "truncated WORKER_TLS refused");
+	ipc_buf_free(&b);
+
+	m = worker_tls_msg(&b, "TLSv1.2", 7, "ECDHE-RSA-AES128-GCM-SHA256");
+	ok(ipc_dec_worker_tls(&m, &version, &cipher),
+	    "TLS 1.2 cipher names (with dashes) decode");
+	free(version);
+	free(cipher);
+	ipc_buf_free(&b);
+
+	/* Only the version: the cipher is missing. */
+	ipc_begin(&b, IPC_WORKER_TLS);
+	ipc_put_str(&b, "TLSv1.3");
+	m = as_msg(&b);
+	ok(!ipc_dec_worker_tls(&m, &version, &cipher) && version == NULL,
+	    "WORKER_TLS without a cipher refused");
+	ipc_buf_free(&b);
+
+	m = worker_tls_msg(&b, "TLS\0v1.3", 8, "TLS_AES_256_GCM_SHA384");
+	ok(!ipc_dec_worker_tls(&m, &version, &cipher) && version == NULL &&
+	    cipher == NULL, "embedded NUL in the version refused");
+	ipc_buf_free(&b);
+
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		m = worker_tls_msg(&b, refused[i].version,
+		    strlen(refused[i].version), refused[i].cipher);
+		ok(!ipc_dec_worker_tls(&m, &version, &cipher) &&
+		    version == NULL && cipher == NULL, "%s refused",
+		    refused[i].why);
+		ipc_buf_free(&b);
+	}
+
+	/* The limits: at the maximum, and one over. */
+	memset(longv, 'v', sizeof(longv));
+	memset(longc, 'c', sizeof(longc));
+	longc[IPC_MAX_TLS_CIPHER] = '\0';
+	m = worker_tls_msg(&b, longv, IPC_MAX_TLS_VERSION, longc);
+	ok(ipc_dec_worker_tls(&m, &version, &cipher) &&
+	    strlen(version) == IPC_MAX_TLS_VERSION &&
+	    strlen(cipher) == IPC_MAX_TLS_CIPHER,
+	    "version of %d and cipher of %d octets decode",
+	    IPC_MAX_TLS_VERSION, IPC_MAX_TLS_CIPHER);
+	free(version);
+	free(cipher);
+	ipc_buf_free(&b);
+	m = worker_tls_msg(&b, longv, IPC_MAX_TLS_VERSION + 1, "c");
+	ok(!ipc_dec_worker_tls(&m, &version, &cipher) && version == NULL,
+	    "version over %d octets refused", IPC_MAX_TLS_VERSION);
+	ipc_buf_free(&b);
+	longc[IPC_MAX_TLS_CIPHER] = 'c';
+	longc[IPC_MAX_TLS_CIPHER + 1] = '\0';
+	m = worker_tls_msg(&b, "TLSv1.3", 7, longc);
+	ok(!ipc_dec_worker_tls(&m, &version, &cipher) && version == NULL &&
+	    cipher == NULL, "cipher over %d octets refused", IPC_MAX_TLS_CIPHER);
 	ipc_buf_free(&b);
 }
 
@@ -436,6 +540,7 @@ main(void)
 {
 	test_log();
 	test_worker();
+	test_worker_tls();
 	test_auth();
 	test_store();
 	test_every_type();

@@ -2,7 +2,8 @@
  * test-sasl.c - table tests for the SASL parsers: strict base64 (RFC 4648
  * test vectors, padding, alphabet, canonical bits, sizes), the response
  * line ("*", "="), PLAIN messages (RFC 4616 examples and every way to
- * get the NULs wrong), LOGIN answers and mechanism names.
+ * get the NULs wrong), LOGIN answers, mechanism names, and the server's
+ * exchanges (challenges in order, credentials, nothing left on failure).
  */
 #include "config.h"
 
@@ -197,6 +198,80 @@ test_mech(void)
 	is_int(sasl_mech_lookup(""), SASL_MECH_NONE, "empty name");
 }
 
+/* The worker's exchanges, step by step. */
+static bool
+zeroed(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != 0)
+			return false;
+	return true;
+}
+
+static void
+test_server(void)
+{
+	static struct sasl_server s;
+	enum sasl_step st;
+
+	st = sasl_server_begin(&s, SASL_MECH_PLAIN, NULL, 0);
+	ok(st == SASL_STEP_CHALLENGE && strcmp(s.challenge, "") == 0,
+	    "PLAIN without initial response: empty challenge");
+	st = sasl_server_step(&s, "AGFsaWNlAHB3", 12);
+	ok(st == SASL_STEP_DONE && strcmp(s.cred.authcid, "alice") == 0 &&
+	    strcmp(s.cred.passwd, "pw") == 0 && s.cred.authzid[0] == '\0',
+	    "PLAIN answer gives the credentials");
+	ok(zeroed(s.dec, sizeof(s.dec)), "decoded response wiped");
+	st = sasl_server_step(&s, "AGFsaWNlAHB3", 12);
+	ok(st == SASL_STEP_FAIL && s.why == SASL_MALFORMED &&
+	    zeroed(&s.cred, sizeof(s.cred)), "no step after DONE");
+
+	st = sasl_server_begin(&s, SASL_MECH_PLAIN, "AGFsaWNlAHB3", 12);
+	ok(st == SASL_STEP_DONE && strcmp(s.cred.authcid, "alice") == 0,
+	    "PLAIN with initial response: no challenge");
+	st = sasl_server_begin(&s, SASL_MECH_PLAIN, "*", 1);
+	ok(st == SASL_STEP_FAIL && s.why == SASL_CANCEL, "PLAIN '*' cancels");
+	st = sasl_server_begin(&s, SASL_MECH_PLAIN, "=", 1);
+	ok(st == SASL_STEP_FAIL && s.why == SASL_MALFORMED, "PLAIN '=' is malformed");
+	st = sasl_server_begin(&s, SASL_MECH_PLAIN, "AGFsaWNlAHB3=", 13);
+	ok(st == SASL_STEP_FAIL && s.why == SASL_BAD_BASE64, "PLAIN bad base64");
+
+	st = sasl_server_begin(&s, SASL_MECH_LOGIN, NULL, 0);
+	ok(st == SASL_STEP_CHALLENGE &&
+	    strcmp(s.challenge, SASL_LOGIN_CHALLENGE_USER) == 0,
+	    "LOGIN asks for the user name");
+	st = sasl_server_step(&s, "YWxpY2U=", 8);
+	ok(st == SASL_STEP_CHALLENGE &&
+	    strcmp(s.challenge, SASL_LOGIN_CHALLENGE_PASS) == 0 &&
+	    zeroed(s.dec, sizeof(s.dec)),
+	    "then for the password, the user name's octets wiped");
+	st = sasl_server_step(&s, "cHc=", 4);
+	ok(st == SASL_STEP_DONE && strcmp(s.cred.authcid, "alice") == 0 &&
+	    strcmp(s.cred.passwd, "pw") == 0 && s.cred.authzid[0] == '\0',
+	    "LOGIN gives the credentials");
+	st = sasl_server_begin(&s, SASL_MECH_LOGIN, "YWxpY2U=", 8);
+	ok(st == SASL_STEP_CHALLENGE &&
+	    strcmp(s.challenge, SASL_LOGIN_CHALLENGE_PASS) == 0,
+	    "LOGIN with initial response: the user name");
+	st = sasl_server_step(&s, "", 0);
+	ok(st == SASL_STEP_DONE && s.cred.passwd[0] == '\0',
+	    "empty LOGIN password is PAM's to refuse");
+	st = sasl_server_begin(&s, SASL_MECH_LOGIN, "YWxpY2U=", 8);
+	ok(st == SASL_STEP_CHALLENGE && strcmp(s.cred.authcid, "alice") == 0,
+	    "LOGIN user name held while the password is asked for");
+	st = sasl_server_step(&s, "*", 1);
+	ok(st == SASL_STEP_FAIL && s.why == SASL_CANCEL &&
+	    zeroed(&s.cred, sizeof(s.cred)),
+	    "LOGIN cancelled at the password: the user name is wiped");
+	st = sasl_server_begin(&s, SASL_MECH_LOGIN, "=", 1);
+	ok(st == SASL_STEP_FAIL && s.why == SASL_MALFORMED, "empty LOGIN user");
+	st = sasl_server_begin(&s, SASL_MECH_NONE, NULL, 0);
+	ok(st == SASL_STEP_FAIL, "no exchange for an unknown mechanism");
+	memset(&s, 0, sizeof(s));
+}
+
 int
 main(void)
 {
@@ -205,5 +280,6 @@ main(void)
 	test_plain();
 	test_login();
 	test_mech();
+	test_server();
 	return tap_done();
 }
