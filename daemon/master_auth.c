@@ -62,7 +62,7 @@ auth_detach(struct master *m, uint64_t id)
 		return;
 	ipc_begin(&b, IPC_AUTH_DETACH);
 	ipc_put_u64(&b, id);
-	(void)ipc_send_nb(m->auth.fd, &b);
+	(void)ipc_send_wait(m->auth.fd, &b, MASTER_AUTH_SEND_WAIT_MS);
 	ipc_buf_free(&b);
 }
 

@@ -7,6 +7,7 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -211,11 +212,81 @@ test_stream_errors(void)
 	}
 }
 
+/* Fill sock's peer buffer with small frames; returns how many went. */
+static int
+fill_up(int sock)
+{
+	int n = 0;
+
+	for (;;) {
+		struct ipc_buf b;
+		int r;
+
+		ipc_begin(&b, IPC_AUTH_DETACH);
+		ipc_put_u64(&b, (uint64_t)n);
+		r = ipc_send_nb(sock, &b);
+		ipc_buf_free(&b);
+		if (r == -1)
+			return errno == EAGAIN ? n : -1;
+		n++;
+	}
+}
+
+/* A burst meets a peer that drains slowly: ipc_send_nb gives up at once,
+ * ipc_send_wait waits for room, within its bound. */
+static void
+test_send_wait(void)
+{
+	int sp[2], n, got;
+	struct ipc_buf b;
+	uint64_t t0;
+	pid_t reader;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == -1)
+		abort();
+	set_nonblock(sp[0], true);
+	n = fill_up(sp[0]);
+	ok(n > 0, "a burst fills the peer's buffer after %d frames", n);
+
+	ipc_begin(&b, IPC_AUTH_DETACH);
+	ipc_put_u64(&b, 7);
+	t0 = now_ms();
+	is_int(ipc_send_wait(sp[0], &b, 200), -1, "nobody reads: ipc_send_wait fails");
+	ok(errno == EAGAIN && now_ms() - t0 >= 190 && now_ms() - t0 < 2000,
+	    "with EAGAIN, after its bound (%llu ms)", (unsigned long long)(now_ms() - t0));
+
+	fflush(stdout);
+	reader = fork();
+	if (reader == 0) {
+		struct ipc_conn c;
+		struct ipc_msg m;
+		int k = 0;
+
+		/* Start late, so the sender really waits. */
+		usleep(100 * 1000);
+		close(sp[0]);
+		ipc_conn_init(&c, sp[1]);
+		while (ipc_conn_recv(&c, &m, 2000) == 1)
+			k++;
+		_exit(k == n + 1 ? 0 : 1);
+	}
+	close(sp[1]);
+	is_int(ipc_send_wait(sp[0], &b, 5000), 0,
+	    "a reader that comes: ipc_send_wait delivers the frame");
+	ipc_buf_free(&b);
+	close(sp[0]);
+	got = -1;
+	if (waitpid(reader, &got, 0) == reader && WIFEXITED(got))
+		got = WEXITSTATUS(got);
+	is_int(got, 0, "the reader got every frame of the burst and the late one, in one piece");
+}
+
 int
 main(void)
 {
 	test_header();
 	test_roundtrip();
 	test_stream_errors();
+	test_send_wait();
 	return tap_done();
 }
