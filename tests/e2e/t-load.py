@@ -298,7 +298,9 @@ try:
          "(none lost, none duplicated, deleted ones gone)")
     t.eq(sum(len(v) for v in delivered.values()), USERS * DELIVERIES,
          "every procmail delivery succeeded")
-    t.ok(sum(len(v) for v in deleted.values()) >= USERS * ROUNDS,
+    # Every session deletes one message if there is one: the first
+    # INITIAL rounds always find one, later ones only delivered mail.
+    t.ok(sum(len(v) for v in deleted.values()) >= USERS * min(ROUNDS, INITIAL),
          "sessions expunged messages (%d)" % sum(len(v) for v in deleted.values()))
 
     t.eq(L.auth_pid(d), apid, "the auth helper was never restarted")
