@@ -6,6 +6,11 @@
  */
 #include "config.h"
 
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -27,6 +32,8 @@ static struct {
 	SSL_CTX *ctx;
 	SSL *ssl;
 	bool strict_sni;
+	/* TCP_CORK is on: a large response is being written. */
+	bool corked;
 	/* Why a callback refused the ClientHello, for the log line. */
 	bool alpn_refused, sni_refused;
 	char alpn_offered[160];
@@ -168,12 +175,40 @@ tls_read(struct client *c, void *buf, size_t n, bool *want_write)
 	}
 }
 
+/*
+ * OpenSSL writes each 16 KiB record with its own write(), and with
+ * TCP_NODELAY every one of them leaves as a segment of its own. For a
+ * large response (message data arrives in chunks of 128 KiB) cork the
+ * socket so that the kernel builds full segments across records; the
+ * end of the response (client_flush -> tls_push) uncorks, which sends
+ * the rest at once: nothing is left to Nagle or to the kernel's 200 ms
+ * cork limit. Small answers are not corked: no extra system calls.
+ */
+#define TLS_CORK_MIN	(16 * 1024)
+
+static void
+tls_push(struct client *c)
+{
+	int off = 0;
+
+	if (!tls.corked)
+		return;
+	tls.corked = false;
+	(void)setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
+}
+
 static ssize_t
 tls_write(struct client *c, const void *buf, size_t n, bool *want_read)
 {
 	size_t put = 0;
 
 	*want_read = false;
+	if (!tls.corked && n >= TLS_CORK_MIN) {
+		int on = 1;
+
+		tls.corked = setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &on,
+		    sizeof(on)) == 0;
+	}
 	ERR_clear_error();
 	/* One call writes the whole buffer as full 16 KiB records. */
 	if (SSL_write_ex(tls.ssl, buf, n, &put) == 1)
@@ -343,6 +378,7 @@ pop3_tls_start(struct pop3_session *s, int timeout_ms)
 	s->client.tr.read = tls_read;
 	s->client.tr.write = tls_write;
 	s->client.tr.pending = tls_pending;
+	s->client.tr.push = tls_push;
 	s->client.tr.ctx = tls.ssl;
 	s->tls = true;
 	log_info("TLS established (%s): %s %s", mode, SSL_get_version(tls.ssl),
