@@ -10,7 +10,6 @@ corked for single-line answers; pipelined commands are all answered.
 """
 import ctypes
 import os
-import platform
 import socket
 import sys
 import time
@@ -22,11 +21,10 @@ import tlsutil  # noqa: E402
 h.require_root()
 if not hasattr(os, "pidfd_open"):
     h.skip_all("no os.pidfd_open (Python >= 3.9)")
-t = h.TAP()
 USER = "pttls12"
 PW = h.TEST_PASSWORD
 MSGS = [h.message(1), h.message(2, size=8000000), h.message(3, size=300000)]
-SYS_PIDFD_GETFD = 438   # the same number on every Linux architecture
+SYS_PIDFD_GETFD = 438   # Linux >= 5.6, every architecture but alpha
 FD_CLIENT = 4           # lib/ipc.h
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -48,16 +46,28 @@ def workers(master):
     return pids
 
 
-def client_socket_of(pid):
-    """A duplicate of the worker's client socket."""
+def client_socket_fd(pid, fd):
     pidfd = os.pidfd_open(pid)
     try:
-        fd = libc.syscall(SYS_PIDFD_GETFD, pidfd, FD_CLIENT, 0)
-        if fd < 0:
+        dup = libc.syscall(SYS_PIDFD_GETFD, pidfd, fd, 0)
+        if dup < 0:
             raise OSError(ctypes.get_errno(), "pidfd_getfd")
     finally:
         os.close(pidfd)
-    return socket.socket(fileno=fd)
+    return dup
+
+
+def client_socket_of(pid):
+    """A duplicate of the worker's client socket."""
+    return socket.socket(fileno=client_socket_fd(pid, FD_CLIENT))
+
+
+def pidfd_getfd_works():
+    try:
+        os.close(client_socket_fd(os.getpid(), 0))
+        return True
+    except OSError:
+        return False
 
 
 def corked(sock):
@@ -73,6 +83,9 @@ def wait_for(cond, timeout=20):
     return False
 
 
+if not pidfd_getfd_works():
+    h.skip_all("pidfd_getfd(2) is not available (Linux >= 5.6)")
+t = h.TAP()
 d = tlsutil.tls_daemon([USER])
 d.write_mbox(USER, h.make_mbox(MSGS))
 d.start()
