@@ -487,6 +487,9 @@ main(int argc, char **argv)
 	 * would not report it. */
 	master_frames();
 	auth_pam_init_dummy();
+	if (!auth_pam_preload(cfg.pam_service))
+		log_warnx("PAM service %s: pam_start failed; every attempt "
+		    "loads the modules itself", cfg.pam_service);
 	if (!auth_pam_have_dummy())
 		log_info("no local password hash found: unknown users are answered without equalising work (the uniform delay still applies)");
 

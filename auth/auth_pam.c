@@ -31,6 +31,8 @@
 
 static const char *conv_pass;
 static bool conv_equalise;
+/* Held only to keep the modules loaded: see auth_pam_preload. */
+static pam_handle_t *preloaded;
 /* The setting (algorithm, cost, salt; no hash) of a local password hash,
  * for the equalising work. Empty: none found. */
 static char dummy_setting[128];
@@ -58,6 +60,37 @@ bool
 auth_pam_have_dummy(void)
 {
 	return dummy_setting[0] != '\0';
+}
+
+/* The preloaded handle never converses: nothing is ever asked on it. */
+static int
+conv_none(int n, const struct pam_message **msg, struct pam_response **resp,
+    void *data)
+{
+	return PAM_CONV_ERR;
+}
+
+bool
+auth_pam_preload(const char *service)
+{
+	static const struct pam_conv pc = { conv_none, NULL };
+	struct passwd *pw;
+
+	if (preloaded != NULL)
+		return true;
+	/* pam_start only parses the service file and loads the modules;
+	 * no module code runs but their initialisers. The user is not set:
+	 * this handle authenticates nobody. */
+	if (pam_start(service, NULL, &pc, &preloaded) != PAM_SUCCESS) {
+		preloaded = NULL;
+		return false;
+	}
+	/* The children's getpwnam (run_pam) loads the passwd NSS modules:
+	 * load them here too. */
+	pw = getpwnam("root");
+	(void)pw;
+	endpwent();
+	return true;
 }
 
 /* Hash the password as a real verification would, and forget it. */

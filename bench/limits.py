@@ -123,14 +123,14 @@ def copy_fsync(src, workdir):
     return dt, n / dt / 1e6
 
 
-def pam_cost(env, user, n, mode=None):
+def pam_cost(env, user, n, mode=None, stat="median_ms"):
     r = subprocess.run([env.tool("pamcost"), env.pam_service, user, str(n)] +
                        ([mode] if mode else []),
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=120)
     if r.returncode != 0:
         raise RuntimeError(r.stderr.decode().strip())
-    return parse_kv(r.stdout.decode())["median_ms"]
+    return parse_kv(r.stdout.decode())[stat]
 
 
 def measure(env, cfg, masters, msgfile, ciphers, say):

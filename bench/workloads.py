@@ -138,7 +138,7 @@ class Runner:
         samples = {s.name: [] for s in self.servers}
         self.say("sessions/s, %d client(s), %s, %s hash" % (
             clients, "TLS" if tls else "plain",
-            "SHA-512" if fast else "system"))
+            "SHA-512 5000 rounds" if fast else "tuned"))
         for srv in self.servers:
             if tls and not srv.has_tls:
                 self.res.put(row, srv.name, na=srv.tls_note)

@@ -249,8 +249,15 @@ worker_tls(struct session *s, struct ipc_msg *msg)
 	char *version = NULL, *cipher = NULL;
 	bool ok;
 
+	/*
+	 * Once per session. The worker sends it before any authentication
+	 * request, but on its own channel: the helper's GRANTED for the same
+	 * session comes over another one and may be read first (the master
+	 * was busy, both were waiting), so STORAGE is a legitimate phase to
+	 * see it in. It only sets tls=yes in the logs.
+	 */
 	ok = ipc_dec_worker_tls(msg, &version, &cipher) && !s->tls &&
-	    s->phase == SESSION_PREAUTH;
+	    (s->phase == SESSION_PREAUTH || s->phase == SESSION_STORAGE);
 	if (ok)
 		s->tls = true;
 	free(version);

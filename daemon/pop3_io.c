@@ -41,6 +41,12 @@ plain_pending(struct client *c)
 	return false;
 }
 
+static void
+plain_push(struct client *c)
+{
+	/* TCP_NODELAY: every send goes out at once already. */
+}
+
 void
 client_init(struct client *c, int fd)
 {
@@ -49,6 +55,7 @@ client_init(struct client *c, int fd)
 	c->tr.read = plain_read;
 	c->tr.write = plain_write;
 	c->tr.pending = plain_pending;
+	c->tr.push = plain_push;
 }
 
 void
@@ -180,9 +187,11 @@ client_read_line(struct client *c, char *line, size_t max, size_t *len,
  * Writes have a deadline per call, not per wait: a client that reads a
  * byte now and then cannot stretch one answer (at most one output
  * buffer or one 128 KiB data chunk) beyond client_write_timeout_ms.
+ * Writing the queue in the middle of a response (it is full, or a data
+ * chunk follows) does not push: only client_flush does.
  */
-bool
-client_flush(struct client *c)
+static bool
+write_queued(struct client *c)
 {
 	uint64_t deadline = now_ms() + (uint64_t)client_write_timeout_ms;
 	size_t off = 0;
@@ -210,6 +219,15 @@ client_flush(struct client *c)
 		c->octets_out += (uint64_t)n;
 	}
 	c->outlen = 0;
+	return true;
+}
+
+bool
+client_flush(struct client *c)
+{
+	if (!write_queued(c))
+		return false;
+	c->tr.push(c);
 	return true;
 }
 
@@ -245,7 +263,7 @@ client_write(struct client *c, const void *buf, size_t len)
 	/* Message data arrives in large chunks: send them as they are
 	 * rather than copy them; small answers are batched. */
 	if (len >= 16 * 1024) {
-		if (c->outlen > 0 && !client_flush(c))
+		if (c->outlen > 0 && !write_queued(c))
 			return;
 		client_write_direct(c, buf, len);
 		return;
@@ -261,7 +279,7 @@ client_write(struct client *c, const void *buf, size_t len)
 	memcpy(c->out + c->outlen, buf, len);
 	c->outlen += len;
 	if (c->outlen >= POP3_MAX_OUTPUT_BUFFER / 2)
-		(void)client_flush(c);
+		(void)write_queued(c);
 }
 
 void

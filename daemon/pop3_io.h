@@ -24,6 +24,9 @@ struct client_transport {
 	ssize_t (*write)(struct client *, const void *, size_t, bool *want_read);
 	/* Bytes already decrypted and waiting inside the transport. */
 	bool (*pending)(struct client *);
+	/* The end of a response (client_flush): send at once whatever the
+	 * transport held back to build larger segments. */
+	void (*push)(struct client *);
 	void *ctx;
 };
 
@@ -67,7 +70,8 @@ void client_discard_input(struct client *);
 void client_write(struct client *, const void *, size_t);
 void client_printf(struct client *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
-/* Write everything queued; false on error or timeout. */
+/* Write everything queued and push it out (the end of a response or of
+ * a batch of pipelined responses); false on error or timeout. */
 bool client_flush(struct client *);
 /* Write timeout (ms) used for every flush. */
 extern int client_write_timeout_ms;

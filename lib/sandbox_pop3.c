@@ -16,6 +16,9 @@
 #ifdef HAVE_SECCOMP
 #include <sys/mman.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <errno.h>
 #include <seccomp.h>
 
@@ -36,6 +39,10 @@ static const struct sb_rule pop3_rules[] = {
 	SB_ALLOW(ppoll),
 	SB_ALLOW(close),
 	SB_ALLOW(shutdown),
+	/* Corking the client socket for the length of a large TLS response
+	 * (pop3_tls.c): only TCP_CORK at level IPPROTO_TCP, which no other
+	 * descriptor the worker holds (Unix sockets) accepts. */
+	SB_ALLOW(setsockopt, SB_ARG_EQ(1, IPPROTO_TCP), SB_ARG_EQ(2, TCP_CORK)),
 
 	/* Memory. Never executable (no PROT_EXEC: W^X for a process that
 	 * parses hostile input), and mmap only anonymous: the worker has

@@ -131,6 +131,19 @@ m = FakeMaster()
 try:
     keep_sid, keep = m.attach("192.0.2.200")   # a bystander session
 
+    # The helper loads the PAM modules once (a pam_start handle it keeps)
+    # so that each per-attempt child inherits them.
+    def helper_maps():
+        with open("/proc/%d/maps" % m.proc.pid) as f:
+            return f.read()
+    loaded = False
+    for _ in range(100):
+        if "pam_unix.so" in helper_maps():
+            loaded = True
+            break
+        time.sleep(0.05)
+    t.ok(loaded, "the helper has pam_unix loaded before any attempt")
+
     sid, w = m.attach()
     r, took = attempt(w, USER, "wrong")
     t.eq(r, S.AUTH_FAIL, "a wrong password: FAIL")

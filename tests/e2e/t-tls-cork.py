@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""
+t-tls-cork.py - a large response over TLS is corked (TCP_CORK) while it
+is written and uncorked at its end, so that OpenSSL's 16 KiB records
+leave in full segments and yet no answer is ever left to the kernel's
+cork timer. The test looks at the worker's own client socket (a copy
+taken with pidfd_getfd, as root): corked while a RETR is blocked on a
+client that does not read, uncorked once the answer is complete, never
+corked for single-line answers; pipelined commands are all answered.
+"""
+import ctypes
+import os
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+import tlsutil  # noqa: E402
+
+h.require_root()
+if not hasattr(os, "pidfd_open"):
+    h.skip_all("no os.pidfd_open (Python >= 3.9)")
+USER = "pttls12"
+PW = h.TEST_PASSWORD
+MSGS = [h.message(1), h.message(2, size=8000000), h.message(3, size=300000)]
+SYS_PIDFD_GETFD = 438   # Linux >= 5.6, every architecture but alpha
+FD_CLIENT = 4           # lib/ipc.h
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def workers(master):
+    pids = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % p) as f:
+                st = f.read()
+        except OSError:
+            continue
+        comm = st[st.index("(") + 1:st.rindex(")")]
+        ppid = int(st[st.rindex(")") + 2:].split()[1])
+        if ppid == master and comm == "postern-pop3":
+            pids.append(int(p))
+    return pids
+
+
+def client_socket_fd(pid, fd):
+    pidfd = os.pidfd_open(pid)
+    try:
+        dup = libc.syscall(SYS_PIDFD_GETFD, pidfd, fd, 0)
+        if dup < 0:
+            raise OSError(ctypes.get_errno(), "pidfd_getfd")
+    finally:
+        os.close(pidfd)
+    return dup
+
+
+def client_socket_of(pid):
+    """A duplicate of the worker's client socket."""
+    return socket.socket(fileno=client_socket_fd(pid, FD_CLIENT))
+
+
+def pidfd_getfd_works():
+    try:
+        os.close(client_socket_fd(os.getpid(), 0))
+        return True
+    except OSError:
+        return False
+
+
+def corked(sock):
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_CORK) != 0
+
+
+def wait_for(cond, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+if not pidfd_getfd_works():
+    h.skip_all("pidfd_getfd(2) is not available (Linux >= 5.6)")
+t = h.TAP()
+d = tlsutil.tls_daemon([USER])
+d.write_mbox(USER, h.make_mbox(MSGS))
+d.start()
+ctx = d.ca.client_context()
+try:
+    before = set(workers(d.proc.pid))
+    raw = socket.socket()
+    # A small receive window: the worker blocks in the middle of RETR 2.
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(20)
+    raw.connect(("127.0.0.1", d.tls_port))
+    c = h.RawClient(ctx.wrap_socket(raw, server_hostname="127.0.0.1"))
+    t.ok(c.line().startswith(b"+OK"), "greeting over TLS")
+    new = []
+    wait_for(lambda: new.extend(set(workers(d.proc.pid)) - before) or new)
+    t.eq(len(new), 1, "found the session's worker")
+    ws = client_socket_of(new[0])
+    t.ok(c.cmd("USER " + USER).startswith(b"+OK"), "USER")
+    t.ok(c.cmd("PASS " + PW).startswith(b"+OK"), "PASS")
+    t.ok(not corked(ws), "not corked after single-line answers")
+
+    c.send(b"RETR 2\r\n")
+    t.ok(wait_for(lambda: corked(ws)),
+         "corked while an 8 MB RETR waits for a client that does not read")
+    t.ok(c.line().startswith(b"+OK"), "RETR 2 answered")
+    t.ok(c.multiline() == h.expected_retr(MSGS[1]), "8 MB message byte-exact")
+    t.ok(wait_for(lambda: not corked(ws)), "uncorked at the end of the answer")
+
+    # Pipelined: two large answers and small ones in one batch; all of
+    # it arrives (the client waits for the last answer, nothing more).
+    c.send(b"RETR 3\r\nSTAT\r\nRETR 1\r\nNOOP\r\n")
+    t.ok(c.line().startswith(b"+OK"), "pipelined RETR 3")
+    t.ok(c.multiline() == h.expected_retr(MSGS[2]), "300 kB message byte-exact")
+    t.ok(c.line().startswith(b"+OK 3 "), "pipelined STAT")
+    t.ok(c.line().startswith(b"+OK"), "pipelined RETR 1")
+    t.ok(c.multiline() == h.expected_retr(MSGS[0]), "small message byte-exact")
+    t.eq(c.line(), b"+OK", "pipelined NOOP, the last answer, arrived")
+    t.ok(wait_for(lambda: not corked(ws)), "uncorked after the batch")
+    t.ok(c.cmd("QUIT").startswith(b"+OK"), "QUIT")
+    ws.close()
+    c.close()
+finally:
+    d.stop()
+    d.cleanup()
+t.done()
