@@ -96,6 +96,9 @@ void sockaddr_host(const void *sa, socklen_t len, char *host, size_t hostsz,
 /* master_session.c */
 void session_accept(struct master *, struct listener *);
 void session_worker_input(struct master *, struct session *);
+/* Read what the worker has already sent (without waiting); false if
+ * that ended the session (s is freed). */
+bool session_worker_drain(struct master *, struct session *);
 void session_store_input(struct master *, struct session *);
 void session_reaped(struct master *, pid_t, int status);
 void session_check_deadlines(struct master *);

@@ -243,6 +243,13 @@ handle_granted(struct master *m, struct ipc_msg *msg)
 		free(home);
 		return true;	/* the session went away meanwhile */
 	}
+	/* What the worker sent before its request (its TLS report) is
+	 * older than this verdict: take it first, while still PREAUTH. */
+	if (!session_worker_drain(m, s)) {
+		free(g.user);
+		free(home);
+		return true;
+	}
 	s->phase = SESSION_STORAGE;
 	s->user = g.user;
 	s->uid = (uid_t)g.uid;

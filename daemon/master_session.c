@@ -250,14 +250,14 @@ worker_tls(struct session *s, struct ipc_msg *msg)
 	bool ok;
 
 	/*
-	 * Once per session. The worker sends it before any authentication
-	 * request, but on its own channel: the helper's GRANTED for the same
-	 * session comes over another one and may be read first (the master
-	 * was busy, both were waiting), so STORAGE is a legitimate phase to
-	 * see it in. It only sets tls=yes in the logs.
+	 * Once per session, before login. The worker sends it before any
+	 * authentication request, on its own channel; the helper's GRANTED
+	 * comes over another one and may be read first, so handle_granted()
+	 * drains the worker's channel (session_worker_drain) before the
+	 * session leaves PREAUTH. It only sets tls=yes in the logs.
 	 */
 	ok = ipc_dec_worker_tls(msg, &version, &cipher) && !s->tls &&
-	    (s->phase == SESSION_PREAUTH || s->phase == SESSION_STORAGE);
+	    s->phase == SESSION_PREAUTH;
 	if (ok)
 		s->tls = true;
 	free(version);
@@ -326,6 +326,12 @@ void
 session_worker_input(struct master *m, struct session *s)
 {
 	(void)conn_input(m, s, &s->worker, "postern-pop3", s->worker_pid, false);
+}
+
+bool
+session_worker_drain(struct master *m, struct session *s)
+{
+	return conn_input(m, s, &s->worker, "postern-pop3", s->worker_pid, false);
 }
 
 void
