@@ -16,8 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
+#include "mbox_hash.h"
 #include "mbox_int.h"
 
 ssize_t
@@ -187,35 +186,32 @@ mbox_msleep(unsigned ms)
 		;
 }
 
-/* SHA-256 of the file bytes [off, off + len); -1 if they are not all
- * there. */
+/* mbox_hash128 of the file bytes [off, off + len); -1 if they are not
+ * all there. */
 int
-mbox_hash_range(int fd, uint64_t off, uint64_t len, uint8_t out[32])
+mbox_hash_range(int fd, uint64_t off, uint64_t len,
+    uint8_t out[MBOX_HASH_LEN])
 {
 	size_t chunk = MBOX_IO_CHUNK, n;
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	uint8_t *buf = malloc(chunk);
-	unsigned dlen;
-	int r = -1;
+	struct mbox_hash h;
 
-	if (md == NULL || buf == NULL ||
-	    EVP_DigestInit_ex(md, mbox_sha256(), NULL) != 1)
-		goto out;
+	if (buf == NULL)
+		return -1;
+	mbox_hash_init(&h);
 	while (len > 0) {
 		n = len < chunk ? (size_t)len : chunk;
-		if (mbox_pread_full(fd, buf, n, off) != (ssize_t)n)
-			goto out;
-		if (EVP_DigestUpdate(md, buf, n) != 1)
-			goto out;
+		if (mbox_pread_full(fd, buf, n, off) != (ssize_t)n) {
+			free(buf);
+			return -1;
+		}
+		mbox_hash_update(&h, buf, n);
 		off += n;
 		len -= n;
 	}
-	if (EVP_DigestFinal_ex(md, out, &dlen) == 1)
-		r = 0;
-out:
-	EVP_MD_CTX_free(md);
 	free(buf);
-	return r;
+	mbox_hash_final(&h, out);
+	return 0;
 }
 
 /*

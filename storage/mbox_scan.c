@@ -22,12 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
 
+#include "mbox_hash.h"
 #include "mbox_scan.h"
 
 struct scan {
@@ -45,7 +44,7 @@ struct scan {
 	bool eof;
 	uint64_t bytes;
 
-	EVP_MD_CTX *md;
+	struct mbox_hash md;
 	bool hash_on;		/* bytes from hs on go into the digest */
 	size_t hash_left;	/* budget of the current part (From_/header) */
 	const uint8_t *hs;
@@ -60,20 +59,8 @@ struct scan {
 
 #define OFF(s, ptr)	((s)->base + (uint64_t)((ptr) - (s)->buf))
 
-const struct evp_md_st *
-mbox_sha256(void)
-{
-	static EVP_MD *md;
-
-	/* Fetched once: an implicit fetch per EVP_DigestInit costs a
-	 * lock and a lookup per message. */
-	if (md == NULL)
-		md = EVP_MD_fetch(NULL, "SHA256", NULL);
-	return md;
-}
-
 /* Add the bytes [hs, upto) to the digest, within the part's budget. */
-static int
+static void
 hash_flush(struct scan *s, const uint8_t *upto)
 {
 	size_t n;
@@ -82,14 +69,12 @@ hash_flush(struct scan *s, const uint8_t *upto)
 		n = (size_t)(upto - s->hs);
 		if (n > s->hash_left)
 			n = s->hash_left;
-		if (EVP_DigestUpdate(s->md, s->hs, n) != 1)
-			return -1;
+		mbox_hash_update(&s->md, s->hs, n);
 		s->hash_left -= n;
 		if (s->hash_left == 0)
 			s->hash_on = false;
 	}
 	s->hs = upto;
-	return 0;
 }
 
 /*
@@ -103,8 +88,7 @@ refill(struct scan *s, size_t need)
 	size_t keep = (size_t)(s->e - s->p);
 	ssize_t n;
 
-	if (hash_flush(s, s->p) < 0)
-		return -1;
+	hash_flush(s, s->p);
 	if (s->p > s->buf) {
 		s->last_gone = s->p[-1];
 		memmove(s->buf, s->p, keep);
@@ -127,7 +111,7 @@ refill(struct scan *s, size_t need)
 	return 0;
 }
 
-static int
+static void
 msg_start(struct scan *s)
 {
 	s->in_msg = true;
@@ -138,21 +122,19 @@ msg_start(struct scan *s)
 	s->nlf = s->ncr = s->nq = 0;
 	s->prev_blank = s->last_nolf = false;
 	s->may_pseudo = s->o->pseudo_check && s->nmsgs == 0;
-	if (EVP_DigestInit_ex(s->md, mbox_sha256(), NULL) != 1)
-		return -1;
+	mbox_hash_init(&s->md);
 	s->hash_on = true;
 	s->hash_left = MBOX_DIGEST_FROM_CAP;
 	s->hs = s->p;
-	return 0;
 }
 
 /* The current message ends where the next region starts (next_off). */
 static int
 msg_end(struct scan *s, uint64_t next_off)
 {
-	uint8_t le[8], d[EVP_MAX_MD_SIZE];
+	uint8_t le[8];
 	uint64_t end = next_off;
-	unsigned dlen, i;
+	unsigned i;
 
 	if (!s->in_msg)
 		return 0;
@@ -166,14 +148,11 @@ msg_end(struct scan *s, uint64_t next_off)
 	s->cur.region_end = next_off;
 	s->cur.size = (end - s->cur.data_off) + s->nlf - s->ncr - s->nq +
 	    (s->last_nolf ? 2 : 0);
-	if (hash_flush(s, s->p) < 0)
-		return -1;
+	hash_flush(s, s->p);
 	for (i = 0; i < 8; i++)
 		le[i] = (uint8_t)(s->cur.size >> (8 * i));
-	if (EVP_DigestUpdate(s->md, le, sizeof(le)) != 1 ||
-	    EVP_DigestFinal_ex(s->md, d, &dlen) != 1)
-		return -1;
-	memcpy(s->cur.digest, d, MBOX_DIGEST_LEN);
+	mbox_hash_update(&s->md, le, sizeof(le));
+	mbox_hash_final(&s->md, s->cur.digest);
 	s->in_msg = false;
 	s->hash_on = false;
 	s->nmsgs++;
@@ -188,8 +167,7 @@ line_end(struct scan *s, bool lf, bool cr, bool blank)
 		return 0;
 	if (s->in_from) {
 		s->cur.data_off = OFF(s, s->p);
-		if (hash_flush(s, s->p) < 0)
-			return -1;
+		hash_flush(s, s->p);
 		s->in_from = false;
 		s->in_hdr = true;
 		s->hash_on = true;
@@ -342,14 +320,12 @@ scan_line(struct scan *s)
 	if (c & MBOX_LC_FROM) {
 		if ((r = msg_end(s, ls_off)) != 0)
 			return r;
-		if (msg_start(s) < 0)
-			return -1;
+		msg_start(s);
 	} else if (s->in_msg) {
 		if ((c & MBOX_LC_BLANK) && s->in_hdr) {
 			/* The header ends; its blank line is not hashed, so a
 			 * separator blank line cannot change a digest. */
-			if (hash_flush(s, s->p) < 0)
-				return -1;
+			hash_flush(s, s->p);
 			s->hash_on = false;
 			s->in_hdr = false;
 		}
@@ -416,10 +392,7 @@ mbox_scan(const struct mbox_scan_opts *o, mbox_read_fn rd, void *rctx,
 		s.cap = MBOX_BUF_MIN;
 	s.base = o->start_off;
 	s.buf = malloc(s.cap);
-	s.md = EVP_MD_CTX_new();
-	if (s.buf == NULL || s.md == NULL || mbox_sha256() == NULL) {
-		free(s.buf);
-		EVP_MD_CTX_free(s.md);
+	if (s.buf == NULL) {
 		errno = ENOMEM;
 		return -1;
 	}
@@ -444,7 +417,6 @@ mbox_scan(const struct mbox_scan_opts *o, mbox_read_fn rd, void *rctx,
 		res->nmsgs = s.nmsgs;
 	}
 	free(s.buf);
-	EVP_MD_CTX_free(s.md);
 	errno = saved;
 	return r;
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mbox_hash.h"
 #include "mbox_scan.h"
 #include "mbox_testlib.h"
 #include "tap.h"
@@ -331,6 +332,54 @@ test_digests(void)
 	free(b);
 }
 
+/*
+ * The engine's hash: MurmurHash3_x64_128 exactly (SMHasher's
+ * verification value: hashes of 0..255-byte keys with seeds 256..1,
+ * hashed again), and the streaming form equal to one call however the
+ * input is cut. UIDLs depend on both.
+ */
+static void
+test_hash(void)
+{
+	uint8_t key[256], hashes[MBOX_HASH_LEN * 256], fin[MBOX_HASH_LEN];
+	uint8_t buf[1500], one[MBOX_HASH_LEN], two[MBOX_HASH_LEN];
+	struct mbox_hash h;
+	uint32_t x = 12345, v;
+	size_t n, off, k;
+	int i, bad = 0;
+
+	for (i = 0; i < 256; i++) {
+		key[i] = (uint8_t)i;
+		mbox_hash128_seed(key, (size_t)i, 256u - (uint32_t)i,
+		    hashes + i * MBOX_HASH_LEN);
+	}
+	mbox_hash128_seed(hashes, sizeof(hashes), 0, fin);
+	v = (uint32_t)fin[0] | (uint32_t)fin[1] << 8 | (uint32_t)fin[2] << 16 |
+	    (uint32_t)fin[3] << 24;
+	ok(v == 0x6384ba69u, "hash: MurmurHash3_x64_128 verification value "
+	    "(%08x)", v);
+	for (k = 0; k < sizeof(buf); k++) {
+		x = x * 1103515245u + 12345u;
+		buf[k] = (uint8_t)(x >> 16);
+	}
+	for (i = 0; i < 3000; i++) {
+		x = x * 1103515245u + 12345u;
+		n = (x >> 8) % sizeof(buf);
+		mbox_hash128(buf, n, one);
+		mbox_hash_init(&h);
+		for (off = 0; off < n; off += k) {
+			x = x * 1103515245u + 12345u;
+			k = (x >> 8) % 40;
+			if (k > n - off)
+				k = n - off;
+			mbox_hash_update(&h, buf + off, k);
+		}
+		mbox_hash_final(&h, two);
+		bad += memcmp(one, two, MBOX_HASH_LEN) != 0;
+	}
+	is_int(bad, 0, "hash: streamed in random pieces == one call");
+}
+
 /* Many generated mailboxes: oracle agreement, chunk invariance, and
  * size == RETR octets for every message, in both formats. */
 static void
@@ -389,6 +438,7 @@ main(void)
 	}
 	test_long_lines();
 	test_digests();
+	test_hash();
 	test_generated();
 	return tap_done();
 }
