@@ -221,43 +221,89 @@ popcount16(unsigned v)
 }
 #endif
 
-/* Can a line starting with c need attention (not just counting)? */
-static inline bool
-special_start(uint8_t c, bool want_x)
+#ifdef __SSE2__
+/* The sum of the 16 byte lanes of v. */
+static inline uint64_t
+lane_sum(__m128i v)
 {
-	return c == 'F' || c == '>' || c == '\n' || c == '\r' ||
+	__m128i t = _mm_sad_epu8(v, _mm_setzero_si128());
+
+	return (uint64_t)_mm_cvtsi128_si64(t) +
+	    (uint64_t)_mm_cvtsi128_si64(_mm_srli_si128(t, 8));
+}
+#endif
+
+/*
+ * Can a line starting with c need attention (not just counting)? In a
+ * header a blank line (LF, or CR LF) ends it; in a body, and in the
+ * preamble, blank lines are only counted (see last_line_blank).
+ */
+static inline bool
+special_start(uint8_t c, bool hdr, bool want_x)
+{
+	return c == 'F' || c == '>' || (hdr && (c == '\n' || c == '\r')) ||
 	    (want_x && (c == 'X' || c == 'x'));
 }
 
 /*
+ * The line starting at l (after a LF) may matter: decide with the one
+ * classifier whether the skip must stop there, so that scan_line sees
+ * it (a From_ line, the header's end, X-IMAP, a '>' run longer than the
+ * window, or too few bytes left to tell), or whether it is content
+ * that needs no more than counting (a quoted line is counted here).
+ */
+static inline bool
+must_stop(struct scan *s, const uint8_t *l, bool hdr, bool want_x)
+{
+	size_t avail = (size_t)(s->e - l);
+	unsigned c;
+
+	if (avail < MBOX_LINE_PFX && !s->eof)
+		return true;
+	c = mbox_line_class(l, avail, s->o->format, want_x);
+	if ((c & (MBOX_LC_FROM | MBOX_LC_XIMAP | MBOX_LC_GTRUN)) ||
+	    (hdr && (c & MBOX_LC_BLANK)))
+		return true;
+	if (c & MBOX_LC_QUOTED)
+		s->nq++;
+	return false;
+}
+
+/*
  * Most lines need nothing but counting: skip them in bulk. From p (p[-1]
- * readable) find the first LF before e - 1 that is followed by a byte
- * that may start a line that matters (special_start); count the LFs and
- * CR LF pairs up to and including it. Returns that LF, or NULL; *next is
- * then the byte after the last LF counted (NULL if none). A blank line
- * always stops the skip (LF followed by LF or CR), so every skipped line
- * is a plain, non-blank one.
+ * readable, p inside the line that starts at s->p) find the first LF
+ * before s->e - 1 whose next line must_stop; count the LFs and CR LF
+ * pairs up to and including it. Returns that LF, or NULL; *next is then
+ * the byte after the last LF counted (NULL if none), and the line
+ * starting there has been looked at (it is content; its end is still to
+ * be found). Quoted lines passed on the way are counted in s->nq.
  */
 static const uint8_t *
-skip_plain(const uint8_t *p, const uint8_t *e, bool want_x, uint64_t *nlf,
-    uint64_t *ncrlf, const uint8_t **next)
+skip_plain(struct scan *s, const uint8_t *p, const uint8_t **next)
 {
+	const uint8_t *e = s->e, *last = NULL;
+	bool hdr = s->in_hdr, want_x = s->in_hdr && s->may_pseudo;
 	uint64_t n = 0, c = 0;
-	const uint8_t *last = NULL;
 
 #ifdef __SSE2__
 	const __m128i lfv = _mm_set1_epi8('\n'), crv = _mm_set1_epi8('\r'),
 	    fv = _mm_set1_epi8('F'), gtv = _mm_set1_epi8('>'),
-	    xuv = _mm_set1_epi8('X'), xlv = _mm_set1_epi8('x');
+	    xuv = _mm_set1_epi8('X'), xlv = _mm_set1_epi8('x'),
+	    zero = _mm_setzero_si128();
+	/* LFs and CR LF pairs of whole blocks are summed per byte lane
+	 * (a compare gives -1 where it matches) and folded into n and c
+	 * before a lane can wrap: no bit counting in the common case. */
+	__m128i acc_lf = zero, acc_cr = zero;
+	unsigned nacc = 0, last_lf = 0;
+	const uint8_t *last_blk = NULL;
 
 	/* Three overlapping loads give, for each byte, the one before it
 	 * (CR LF pairs) and the one after it (the next line's start). */
 	while (e - p >= 17) {
 		__m128i v1 = _mm_loadu_si128((const __m128i *)(const void *)p);
-		unsigned lf = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v1,
-		    lfv));
-		__m128i v0, v2, sp;
-		unsigned crb, stop, upto;
+		__m128i lfm = _mm_cmpeq_epi8(v1, lfv), crm, v0, v2, sp;
+		unsigned lf = (unsigned)_mm_movemask_epi8(lfm);
+		unsigned cand, upto, b;
 
 		if (lf == 0) {
 			p += 16;
@@ -265,26 +311,45 @@ skip_plain(const uint8_t *p, const uint8_t *e, bool want_x, uint64_t *nlf,
 		}
 		v0 = _mm_loadu_si128((const __m128i *)(const void *)(p - 1));
 		v2 = _mm_loadu_si128((const __m128i *)(const void *)(p + 1));
-		crb = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v0, crv));
-		sp = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v2, fv),
-		    _mm_cmpeq_epi8(v2, gtv)), _mm_or_si128(_mm_cmpeq_epi8(v2,
-		    lfv), _mm_cmpeq_epi8(v2, crv)));
+		crm = _mm_and_si128(_mm_cmpeq_epi8(v0, crv), lfm);
+		sp = _mm_or_si128(_mm_cmpeq_epi8(v2, fv),
+		    _mm_cmpeq_epi8(v2, gtv));
+		if (hdr)
+			sp = _mm_or_si128(sp, _mm_or_si128(_mm_cmpeq_epi8(v2,
+			    lfv), _mm_cmpeq_epi8(v2, crv)));
 		if (want_x)
 			sp = _mm_or_si128(sp, _mm_or_si128(_mm_cmpeq_epi8(v2,
 			    xuv), _mm_cmpeq_epi8(v2, xlv)));
-		stop = lf & (unsigned)_mm_movemask_epi8(sp);
-		upto = stop != 0 ? (2u << __builtin_ctz(stop)) - 1 : 0xffffu;
-		n += popcount16(lf & upto);
-		c += popcount16(lf & crb & upto);
-		if (stop != 0) {
-			*nlf += n;
-			*ncrlf += c;
-			*next = p + __builtin_ctz(stop) + 1;
-			return p + __builtin_ctz(stop);
+		for (cand = lf & (unsigned)_mm_movemask_epi8(sp); cand != 0;
+		    cand &= cand - 1) {
+			b = (unsigned)__builtin_ctz(cand);
+			if (!must_stop(s, p + b + 1, hdr, want_x))
+				continue;
+			upto = (2u << b) - 1;
+			n += lane_sum(acc_lf) + popcount16(lf & upto);
+			c += lane_sum(acc_cr) + popcount16(
+			    (unsigned)_mm_movemask_epi8(crm) & upto);
+			s->nlf += n;
+			s->ncr += c;
+			*next = p + b + 1;
+			return p + b;
 		}
-		last = p + (31 - __builtin_clz(lf)) + 1;
+		acc_lf = _mm_sub_epi8(acc_lf, lfm);
+		acc_cr = _mm_sub_epi8(acc_cr, crm);
+		if (++nacc == 255) {
+			n += lane_sum(acc_lf);
+			c += lane_sum(acc_cr);
+			acc_lf = acc_cr = zero;
+			nacc = 0;
+		}
+		last_blk = p;
+		last_lf = lf;
 		p += 16;
 	}
+	n += lane_sum(acc_lf);
+	c += lane_sum(acc_cr);
+	if (last_blk != NULL)
+		last = last_blk + (31 - __builtin_clz(last_lf)) + 1;
 #endif
 	for (; p + 1 < e; p++) {
 		if (*p != '\n')
@@ -292,17 +357,37 @@ skip_plain(const uint8_t *p, const uint8_t *e, bool want_x, uint64_t *nlf,
 		n++;
 		c += p[-1] == '\r';
 		last = p + 1;
-		if (special_start(p[1], want_x)) {
-			*nlf += n;
-			*ncrlf += c;
+		if (special_start(p[1], hdr, want_x) &&
+		    must_stop(s, p + 1, hdr, want_x)) {
+			s->nlf += n;
+			s->ncr += c;
 			*next = last;
 			return p;
 		}
 	}
-	*nlf += n;
-	*ncrlf += c;
+	s->nlf += n;
+	s->ncr += c;
 	*next = last;
 	return NULL;
+}
+
+/*
+ * After a skip: is the last line it counted, ending at the LF z, blank?
+ * Only lines after the current one (which starts at s->p and is not
+ * blank, or it would not have been skipped) can be, so the bytes looked
+ * at are in the buffer.
+ */
+static void
+last_line_blank(struct scan *s, const uint8_t *z)
+{
+	s->prev_blank = false;
+	if (z - 1 > s->p && z[-1] == '\n') {
+		s->prev_blank = true;
+		s->blank_len = 1;
+	} else if (z - 2 > s->p && z[-1] == '\r' && z[-2] == '\n') {
+		s->prev_blank = true;
+		s->blank_len = 2;
+	}
 }
 
 /* Consume one line; s->p is at its start with a full window or EOF. */
@@ -312,7 +397,7 @@ scan_line(struct scan *s)
 	uint64_t ls_off = OFF(s, s->p);
 	const uint8_t *q;
 	unsigned c;
-	bool cr;
+	bool cr, blank;
 	int r;
 
 	c = mbox_line_class(s->p, (size_t)(s->e - s->p), s->o->format,
@@ -343,17 +428,16 @@ scan_line(struct scan *s)
 	    s->p < s->e) {
 		const uint8_t *next;
 
-		q = skip_plain(s->p + 1, s->e, s->in_hdr && s->may_pseudo,
-		    &s->nlf, &s->ncr, &next);
+		q = skip_plain(s, s->p + 1, &next);
 		if (q != NULL || next != NULL)
-			s->prev_blank = false;
+			last_line_blank(s, q != NULL ? q : next - 1);
 		if (q != NULL) {
 			s->p = (uint8_t *)q + 1;
 			return 0;
 		}
 		if (next != NULL) {
 			/* the lines before next are done; the one starting
-			 * there is plain and continues below */
+			 * there is content and continues below */
 			ls_off = OFF(s, next);
 			s->p = (uint8_t *)next;
 		}
@@ -363,8 +447,12 @@ scan_line(struct scan *s)
 		if (q != NULL) {
 			cr = OFF(s, q) > ls_off &&
 			    (q > s->buf ? q[-1] : s->last_gone) == '\r';
+			/* blank: LF or CR LF alone (this line may be one the
+			 * skip reached, not the one classified as c) */
+			blank = OFF(s, q) == ls_off ||
+			    (OFF(s, q) == ls_off + 1 && cr);
 			s->p = (uint8_t *)q + 1;
-			return line_end(s, true, cr, (c & MBOX_LC_BLANK) != 0);
+			return line_end(s, true, cr, blank);
 		}
 		s->p = s->e;
 		if (!s->eof && refill(s, 1) < 0)
