@@ -269,6 +269,37 @@ must_stop(struct scan *s, const uint8_t *l, bool hdr, bool want_x)
 	return false;
 }
 
+#ifdef __SSE2__
+/* One 16-byte block at p: its LF mask, its CR LF mask (CR before LF)
+ * and its candidates (LFs followed by a byte special_start accepts). */
+struct blk {
+	__m128i lf, cr;
+	unsigned cand;
+};
+
+static inline __attribute__((always_inline)) void
+blk_load(struct blk *k, const uint8_t *p, bool hdr, bool want_x)
+{
+	__m128i v1 = _mm_loadu_si128((const __m128i *)(const void *)p);
+	__m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)(p - 1));
+	__m128i v2 = _mm_loadu_si128((const __m128i *)(const void *)(p + 1));
+	__m128i sp;
+
+	k->lf = _mm_cmpeq_epi8(v1, _mm_set1_epi8('\n'));
+	k->cr = _mm_and_si128(_mm_cmpeq_epi8(v0, _mm_set1_epi8('\r')), k->lf);
+	sp = _mm_or_si128(_mm_cmpeq_epi8(v2, _mm_set1_epi8('F')),
+	    _mm_cmpeq_epi8(v2, _mm_set1_epi8('>')));
+	if (hdr)
+		sp = _mm_or_si128(sp, _mm_or_si128(_mm_cmpeq_epi8(v2,
+		    _mm_set1_epi8('\n')), _mm_cmpeq_epi8(v2,
+		    _mm_set1_epi8('\r'))));
+	if (want_x)
+		sp = _mm_or_si128(sp, _mm_or_si128(_mm_cmpeq_epi8(v2,
+		    _mm_set1_epi8('X')), _mm_cmpeq_epi8(v2, _mm_set1_epi8('x'))));
+	k->cand = (unsigned)_mm_movemask_epi8(_mm_and_si128(sp, k->lf));
+}
+#endif
+
 /*
  * Most lines need nothing but counting: skip them in bulk. From p (p[-1]
  * readable, p inside the line that starts at s->p) find the first LF
@@ -277,79 +308,83 @@ must_stop(struct scan *s, const uint8_t *l, bool hdr, bool want_x)
  * the byte after the last LF counted (NULL if none), and the line
  * starting there has been looked at (it is content; its end is still to
  * be found). Quoted lines passed on the way are counted in s->nq.
+ *
+ * hdr and want_x are constants in each caller (skip_plain), so that
+ * every mode gets its own loop without tests of the mode in it.
  */
-static const uint8_t *
-skip_plain(struct scan *s, const uint8_t *p, const uint8_t **next)
+static inline __attribute__((always_inline)) const uint8_t *
+skip_mode(struct scan *s, const uint8_t *p, const uint8_t **next, bool hdr,
+    bool want_x)
 {
 	const uint8_t *e = s->e, *last = NULL;
-	bool hdr = s->in_hdr, want_x = s->in_hdr && s->may_pseudo;
 	uint64_t n = 0, c = 0;
 
 #ifdef __SSE2__
-	const __m128i lfv = _mm_set1_epi8('\n'), crv = _mm_set1_epi8('\r'),
-	    fv = _mm_set1_epi8('F'), gtv = _mm_set1_epi8('>'),
-	    xuv = _mm_set1_epi8('X'), xlv = _mm_set1_epi8('x'),
-	    zero = _mm_setzero_si128();
-	/* LFs and CR LF pairs of whole blocks are summed per byte lane
-	 * (a compare gives -1 where it matches) and folded into n and c
-	 * before a lane can wrap: no bit counting in the common case. */
+	/*
+	 * LFs and CR LF pairs of whole blocks are summed per byte lane (a
+	 * compare gives -1 where it matches) and folded into n and c before
+	 * a lane can wrap: no bit counting in the common case. Every block
+	 * gets the same work, LF or not: a branch on "this block has a LF"
+	 * goes either way at random (a third of the blocks) and its
+	 * mispredictions cost more than the work. Three overlapping loads
+	 * give, for each byte, the one before it (CR LF pairs) and the one
+	 * after it (the next line's start).
+	 */
+	const __m128i zero = _mm_setzero_si128();
 	__m128i acc_lf = zero, acc_cr = zero;
-	unsigned nacc = 0, last_lf = 0;
-	const uint8_t *last_blk = NULL;
+	const uint8_t *p0 = p, *lastlf;
+	unsigned nacc = 0, upto, b;
+	struct blk k, k2;
 
-	/* Three overlapping loads give, for each byte, the one before it
-	 * (CR LF pairs) and the one after it (the next line's start). */
-	while (e - p >= 17) {
-		__m128i v1 = _mm_loadu_si128((const __m128i *)(const void *)p);
-		__m128i lfm = _mm_cmpeq_epi8(v1, lfv), crm, v0, v2, sp;
-		unsigned lf = (unsigned)_mm_movemask_epi8(lfm);
-		unsigned cand, upto, b;
-
-		if (lf == 0) {
-			p += 16;
-			continue;
+	for (;;) {
+		/* 32 bytes a step while no line start needs a look. */
+		while (e - p >= 33) {
+			blk_load(&k, p, hdr, want_x);
+			blk_load(&k2, p + 16, hdr, want_x);
+			if ((k.cand | k2.cand) != 0)
+				break;
+			acc_lf = _mm_sub_epi8(_mm_sub_epi8(acc_lf, k.lf), k2.lf);
+			acc_cr = _mm_sub_epi8(_mm_sub_epi8(acc_cr, k.cr), k2.cr);
+			p += 32;
+			if ((nacc += 2) >= 254) {
+				n += lane_sum(acc_lf);
+				c += lane_sum(acc_cr);
+				acc_lf = acc_cr = zero;
+				nacc = 0;
+			}
 		}
-		v0 = _mm_loadu_si128((const __m128i *)(const void *)(p - 1));
-		v2 = _mm_loadu_si128((const __m128i *)(const void *)(p + 1));
-		crm = _mm_and_si128(_mm_cmpeq_epi8(v0, crv), lfm);
-		sp = _mm_or_si128(_mm_cmpeq_epi8(v2, fv),
-		    _mm_cmpeq_epi8(v2, gtv));
-		if (hdr)
-			sp = _mm_or_si128(sp, _mm_or_si128(_mm_cmpeq_epi8(v2,
-			    lfv), _mm_cmpeq_epi8(v2, crv)));
-		if (want_x)
-			sp = _mm_or_si128(sp, _mm_or_si128(_mm_cmpeq_epi8(v2,
-			    xuv), _mm_cmpeq_epi8(v2, xlv)));
-		for (cand = lf & (unsigned)_mm_movemask_epi8(sp); cand != 0;
-		    cand &= cand - 1) {
-			b = (unsigned)__builtin_ctz(cand);
+		if (e - p < 17)
+			break;
+		/* One block, looking at its candidates. */
+		blk_load(&k, p, hdr, want_x);
+		for (; k.cand != 0; k.cand &= k.cand - 1) {
+			b = (unsigned)__builtin_ctz(k.cand);
 			if (!must_stop(s, p + b + 1, hdr, want_x))
 				continue;
 			upto = (2u << b) - 1;
-			n += lane_sum(acc_lf) + popcount16(lf & upto);
+			n += lane_sum(acc_lf) + popcount16(
+			    (unsigned)_mm_movemask_epi8(k.lf) & upto);
 			c += lane_sum(acc_cr) + popcount16(
-			    (unsigned)_mm_movemask_epi8(crm) & upto);
+			    (unsigned)_mm_movemask_epi8(k.cr) & upto);
 			s->nlf += n;
 			s->ncr += c;
 			*next = p + b + 1;
 			return p + b;
 		}
-		acc_lf = _mm_sub_epi8(acc_lf, lfm);
-		acc_cr = _mm_sub_epi8(acc_cr, crm);
-		if (++nacc == 255) {
+		acc_lf = _mm_sub_epi8(acc_lf, k.lf);
+		acc_cr = _mm_sub_epi8(acc_cr, k.cr);
+		p += 16;
+		if (++nacc >= 254) {
 			n += lane_sum(acc_lf);
 			c += lane_sum(acc_cr);
 			acc_lf = acc_cr = zero;
 			nacc = 0;
 		}
-		last_blk = p;
-		last_lf = lf;
-		p += 16;
 	}
 	n += lane_sum(acc_lf);
 	c += lane_sum(acc_cr);
-	if (last_blk != NULL)
-		last = last_blk + (31 - __builtin_clz(last_lf)) + 1;
+	if (p > p0 && (lastlf = memrchr(p0, '\n', (size_t)(p - p0))) != NULL)
+		last = lastlf + 1;
 #endif
 	for (; p + 1 < e; p++) {
 		if (*p != '\n')
@@ -369,6 +404,16 @@ skip_plain(struct scan *s, const uint8_t *p, const uint8_t **next)
 	s->ncr += c;
 	*next = last;
 	return NULL;
+}
+
+static const uint8_t *
+skip_plain(struct scan *s, const uint8_t *p, const uint8_t **next)
+{
+	if (!s->in_hdr)
+		return skip_mode(s, p, next, false, false);
+	if (!s->may_pseudo)
+		return skip_mode(s, p, next, true, false);
+	return skip_mode(s, p, next, true, true);
 }
 
 /*
