@@ -130,7 +130,8 @@ for i, v in enumerate(UTIL):
     write("util", "%02d" % i, v)
 
 # ---- mailboxes: 5 parameter bytes, then the mbox ----
-# byte 0: bit 0 mboxrd, bit 1 pseudo check; 1: scan buffer/16;
+# byte 0: bit 0 mboxrd, bit 1 pseudo check, bit 2 full scan with the baseline
+# code (the incremental scan uses the other path); 1: scan buffer/16;
 # 2: read chunk (0: unlimited); 3: RETR buffer/128 << 3 | TOP lines;
 # 4: where the mailbox ended last time (/255 of its length)
 MBOXES = {

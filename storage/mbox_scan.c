@@ -25,6 +25,12 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
+/* An AVX2 copy of the skip loop, chosen at run time (GCC and clang on
+ * x86-64). */
+#if defined(__x86_64__) && defined(__SSE2__) && defined(__GNUC__)
+#define MBOX_SCAN_AVX2
+#include <immintrin.h>
+#endif
 
 #include "mbox_hash.h"
 #include "mbox_scan.h"
@@ -55,6 +61,7 @@ struct scan {
 	bool prev_blank, last_nolf;
 	uint8_t blank_len;
 	uint32_t nmsgs;
+	bool avx2;		/* skip_plain_avx2 */
 };
 
 #define OFF(s, ptr)	((s)->base + (uint64_t)((ptr) - (s)->buf))
@@ -269,6 +276,36 @@ must_stop(struct scan *s, const uint8_t *l, bool hdr, bool want_x)
 	return false;
 }
 
+/*
+ * The last bytes of a skip (fewer than a vector block), one by one; n,
+ * c and last carry what the vector loop counted.
+ */
+static inline __attribute__((always_inline)) const uint8_t *
+skip_tail(struct scan *s, const uint8_t *p, const uint8_t **next, bool hdr,
+    bool want_x, uint64_t n, uint64_t c, const uint8_t *last)
+{
+	const uint8_t *e = s->e;
+
+	for (; p + 1 < e; p++) {
+		if (*p != '\n')
+			continue;
+		n++;
+		c += p[-1] == '\r';
+		last = p + 1;
+		if (special_start(p[1], hdr, want_x) &&
+		    must_stop(s, p + 1, hdr, want_x)) {
+			s->nlf += n;
+			s->ncr += c;
+			*next = last;
+			return p;
+		}
+	}
+	s->nlf += n;
+	s->ncr += c;
+	*next = last;
+	return NULL;
+}
+
 #ifdef __SSE2__
 /* One 16-byte block at p: its LF mask, its CR LF mask (CR before LF)
  * and its candidates (LFs followed by a byte special_start accepts). */
@@ -386,29 +423,141 @@ skip_mode(struct scan *s, const uint8_t *p, const uint8_t **next, bool hdr,
 	if (p > p0 && (lastlf = memrchr(p0, '\n', (size_t)(p - p0))) != NULL)
 		last = lastlf + 1;
 #endif
-	for (; p + 1 < e; p++) {
-		if (*p != '\n')
-			continue;
-		n++;
-		c += p[-1] == '\r';
-		last = p + 1;
-		if (special_start(p[1], hdr, want_x) &&
-		    must_stop(s, p + 1, hdr, want_x)) {
+	return skip_tail(s, p, next, hdr, want_x, n, c, last);
+}
+
+#ifdef MBOX_SCAN_AVX2
+/*
+ * The same loop with 32-byte blocks, for CPUs with AVX2 (chosen at run
+ * time: the build stays baseline x86-64). It does half the
+ * instructions per byte of the SSE2 loop; the tests and the fuzz target
+ * run both (mbox_scan_opts.portable) and compare.
+ */
+struct blk2 {
+	__m256i lf, cr;
+	uint32_t cand;
+};
+
+static inline __attribute__((always_inline, target("avx2"))) void
+blk2_load(struct blk2 *k, const uint8_t *p, bool hdr, bool want_x)
+{
+	__m256i v1 = _mm256_loadu_si256((const __m256i *)(const void *)p);
+	__m256i v0 = _mm256_loadu_si256((const __m256i *)(const void *)
+	    (p - 1));
+	__m256i v2 = _mm256_loadu_si256((const __m256i *)(const void *)
+	    (p + 1));
+	__m256i sp;
+
+	k->lf = _mm256_cmpeq_epi8(v1, _mm256_set1_epi8('\n'));
+	k->cr = _mm256_and_si256(_mm256_cmpeq_epi8(v0,
+	    _mm256_set1_epi8('\r')), k->lf);
+	sp = _mm256_or_si256(_mm256_cmpeq_epi8(v2, _mm256_set1_epi8('F')),
+	    _mm256_cmpeq_epi8(v2, _mm256_set1_epi8('>')));
+	if (hdr)
+		sp = _mm256_or_si256(sp, _mm256_or_si256(_mm256_cmpeq_epi8(v2,
+		    _mm256_set1_epi8('\n')), _mm256_cmpeq_epi8(v2,
+		    _mm256_set1_epi8('\r'))));
+	if (want_x)
+		sp = _mm256_or_si256(sp, _mm256_or_si256(_mm256_cmpeq_epi8(v2,
+		    _mm256_set1_epi8('X')), _mm256_cmpeq_epi8(v2,
+		    _mm256_set1_epi8('x'))));
+	k->cand = (uint32_t)_mm256_movemask_epi8(_mm256_and_si256(sp, k->lf));
+}
+
+static inline __attribute__((always_inline, target("avx2"))) uint64_t
+lane_sum2(__m256i v)
+{
+	__m256i t = _mm256_sad_epu8(v, _mm256_setzero_si256());
+
+	return (uint64_t)_mm256_extract_epi64(t, 0) +
+	    (uint64_t)_mm256_extract_epi64(t, 1) +
+	    (uint64_t)_mm256_extract_epi64(t, 2) +
+	    (uint64_t)_mm256_extract_epi64(t, 3);
+}
+
+static inline __attribute__((always_inline, target("avx2,popcnt")))
+const uint8_t *
+skip_mode_avx2(struct scan *s, const uint8_t *p, const uint8_t **next,
+    bool hdr, bool want_x)
+{
+	const uint8_t *e = s->e, *last = NULL, *p0 = p, *lastlf;
+	const __m256i zero = _mm256_setzero_si256();
+	__m256i acc_lf = zero, acc_cr = zero;
+	uint64_t n = 0, c = 0;
+	uint32_t upto;
+	unsigned nacc = 0, b;
+	struct blk2 k, k2;
+
+	for (;;) {
+		while (e - p >= 65) {
+			blk2_load(&k, p, hdr, want_x);
+			blk2_load(&k2, p + 32, hdr, want_x);
+			if ((k.cand | k2.cand) != 0)
+				break;
+			acc_lf = _mm256_sub_epi8(_mm256_sub_epi8(acc_lf, k.lf),
+			    k2.lf);
+			acc_cr = _mm256_sub_epi8(_mm256_sub_epi8(acc_cr, k.cr),
+			    k2.cr);
+			p += 64;
+			if ((nacc += 2) >= 254) {
+				n += lane_sum2(acc_lf);
+				c += lane_sum2(acc_cr);
+				acc_lf = acc_cr = zero;
+				nacc = 0;
+			}
+		}
+		if (e - p < 33)
+			break;
+		blk2_load(&k, p, hdr, want_x);
+		for (; k.cand != 0; k.cand &= k.cand - 1) {
+			b = (unsigned)__builtin_ctz(k.cand);
+			if (!must_stop(s, p + b + 1, hdr, want_x))
+				continue;
+			upto = (uint32_t)((2ull << b) - 1);
+			n += lane_sum2(acc_lf) + (uint64_t)__builtin_popcount(
+			    (uint32_t)_mm256_movemask_epi8(k.lf) & upto);
+			c += lane_sum2(acc_cr) + (uint64_t)__builtin_popcount(
+			    (uint32_t)_mm256_movemask_epi8(k.cr) & upto);
 			s->nlf += n;
 			s->ncr += c;
-			*next = last;
-			return p;
+			*next = p + b + 1;
+			return p + b;
+		}
+		acc_lf = _mm256_sub_epi8(acc_lf, k.lf);
+		acc_cr = _mm256_sub_epi8(acc_cr, k.cr);
+		p += 32;
+		if (++nacc >= 254) {
+			n += lane_sum2(acc_lf);
+			c += lane_sum2(acc_cr);
+			acc_lf = acc_cr = zero;
+			nacc = 0;
 		}
 	}
-	s->nlf += n;
-	s->ncr += c;
-	*next = last;
-	return NULL;
+	n += lane_sum2(acc_lf);
+	c += lane_sum2(acc_cr);
+	if (p > p0 && (lastlf = memrchr(p0, '\n', (size_t)(p - p0))) != NULL)
+		last = lastlf + 1;
+	return skip_tail(s, p, next, hdr, want_x, n, c, last);
 }
+
+static __attribute__((target("avx2,popcnt"))) const uint8_t *
+skip_plain_avx2(struct scan *s, const uint8_t *p, const uint8_t **next)
+{
+	if (!s->in_hdr)
+		return skip_mode_avx2(s, p, next, false, false);
+	if (!s->may_pseudo)
+		return skip_mode_avx2(s, p, next, true, false);
+	return skip_mode_avx2(s, p, next, true, true);
+}
+#endif
 
 static const uint8_t *
 skip_plain(struct scan *s, const uint8_t *p, const uint8_t **next)
 {
+#ifdef MBOX_SCAN_AVX2
+	if (s->avx2)
+		return skip_plain_avx2(s, p, next);
+#endif
 	if (!s->in_hdr)
 		return skip_mode(s, p, next, false, false);
 	if (!s->may_pseudo)
@@ -524,6 +673,10 @@ mbox_scan(const struct mbox_scan_opts *o, mbox_read_fn rd, void *rctx,
 	if (s.cap < MBOX_BUF_MIN)
 		s.cap = MBOX_BUF_MIN;
 	s.base = o->start_off;
+#ifdef MBOX_SCAN_AVX2
+	s.avx2 = !o->portable && __builtin_cpu_supports("avx2") &&
+	    __builtin_cpu_supports("popcnt");
+#endif
 	s.buf = malloc(s.cap);
 	if (s.buf == NULL) {
 		errno = ENOMEM;

@@ -127,6 +127,8 @@ struct mbox_scan_opts {
 	bool pseudo_check;	/* the first message found may be the pseudo
 				 * message (only when scanning from the top) */
 	size_t bufsize;		/* 0: MBOX_SCAN_BUF_DEFAULT */
+	bool portable;		/* only the baseline code, even where the CPU
+				 * has AVX2: tests compare the two */
 };
 
 struct mbox_scan_result {

@@ -57,6 +57,9 @@ collect(void *ctx, const struct mbox_scan_msg *m)
 	return 0;
 }
 
+/* Set while a test wants the baseline scan code only (no AVX2). */
+static bool scan_portable;
+
 static int
 scan_mem(const uint8_t *p, size_t len, enum mbox_format fmt, size_t chunk,
     uint32_t rnd, size_t bufsize, struct msgs *out)
@@ -70,6 +73,7 @@ scan_mem(const uint8_t *p, size_t len, enum mbox_format fmt, size_t chunk,
 	o.format = fmt;
 	o.pseudo_check = true;
 	o.bufsize = bufsize;
+	o.portable = scan_portable;
 	out->n = 0;
 	rc = mbox_scan(&o, mem_read, &r, collect, out, &res);
 	if (rc == 0 && (res.end_off != len || res.bytes != len ||
@@ -386,7 +390,8 @@ static void
 test_generated(void)
 {
 	struct msgs *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
-	int bad_oracle = 0, bad_chunk = 0, bad_xform = 0, total = 0;
+	int bad_oracle = 0, bad_chunk = 0, bad_xform = 0, bad_port = 0;
+	int total = 0;
 	const char *why;
 	uint32_t seed;
 	int fmt;
@@ -408,6 +413,11 @@ test_generated(void)
 			if (scan_mem(in.p, in.len, fmt, 0, seed, MBOX_BUF_MIN +
 			    seed % 50, b) != 0 || !same_msgs(a, b))
 				bad_chunk++;
+			scan_portable = true;
+			if (scan_mem(in.p, in.len, fmt, 0, 0, 0, b) != 0 ||
+			    !same_msgs(a, b))
+				bad_port++;
+			scan_portable = false;
 			if ((why = check_xform(in.p, in.len, fmt, a,
 			    seed % 3 == 0 ? 1 : 100, MBOX_BUF_MIN)) != NULL) {
 				printf("# seed %u fmt %d: %s\n", seed, fmt, why);
@@ -419,6 +429,8 @@ test_generated(void)
 	ok(total > 2000, "generated: %d messages in 300 mailboxes", total);
 	is_int(bad_oracle, 0, "generated: scanner agrees with the oracle");
 	is_int(bad_chunk, 0, "generated: random read sizes change nothing");
+	is_int(bad_port, 0, "generated: baseline (SSE2) and run-time chosen "
+	    "(AVX2 where the CPU has it) scan code agree");
 	is_int(bad_xform, 0, "generated: RETR/TOP bytes and size == octets");
 	free(a);
 	free(b);
