@@ -61,7 +61,9 @@ struct scan {
 	bool prev_blank, last_nolf;
 	uint8_t blank_len;
 	uint32_t nmsgs;
+#ifdef MBOX_SCAN_AVX2
 	bool avx2;		/* skip_plain_avx2 */
+#endif
 };
 
 #define OFF(s, ptr)	((s)->base + (uint64_t)((ptr) - (s)->buf))
@@ -353,10 +355,12 @@ static inline __attribute__((always_inline)) const uint8_t *
 skip_mode(struct scan *s, const uint8_t *p, const uint8_t **next, bool hdr,
     bool want_x)
 {
-	const uint8_t *e = s->e, *last = NULL;
+	const uint8_t *last = NULL;
 	uint64_t n = 0, c = 0;
 
 #ifdef __SSE2__
+	const uint8_t *e = s->e;
+
 	/*
 	 * LFs and CR LF pairs of whole blocks are summed per byte lane (a
 	 * compare gives -1 where it matches) and folded into n and c before
