@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -332,6 +333,36 @@ test_digests(void)
 	scan_mem((const uint8_t *)other_date, strlen(other_date), 0, 0, 0, 0, b);
 	ok(b->n == 1 && memcmp(a->v[0].digest, b->v[0].digest,
 	    MBOX_DIGEST_LEN) != 0, "the From_ line is part of the digest");
+
+	/* The scheme, pinned: H(From_ line || header || size as 8 bytes LE)
+	 * with the engine's hash, and its value for one message. A change
+	 * here changes every UIDL: it needs a new MBOX_INDEX_VERSION and a
+	 * NEWS entry. */
+	{
+		const char *f = "From a@b Sat Nov 21 10:00:00 2026\n";
+		const char *h = "Subject: one\n";
+		char mb[128], hex[2 * MBOX_DIGEST_LEN + 1];
+		uint8_t in[128], want[MBOX_HASH_LEN];
+		size_t n = 0;
+		int i;
+
+		snprintf(mb, sizeof(mb), "%s%s\nbody\n", f, h);
+		memcpy(in, f, strlen(f));
+		n = strlen(f);
+		memcpy(in + n, h, strlen(h));
+		n += strlen(h);
+		for (i = 0; i < 8; i++)
+			in[n + (size_t)i] = (uint8_t)((uint64_t)22 >> (8 * i));
+		mbox_hash128(in, n + 8, want);
+		scan_mem((const uint8_t *)mb, strlen(mb), 0, 0, 0, 0, a);
+		for (i = 0; i < MBOX_DIGEST_LEN; i++)
+			snprintf(hex + 2 * i, 3, "%02x", a->v[0].digest[i]);
+		ok(a->n == 1 && a->v[0].size == 22 &&
+		    memcmp(a->v[0].digest, want, MBOX_DIGEST_LEN) == 0,
+		    "digest = hash(From_ line, header, size)");
+		ok(strcmp(hex, "67c5aeb54849dfa40a854dc5d54226fa") == 0,
+		    "digest of a fixed message is pinned (%s)", hex);
+	}
 	free(a);
 	free(b);
 }
