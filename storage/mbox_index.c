@@ -322,8 +322,10 @@ index_read(int fd, size_t len, struct mbox_index_hdr *h,
 	if (parse_hdr(hb, len, h, why) != 0)
 		return -1;
 	rlen = (size_t)h->nmsgs * MBOX_INDEX_REC_SIZE;
-	if (h->nmsgs > 0)
+	if (h->nmsgs > 0) {
 		v = xreallocarray(NULL, h->nmsgs, sizeof(*v));
+		mbox_prefault(v, rlen);
+	}
 	*why = "short read";
 	if ((rlen > 0 && mbox_pread_full(fd, v, rlen, sizeof(hb)) !=
 	    (ssize_t)rlen) || mbox_pread_full(fd, sum, sizeof(sum),

@@ -111,6 +111,7 @@ int mbox_hash_range(int fd, uint64_t off, uint64_t len,
     uint8_t out[MBOX_HASH_LEN]);
 uint64_t mbox_sum64(uint64_t h, const void *, size_t);
 int mbox_sum_range(int fd, uint64_t off, uint64_t len, uint64_t *out);
+void mbox_prefault(void *, size_t);
 /* Is there "From " at off, at the start of a line? */
 bool mbox_from_at(int fd, uint64_t off);
 
