@@ -135,7 +135,8 @@ for i, v in enumerate(UTIL):
     write("util", "%02d" % i, v)
 
 # ---- mailboxes: 5 parameter bytes, then the mbox ----
-# byte 0: bit 0 mboxrd, bit 1 pseudo check; 1: scan buffer/16;
+# byte 0: bit 0 mboxrd, bit 1 pseudo check, bit 2 full scan with the baseline
+# code (the incremental scan uses the other path); 1: scan buffer/16;
 # 2: read chunk (0: unlimited); 3: RETR buffer/128 << 3 | TOP lines;
 # 4: where the mailbox ended last time (/255 of its length)
 MBOXES = {
@@ -162,7 +163,8 @@ for i, (name, mb) in enumerate(sorted(MBOXES.items())):
     write("mbox-scan", name, PARAMS[i % len(PARAMS)] + mb)
 
 # ---- UIDL index images: 1 mode byte (bit 0: fix the checksum), then the file
-# (layout in storage/mbox_index.h) ----
+# (layout in storage/mbox_index.h, version 2). The digests and the validation
+# field are arbitrary bytes to the parser: any 16 bytes will do. ----
 import hashlib
 
 
@@ -182,12 +184,12 @@ def sum64(h, data):
     return h
 
 
-def index_image(recs, size, fmt=0, mutate=None):
+def index_image(recs, size, fmt=0, mutate=None, version=2):
     hdr = bytearray(128)
     hdr[0:8] = b"PSTNIDX1"
-    struct.pack_into("<IIIIQQQqII", hdr, 8, 1, 128, 56, fmt, 2049, 123456,
+    struct.pack_into("<IIIIQQQqII", hdr, 8, version, 128, 56, fmt, 2049, 123456,
                      size, 1763719200, 0, len(recs))
-    hdr[64:96] = hashlib.sha256(b"validation").digest()
+    hdr[64:80] = hashlib.sha256(b"validation").digest()[:16]
     body = bytes(hdr)
     for (fo, do, eo, sz, dg, suf, fl) in recs:
         body += struct.pack("<QQQQ", fo, do, eo, sz) + dg + struct.pack("<II", suf, fl)
@@ -203,6 +205,9 @@ write("mbox-index", "two", b"\x00" + index_image(
 write("mbox-index", "dup-digest", b"\x00" + index_image(
     [(0, 35, 60, 27, D1, 1, 1), (61, 96, 130, 36, D1, 2, 0),
      (131, 166, 200, 36, D1, 3, 0)], 200))
+# Version 1 (SHA-256 digests): must be rejected, never trusted.
+write("mbox-index", "old-version", b"\x00" + index_image(
+    [(0, 35, 60, 27, D1, 1, 0)], 61, version=1))
 write("mbox-index", "bad-sum", b"\x01" + index_image(
     [(0, 35, 60, 27, D1, 1, 0)], 61, mutate=lambda b: b[:-1] + b"\x01"))
 

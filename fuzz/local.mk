@@ -12,7 +12,7 @@ FUZZ_SECONDS = 60
 FUZZ_INCLUDES = $(AM_CPPFLAGS) -I$(top_srcdir)/fuzz -I$(top_srcdir)/daemon
 FUZZ_LIBS = daemon/libpop3.a lib/libpostern.a
 FUZZ_MBOX_INCLUDES = $(FUZZ_INCLUDES) -I$(top_srcdir)/storage
-FUZZ_MBOX_LIBS = storage/libmbox.a lib/libpostern.a $(OPENSSL_LIBS)
+FUZZ_MBOX_LIBS = storage/libmbox.a lib/libpostern.a
 
 EXTRA_DIST += fuzz/fuzz.h fuzz/replay.c fuzz/smoke.sh fuzz/corpus fuzz/regress \
 	fuzz/pop3-parse.dict fuzz/config.dict fuzz/ipc.dict fuzz/util.dict \
@@ -44,12 +44,10 @@ fuzz_fuzz_sasl_LDFLAGS = $(FUZZER_LINK)
 fuzz_fuzz_sasl_LDADD = $(FUZZ_LIBS)
 fuzz_fuzz_mbox_scan_SOURCES = fuzz/fuzz-mbox-scan.c
 fuzz_fuzz_mbox_scan_CPPFLAGS = $(FUZZ_MBOX_INCLUDES)
-fuzz_fuzz_mbox_scan_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 fuzz_fuzz_mbox_scan_LDFLAGS = $(FUZZER_LINK)
 fuzz_fuzz_mbox_scan_LDADD = $(FUZZ_MBOX_LIBS)
 fuzz_fuzz_mbox_index_SOURCES = fuzz/fuzz-mbox-index.c
 fuzz_fuzz_mbox_index_CPPFLAGS = $(FUZZ_MBOX_INCLUDES)
-fuzz_fuzz_mbox_index_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 fuzz_fuzz_mbox_index_LDFLAGS = $(FUZZER_LINK)
 fuzz_fuzz_mbox_index_LDADD = $(FUZZ_MBOX_LIBS)
 

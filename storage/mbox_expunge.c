@@ -15,7 +15,7 @@
  *      mail delivered since our scan (copied in the kernel with
  *      copy_file_range after the verifying read); fsync; then a header
  *      with X, the old size S_old, the new size S_new, a checksum of the
- *      payload and SHA-256 of the old bytes [S_new, S_old); fsync;
+ *      payload and a hash of the old bytes [S_new, S_old); fsync;
  *      rename to "<journal>"; fsync the directory. The rename is the
  *      commit point: until then the mailbox is untouched, and any
  *      failure (ENOSPC...) leaves it so;
@@ -44,23 +44,26 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "mbox_int.h"
 #include "mbox_scan.h"
 #include "util.h"
 
 #define J_MAGIC		"PSTNJRN1"
-#define J_VERSION	1
-#define J_HASHED	96	/* header bytes covered by the header hash */
+/* Version 1 used SHA-256 for both hashes; a journal of another version
+ * is never removed or applied (see jhdr_read). */
+#define J_VERSION	2
+#define J_HASHED	80	/* header bytes covered by the header hash */
 
 /* Journal header (little-endian): magic, version and header size, then
- * the fields below, then SHA-256 of the first J_HASHED bytes. */
+ * the fields below, then mbox_hash128 of the first J_HASHED bytes. The
+ * hashes guard against torn writes and against taking one state of the
+ * mailbox for another, not against forgery: whoever can write the
+ * journal can write the mailbox. */
 struct jhdr {
 	uint64_t dev, ino;
 	uint64_t x, s_old, s_new;
 	uint64_t payload_sum;		/* mbox_sum64 of the payload */
-	uint8_t old_tail_hash[32];	/* SHA-256 of old [S_new, S_old) */
+	uint8_t old_tail_hash[MBOX_HASH_LEN];	/* of old [S_new, S_old) */
 };
 
 struct jloc {
@@ -116,7 +119,6 @@ static int
 jhdr_write(int fd, const struct jhdr *h)
 {
 	uint8_t b[MBOX_JOURNAL_HDR];
-	unsigned len;
 
 	memset(b, 0, sizeof(b));
 	memcpy(b, J_MAGIC, 8);
@@ -127,27 +129,31 @@ jhdr_write(int fd, const struct jhdr *h)
 	put64(b + 40, h->s_old);
 	put64(b + 48, h->s_new);
 	put64(b + 56, h->payload_sum);
-	memcpy(b + 64, h->old_tail_hash, 32);
-	if (EVP_Digest(b, J_HASHED, b + J_HASHED, &len,
-	    (const EVP_MD *)mbox_sha256(), NULL) != 1)
-		return -1;
+	memcpy(b + 64, h->old_tail_hash, MBOX_HASH_LEN);
+	mbox_hash128(b, J_HASHED, b + J_HASHED);
 	return mbox_pwrite_full(fd, b, sizeof(b), 0);
 }
 
-/* 0: a complete, self-consistent header; -1: not one; -2: I/O error. */
+/*
+ * 0: a complete, self-consistent header; -1: not one (never committed);
+ * -2: I/O error; -3: a whole header block of another version (or header
+ * size), which may well be committed: a program that knew it must
+ * finish it, this one must not remove it.
+ */
 static int
 jhdr_read(int fd, struct jhdr *h)
 {
-	uint8_t b[MBOX_JOURNAL_HDR], sum[EVP_MAX_MD_SIZE];
-	unsigned len;
+	uint8_t b[MBOX_JOURNAL_HDR], sum[MBOX_HASH_LEN];
 	ssize_t n;
 
 	if ((n = mbox_pread_full(fd, b, sizeof(b), 0)) < 0)
 		return -2;
-	if (n != (ssize_t)sizeof(b) || memcmp(b, J_MAGIC, 8) != 0 ||
-	    get64(b + 8) != (J_VERSION | (uint64_t)MBOX_JOURNAL_HDR << 32) ||
-	    EVP_Digest(b, J_HASHED, sum, &len, (const EVP_MD *)mbox_sha256(),
-	    NULL) != 1 || memcmp(sum, b + J_HASHED, 32) != 0)
+	if (n != (ssize_t)sizeof(b) || memcmp(b, J_MAGIC, 8) != 0)
+		return -1;
+	if (get64(b + 8) != (J_VERSION | (uint64_t)MBOX_JOURNAL_HDR << 32))
+		return -3;
+	mbox_hash128(b, J_HASHED, sum);
+	if (memcmp(sum, b + J_HASHED, MBOX_HASH_LEN) != 0)
 		return -1;
 	h->dev = get64(b + 16);
 	h->ino = get64(b + 24);
@@ -155,7 +161,7 @@ jhdr_read(int fd, struct jhdr *h)
 	h->s_old = get64(b + 40);
 	h->s_new = get64(b + 48);
 	h->payload_sum = get64(b + 56);
-	memcpy(h->old_tail_hash, b + 64, 32);
+	memcpy(h->old_tail_hash, b + 64, MBOX_HASH_LEN);
 	if (h->x > h->s_new || h->s_new >= h->s_old ||
 	    h->s_old > (uint64_t)INT64_MAX - MBOX_JOURNAL_HDR)
 		return -1;
@@ -242,7 +248,7 @@ struct jbuild {
 	const struct range *rg;
 	size_t nrg, k;
 	struct sumstream pay;
-	EVP_MD_CTX *tail;
+	struct mbox_hash tail;
 	uint32_t cmp;		/* next entry the re-scan must match */
 	int err;		/* errno of a failure inside a callback */
 };
@@ -254,9 +260,8 @@ jb_consume(struct jbuild *b, const uint8_t *buf, size_t n)
 
 	lo = c > b->s_new ? c : b->s_new;
 	hi = e < b->s_old ? e : b->s_old;
-	if (lo < hi && EVP_DigestUpdate(b->tail, buf + (lo - c),
-	    (size_t)(hi - lo)) != 1)
-		return -1;
+	if (lo < hi)
+		mbox_hash_update(&b->tail, buf + (lo - c), (size_t)(hi - lo));
 	while (c < e) {
 		while (b->k < b->nrg && b->rg[b->k].end <= c)
 			b->k++;
@@ -361,7 +366,6 @@ jbuild(struct mbox *m, const struct jloc *jl, uint32_t first,
 {
 	struct mbox_scan_opts so;
 	struct jbuild b;
-	unsigned len;
 	uint8_t *buf = NULL;
 	ssize_t n;
 	int r = MBOX_ERR_TEMP, sr, fd = -1;
@@ -382,10 +386,7 @@ jbuild(struct mbox *m, const struct jloc *jl, uint32_t first,
 	b.rg = rg;
 	b.nrg = nrg;
 	b.cmp = first;
-	b.tail = EVP_MD_CTX_new();
-	if (b.tail == NULL ||
-	    EVP_DigestInit_ex(b.tail, mbox_sha256(), NULL) != 1)
-		goto out;
+	mbox_hash_init(&b.tail);
 
 	memset(&so, 0, sizeof(so));
 	so.format = m->cfg.format;
@@ -413,8 +414,7 @@ jbuild(struct mbox *m, const struct jloc *jl, uint32_t first,
 		goto out;
 	}
 	h->payload_sum = sum_end(&b.pay);
-	if (EVP_DigestFinal_ex(b.tail, h->old_tail_hash, &len) != 1)
-		goto out;
+	mbox_hash_final(&b.tail, h->old_tail_hash);
 
 	(void)unlinkat(jl->dfd, jl->tmp, 0);
 	fd = openat(jl->dfd, jl->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
@@ -434,7 +434,6 @@ out:
 		(void)unlinkat(jl->dfd, jl->tmp, 0);
 	}
 	free(buf);
-	EVP_MD_CTX_free(b.tail);
 	return r;
 }
 
@@ -595,7 +594,7 @@ fail:
 static int
 recover_one(struct mbox *m, const struct jloc *jl, int jfd)
 {
-	uint8_t sum[32];
+	uint8_t sum[MBOX_HASH_LEN];
 	uint64_t psum;
 	struct stat js, st;
 	struct jhdr h;
@@ -614,6 +613,13 @@ recover_one(struct mbox *m, const struct jloc *jl, int jfd)
 		if (r == -2) {
 			mbox_log(m, LOG_ERR, "%s/%s: %s", jl->dir, jl->name,
 			    strerror(errno));
+			return MBOX_ERR_TEMP;
+		}
+		if (r == -3) {
+			mbox_log(m, LOG_CRIT, "%s/%s: expunge journal of "
+			    "another postern version; %s may be half "
+			    "expunged, not touching it", jl->dir, jl->name,
+			    m->path);
 			return MBOX_ERR_TEMP;
 		}
 		/* Not committed (the header is written and fsync'd before
@@ -643,7 +649,7 @@ recover_one(struct mbox *m, const struct jloc *jl, int jfd)
 		return MBOX_ERR_TEMP;
 	if ((uint64_t)st.st_size >= h.s_old &&
 	    mbox_hash_range(m->fd, h.s_new, h.s_old - h.s_new, sum) == 0 &&
-	    memcmp(sum, h.old_tail_hash, 32) == 0) {
+	    memcmp(sum, h.old_tail_hash, MBOX_HASH_LEN) == 0) {
 		/* Not truncated yet: replay, with mail that arrived since. */
 		nfd = -1;
 		if ((uint64_t)st.st_size > h.s_old &&

@@ -20,8 +20,6 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "mbox_index.h"
 #include "mbox_int.h"
 #include "util.h"
@@ -112,13 +110,20 @@ mbox_index_encode_hdr(const struct mbox_index_hdr *h,
 	put64(out + 48, (uint64_t)h->mtime_sec);
 	put32(out + 56, h->mtime_nsec);
 	put32(out + 60, h->nmsgs);
-	memcpy(out + 64, h->validation, 32);
+	memcpy(out + 64, h->validation, MBOX_HASH_LEN);
 }
 
 void
 mbox_index_encode_rec(const struct mbox_msg *m,
     uint8_t out[MBOX_INDEX_REC_SIZE])
 {
+#if __BYTE_ORDER == __LITTLE_ENDIAN
+	/* The record is the struct (see the asserts above): a copy, and
+	 * only the stored flags. A 100,000-message index is written at
+	 * every cold open. */
+	memcpy(out, m, MBOX_INDEX_REC_SIZE);
+	put32(out + 52, m->flags & MSG_STORED_FLAGS);
+#else
 	put64(out, m->from_off);
 	put64(out + 8, m->data_off);
 	put64(out + 16, m->end_off);
@@ -126,6 +131,7 @@ mbox_index_encode_rec(const struct mbox_msg *m,
 	memcpy(out + 32, m->digest, MBOX_DIGEST_LEN);
 	put32(out + 48, m->suffix);
 	put32(out + 52, m->flags & MSG_STORED_FLAGS);
+#endif
 }
 
 static const char *
@@ -161,12 +167,16 @@ parse_hdr(const uint8_t *buf, size_t file_len, struct mbox_index_hdr *h,
 	if (file_len < MBOX_INDEX_HDR_SIZE + MBOX_INDEX_SUM_SIZE)
 		return -1;
 	*why = "bad header";
-	if (memcmp(buf, MBOX_INDEX_MAGIC, 8) != 0 ||
-	    get32(buf + 8) != MBOX_INDEX_VERSION ||
-	    get32(buf + 12) != MBOX_INDEX_HDR_SIZE ||
+	if (memcmp(buf, MBOX_INDEX_MAGIC, 8) != 0)
+		return -1;
+	*why = "index of another version";
+	if (get32(buf + 8) != MBOX_INDEX_VERSION)
+		return -1;
+	*why = "bad header";
+	if (get32(buf + 12) != MBOX_INDEX_HDR_SIZE ||
 	    get32(buf + 16) != MBOX_INDEX_REC_SIZE)
 		return -1;
-	for (k = 96; k < MBOX_INDEX_HDR_SIZE; k++)
+	for (k = 64 + MBOX_HASH_LEN; k < MBOX_INDEX_HDR_SIZE; k++)
 		if (buf[k] != 0)
 			return -1;
 	memset(h, 0, sizeof(*h));
@@ -177,7 +187,7 @@ parse_hdr(const uint8_t *buf, size_t file_len, struct mbox_index_hdr *h,
 	h->mtime_sec = (int64_t)get64(buf + 48);
 	h->mtime_nsec = get32(buf + 56);
 	h->nmsgs = get32(buf + 60);
-	memcpy(h->validation, buf + 64, 32);
+	memcpy(h->validation, buf + 64, MBOX_HASH_LEN);
 	if (h->format > MBOX_FMT_MBOXRD || h->mtime_nsec >= 1000000000u ||
 	    h->size > (uint64_t)INT64_MAX)
 		return -1;
@@ -243,25 +253,22 @@ mbox_index_parse(const uint8_t *buf, size_t len, struct mbox_index_hdr *h,
 }
 
 /*
- * SHA-256 over up to VAL_SAMPLES sampled From_ line starts (with their
- * offsets) and the last VAL_TAIL_BYTES of [0, size). It reads at most
- * about 65 KiB, yet catches a mailbox rewritten by another program, a
- * replaced file, and truncation followed by new mail.
+ * mbox_hash128 over up to VAL_SAMPLES sampled From_ line starts (with
+ * their offsets) and the last VAL_TAIL_BYTES of [0, size). It reads at
+ * most about 65 KiB, yet catches a mailbox rewritten by another program,
+ * a replaced file, and truncation followed by new mail.
  */
 int
 mbox_validation_hash(int fd, const struct mbox_msg *msgs, uint32_t n,
-    uint64_t size, uint8_t out[32])
+    uint64_t size, uint8_t out[MBOX_HASH_LEN])
 {
 	uint8_t b[VAL_SAMPLE_BYTES], le[8];
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	struct mbox_hash md;
 	uint64_t off, tail, prev = UINT64_MAX;
-	unsigned dlen;
 	uint32_t k, i;
 	size_t len;
-	int r = -1;
 
-	if (md == NULL || EVP_DigestInit_ex(md, mbox_sha256(), NULL) != 1)
-		goto out;
+	mbox_hash_init(&md);
 	for (k = 0; n > 0 && k < VAL_SAMPLES; k++) {
 		i = (uint32_t)((uint64_t)(n - 1) * k / (VAL_SAMPLES - 1));
 		off = msgs[i].from_off;
@@ -270,31 +277,27 @@ mbox_validation_hash(int fd, const struct mbox_msg *msgs, uint32_t n,
 		prev = off;
 		len = size - off < sizeof(b) ? (size_t)(size - off) : sizeof(b);
 		if (mbox_pread_full(fd, b, len, off) != (ssize_t)len)
-			goto out;
+			return -1;
 		put64(le, off);
-		if (EVP_DigestUpdate(md, le, 8) != 1 ||
-		    EVP_DigestUpdate(md, b, len) != 1)
-			goto out;
+		mbox_hash_update(&md, le, 8);
+		mbox_hash_update(&md, b, len);
 	}
 	tail = size < VAL_TAIL_BYTES ? size : VAL_TAIL_BYTES;
 	if (tail > 0) {
 		uint8_t *tb = xmalloc((size_t)tail);
 
 		if (mbox_pread_full(fd, tb, (size_t)tail, size - tail) !=
-		    (ssize_t)tail ||
-		    EVP_DigestUpdate(md, tb, (size_t)tail) != 1) {
+		    (ssize_t)tail) {
 			free(tb);
-			goto out;
+			return -1;
 		}
+		mbox_hash_update(&md, tb, (size_t)tail);
 		free(tb);
 	}
 	put64(le, size);
-	if (EVP_DigestUpdate(md, le, 8) == 1 &&
-	    EVP_DigestFinal_ex(md, out, &dlen) == 1)
-		r = 0;
-out:
-	EVP_MD_CTX_free(md);
-	return r;
+	mbox_hash_update(&md, le, 8);
+	mbox_hash_final(&md, out);
+	return 0;
 }
 
 /*
@@ -319,8 +322,10 @@ index_read(int fd, size_t len, struct mbox_index_hdr *h,
 	if (parse_hdr(hb, len, h, why) != 0)
 		return -1;
 	rlen = (size_t)h->nmsgs * MBOX_INDEX_REC_SIZE;
-	if (h->nmsgs > 0)
+	if (h->nmsgs > 0) {
 		v = xreallocarray(NULL, h->nmsgs, sizeof(*v));
+		mbox_prefault(v, rlen);
+	}
 	*why = "short read";
 	if ((rlen > 0 && mbox_pread_full(fd, v, rlen, sizeof(hb)) !=
 	    (ssize_t)rlen) || mbox_pread_full(fd, sum, sizeof(sum),
@@ -358,7 +363,7 @@ mbox_index_load_and_check(struct mbox *m, const struct stat *st,
 {
 	struct mbox_index_hdr h;
 	char name[NAME_MAX + 32];
-	uint8_t val[32];
+	uint8_t val[MBOX_HASH_LEN];
 	const char *why;
 	struct stat ist;
 	int fd;
@@ -453,7 +458,7 @@ mbox_index_write(struct mbox *m)
 	h.mtime_sec = m->idx_mtime_sec;
 	h.mtime_nsec = m->idx_mtime_nsec;
 	h.nmsgs = m->nmsgs;
-	memcpy(h.validation, m->idx_validation, 32);
+	memcpy(h.validation, m->idx_validation, MBOX_HASH_LEN);
 
 	(void)unlinkat(m->idxfd, tmp, 0);
 	fd = openat(m->idxfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |

@@ -6,15 +6,15 @@
  *
  * Layout (little-endian):
  *   header, MBOX_INDEX_HDR_SIZE bytes:
- *     0 magic "PSTNIDX1"      8 version (u32) = 1
+ *     0 magic "PSTNIDX1"      8 version (u32) = 2
  *    12 header size (u32)    16 record size (u32)   20 format (u32)
  *    24 st_dev (u64)         32 st_ino (u64)
  *    40 size covered (u64): the records describe [0, size)
  *    48 mtime seconds (i64)  56 mtime nanoseconds (u32)
  *    60 number of records (u32)
- *    64 validation hash (32): SHA-256 of sampled From_ lines and of the
- *       last 64 KiB of [0, size), to check the mailbox cheaply
- *    96 zero
+ *    64 validation hash (16): mbox_hash128 of sampled From_ lines and
+ *       of the last 64 KiB of [0, size), to check the mailbox cheaply
+ *    80 zero
  *   records, MBOX_INDEX_REC_SIZE bytes each:
  *     from_off, data_off, end_off, size (u64 each), digest (16),
  *     UIDL suffix (u32), flags (u32: 1 = pseudo message)
@@ -27,14 +27,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mbox_hash.h"
+
 struct mbox_msg;
 
 #define MBOX_INDEX_MAGIC	"PSTNIDX1"
 /* Bump whenever the meaning of a record changes, including the digest
  * (mbox_scan.h: what is hashed, the caps) or the size rules: an index of
  * another version is rebuilt, while a stale one would make every commit
- * fail its re-scan check. */
-#define MBOX_INDEX_VERSION	1
+ * fail its re-scan check. Version 1 used SHA-256 for the digests and the
+ * validation hash. */
+#define MBOX_INDEX_VERSION	2
 #define MBOX_INDEX_HDR_SIZE	128
 #define MBOX_INDEX_REC_SIZE	56
 #define MBOX_INDEX_SUM_SIZE	8
@@ -46,7 +49,7 @@ struct mbox_index_hdr {
 	int64_t mtime_sec;
 	uint32_t mtime_nsec;
 	uint32_t nmsgs;
-	uint8_t validation[32];
+	uint8_t validation[MBOX_HASH_LEN];
 };
 
 /*

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "mbox.h"
+#include "mbox_hash.h"
 #include "mbox_scan.h"
 
 /* One message of the mailbox table; also the index record (56 bytes on
@@ -80,7 +81,7 @@ struct mbox {
 
 	/* the index to write once the mailbox is unlocked */
 	bool idx_dirty;
-	uint8_t idx_validation[32];
+	uint8_t idx_validation[MBOX_HASH_LEN];
 	int64_t idx_mtime_sec;
 	uint32_t idx_mtime_nsec;
 
@@ -106,9 +107,11 @@ int mbox_renameat(int dfd, const char *from, const char *to);
 int mbox_unlinkat(int dfd, const char *name);
 size_t mbox_io_chunk(void);
 void mbox_msleep(unsigned ms);
-int mbox_hash_range(int fd, uint64_t off, uint64_t len, uint8_t out[32]);
+int mbox_hash_range(int fd, uint64_t off, uint64_t len,
+    uint8_t out[MBOX_HASH_LEN]);
 uint64_t mbox_sum64(uint64_t h, const void *, size_t);
 int mbox_sum_range(int fd, uint64_t off, uint64_t len, uint64_t *out);
+void mbox_prefault(void *, size_t);
 /* Is there "From " at off, at the start of a line? */
 bool mbox_from_at(int fd, uint64_t off);
 
@@ -130,7 +133,7 @@ int mbox_recover(struct mbox *);
 
 /* mbox_index.c (see mbox_index.h for the parser) */
 int mbox_validation_hash(int fd, const struct mbox_msg *, uint32_t n,
-    uint64_t size, uint8_t out[32]);
+    uint64_t size, uint8_t out[MBOX_HASH_LEN]);
 void mbox_index_load_and_check(struct mbox *, const struct stat *,
     struct mbox_msg **old, uint32_t *nold, int *verdict);
 void mbox_index_write(struct mbox *);

@@ -13,11 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
+#include "mbox_hash.h"
 #include "mbox_int.h"
 
 ssize_t
@@ -187,35 +187,32 @@ mbox_msleep(unsigned ms)
 		;
 }
 
-/* SHA-256 of the file bytes [off, off + len); -1 if they are not all
- * there. */
+/* mbox_hash128 of the file bytes [off, off + len); -1 if they are not
+ * all there. */
 int
-mbox_hash_range(int fd, uint64_t off, uint64_t len, uint8_t out[32])
+mbox_hash_range(int fd, uint64_t off, uint64_t len,
+    uint8_t out[MBOX_HASH_LEN])
 {
 	size_t chunk = MBOX_IO_CHUNK, n;
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	uint8_t *buf = malloc(chunk);
-	unsigned dlen;
-	int r = -1;
+	struct mbox_hash h;
 
-	if (md == NULL || buf == NULL ||
-	    EVP_DigestInit_ex(md, mbox_sha256(), NULL) != 1)
-		goto out;
+	if (buf == NULL)
+		return -1;
+	mbox_hash_init(&h);
 	while (len > 0) {
 		n = len < chunk ? (size_t)len : chunk;
-		if (mbox_pread_full(fd, buf, n, off) != (ssize_t)n)
-			goto out;
-		if (EVP_DigestUpdate(md, buf, n) != 1)
-			goto out;
+		if (mbox_pread_full(fd, buf, n, off) != (ssize_t)n) {
+			free(buf);
+			return -1;
+		}
+		mbox_hash_update(&h, buf, n);
 		off += n;
 		len -= n;
 	}
-	if (EVP_DigestFinal_ex(md, out, &dlen) == 1)
-		r = 0;
-out:
-	EVP_MD_CTX_free(md);
 	free(buf);
-	return r;
+	mbox_hash_final(&h, out);
+	return 0;
 }
 
 /*
@@ -280,6 +277,28 @@ mbox_from_at(int fd, uint64_t off)
 		    memcmp(b, "From ", 5) == 0;
 	return mbox_pread_full(fd, b, 6, off - 1) == 6 && b[0] == '\n' &&
 	    memcmp(b + 1, "From ", 5) == 0;
+}
+
+/*
+ * Fault in the pages of a large fresh allocation in one call before it
+ * is filled: one page fault each costs more, on a paravirtualised VM
+ * several times more. Only whole pages inside [p, p + len); a kernel
+ * without MADV_POPULATE_WRITE (before 5.14) just faults them later.
+ */
+void
+mbox_prefault(void *p, size_t len)
+{
+#ifdef MADV_POPULATE_WRITE
+	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1);
+	uintptr_t e = ((uintptr_t)p + len) & ~(pg - 1);
+
+	if (e > a)
+		(void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
+#else
+	(void)p;
+	(void)len;
+#endif
 }
 
 #ifndef MBOX_FAULT_INJECTION

@@ -30,14 +30,13 @@
 #define MBOX_LINE_PFX		16
 
 /*
- * The UIDL digest: SHA-256 over the From_ line and the header section
- * (each capped: hashing is a large part of a cold scan, and the first
- * 2 KiB of a header, with the topmost Received line and its queue id,
- * tell messages apart as well as the whole) and the served size,
- * truncated to 128 bits. The From_ line is
- * included because it carries the delivery time: two copies of the same
- * message delivered at different times get different UIDLs without
- * needing a "-2" suffix.
+ * The UIDL digest: the engine's 128-bit hash (mbox_hash.h) over the
+ * From_ line and the header section (each capped: hashing is a large
+ * part of a cold scan, and the first 2 KiB of a header, with the topmost
+ * Received line and its queue id, tell messages apart as well as the
+ * whole) and the served size. The From_ line is included because it
+ * carries the delivery time: two copies of the same message delivered at
+ * different times get different UIDLs without needing a "-2" suffix.
  */
 /* Changing any of this changes every UIDL: bump MBOX_INDEX_VERSION. */
 #define MBOX_DIGEST_FROM_CAP	1024
@@ -128,6 +127,8 @@ struct mbox_scan_opts {
 	bool pseudo_check;	/* the first message found may be the pseudo
 				 * message (only when scanning from the top) */
 	size_t bufsize;		/* 0: MBOX_SCAN_BUF_DEFAULT */
+	bool portable;		/* only the baseline code, even where the CPU
+				 * has AVX2: tests compare the two */
 };
 
 struct mbox_scan_result {
@@ -161,9 +162,5 @@ struct mbox_xform_opts {
  */
 int mbox_xform(const struct mbox_xform_opts *, mbox_read_fn, void *rctx,
     mbox_sink, void *sctx, uint64_t *octets);
-
-/* SHA-256, fetched once: the scanner, the index and the journal use it. */
-struct evp_md_st;
-const struct evp_md_st *mbox_sha256(void);
 
 #endif

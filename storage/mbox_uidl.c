@@ -54,6 +54,7 @@ gt_init(struct gtable *t, size_t n)
 	while (cap < 2 * n + 2)
 		cap <<= 1;
 	t->slot = xcalloc(cap, sizeof(*t->slot));
+	mbox_prefault(t->slot, cap * sizeof(*t->slot));	/* touched at random */
 	t->mask = cap - 1;
 	t->g = xreallocarray(NULL, n + 1, sizeof(*t->g));
 	t->ng = 0;
@@ -145,6 +146,7 @@ ps_init(struct pset *s, const struct mbox_msg *m, uint32_t n)
 	while (cap < 2 * (size_t)n + 2)
 		cap <<= 1;
 	s->slot = xcalloc(cap, sizeof(*s->slot));
+	mbox_prefault(s->slot, cap * sizeof(*s->slot));	/* touched at random */
 	s->mask = cap - 1;
 	s->m = m;
 }

@@ -25,11 +25,9 @@ fuzz_replay_sasl_CPPFLAGS = $(FUZZ_INCLUDES) -DFUZZ_NAME='"sasl"'
 fuzz_replay_sasl_LDADD = $(FUZZ_LIBS)
 fuzz_replay_mbox_scan_SOURCES = fuzz/fuzz-mbox-scan.c fuzz/replay.c
 fuzz_replay_mbox_scan_CPPFLAGS = $(FUZZ_MBOX_INCLUDES) -DFUZZ_NAME='"mbox-scan"'
-fuzz_replay_mbox_scan_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 fuzz_replay_mbox_scan_LDADD = $(FUZZ_MBOX_LIBS)
 fuzz_replay_mbox_index_SOURCES = fuzz/fuzz-mbox-index.c fuzz/replay.c
 fuzz_replay_mbox_index_CPPFLAGS = $(FUZZ_MBOX_INCLUDES) -DFUZZ_NAME='"mbox-index"'
-fuzz_replay_mbox_index_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 fuzz_replay_mbox_index_LDADD = $(FUZZ_MBOX_LIBS)
 
 # Unit tests: the IPC decoders every receiver uses, and one named test

@@ -26,8 +26,8 @@ postern_store_hooks_SOURCES = storage/store_main.c \
 	lib/sandbox.c lib/sandbox_pop3.c lib/sandbox_store.c \
 	lib/sandbox_landlock.c
 postern_store_hooks_CPPFLAGS = $(AM_CPPFLAGS) -DPOSTERN_TEST_HOOKS
-postern_store_hooks_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(SECCOMP_CFLAGS)
-postern_store_hooks_LDADD = storage/libmbox.a lib/libpostern.a $(OPENSSL_LIBS) $(SECCOMP_LIBS)
+postern_store_hooks_CFLAGS = $(AM_CFLAGS) $(SECCOMP_CFLAGS)
+postern_store_hooks_LDADD = storage/libmbox.a lib/libpostern.a $(SECCOMP_LIBS)
 
 # The reviewed seccomp exports must match what the code builds.
 check_PROGRAMS += tests/postern-sandbox-dump

@@ -9,7 +9,8 @@ t-pkg-static.py - fast checks of the packaging files, run by every
 - postern(8) shows the log lines with the fields the code writes;
 - both manual pages are clean under mandoc -T lint and man --warnings;
 - the systemd units pass systemd-analyze verify, and the service's
-  exposure score does not get worse than recorded in doc/packaging.md.
+  exposure score does not get worse than recorded in doc/packaging.md;
+- postern-store (one per session) links no crypto library.
 """
 import os
 import re
@@ -198,4 +199,17 @@ try:
          "the sockets name port 110 pop3 and port 995 pop3s")
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
+
+# --- what the per-session store process loads ------------------------------
+# postern-store runs once per session: its mailbox engine hashes in-tree
+# (storage/mbox_hash.c), and libcrypto would cost every session ~400 kB
+# and milliseconds of start-up (bench/PROFILING.md).
+# readelf comes with binutils, which the C toolchain needs anyway.
+store = os.path.join(pkgtest.BUILD, "postern-store")
+dyn = subprocess.run(["readelf", "-d", store], stdout=subprocess.PIPE,
+                     universal_newlines=True).stdout
+needed = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", dyn)
+t.ok(len(needed) > 0 and not any(n.startswith(("libcrypto", "libssl"))
+                                 for n in needed),
+     "postern-store needs no crypto library (%s)" % ", ".join(needed))
 t.done()

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "mbox.h"
+#include "mbox_int.h"
 #include "mbox_testlib.h"
 #include "tap.h"
 
@@ -390,6 +391,30 @@ test_stray_journals(void)
 	    !tl_exists(tl_path(dir, ".mbox.postern-journal")) &&
 	    tl_log_seen("incomplete journal removed"),
 	    "uncommitted journals removed, with a log line");
+
+	/* A whole journal header of another version (version 1 hashed
+	 * with SHA-256): perhaps committed, so neither applied nor
+	 * removed; the mailbox is not served until a human looks. */
+	{
+		uint8_t jb[MBOX_JOURNAL_HDR];
+		int r;
+
+		memset(jb, 0, sizeof(jb));
+		memcpy(jb, "PSTNJRN1", 8);
+		jb[8] = 1;				/* version 1 */
+		jb[13] = MBOX_JOURNAL_HDR >> 8;		/* header size */
+		tl_write(tl_path(idx, "mbox.journal"), jb, sizeof(jb));
+		tl_log_clear();
+		r = mbox_open(&cfg, &m);
+		if (r == MBOX_OK)
+			mbox_close(m);
+		tl_read(path, &got);
+		ok(r == MBOX_ERR_TEMP && same(&got, &orig) &&
+		    tl_exists(tl_path(idx, "mbox.journal")) &&
+		    tl_log_seen("another postern version"),
+		    "journal of another version: TEMP, kept, mailbox untouched");
+		unlink(tl_path(idx, "mbox.journal"));
+	}
 
 	/* Entries we never make: a symlink, a file of another user. */
 	if (symlink(path, tl_path(dir, ".mbox.postern-journal")) != 0)

@@ -6,9 +6,11 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mbox_hash.h"
 #include "mbox_scan.h"
 #include "mbox_testlib.h"
 #include "tap.h"
@@ -56,6 +58,9 @@ collect(void *ctx, const struct mbox_scan_msg *m)
 	return 0;
 }
 
+/* Set while a test wants the baseline scan code only (no AVX2). */
+static bool scan_portable;
+
 static int
 scan_mem(const uint8_t *p, size_t len, enum mbox_format fmt, size_t chunk,
     uint32_t rnd, size_t bufsize, struct msgs *out)
@@ -69,6 +74,7 @@ scan_mem(const uint8_t *p, size_t len, enum mbox_format fmt, size_t chunk,
 	o.format = fmt;
 	o.pseudo_check = true;
 	o.bufsize = bufsize;
+	o.portable = scan_portable;
 	out->n = 0;
 	rc = mbox_scan(&o, mem_read, &r, collect, out, &res);
 	if (rc == 0 && (res.end_off != len || res.bytes != len ||
@@ -327,8 +333,86 @@ test_digests(void)
 	scan_mem((const uint8_t *)other_date, strlen(other_date), 0, 0, 0, 0, b);
 	ok(b->n == 1 && memcmp(a->v[0].digest, b->v[0].digest,
 	    MBOX_DIGEST_LEN) != 0, "the From_ line is part of the digest");
+
+	/* The scheme, pinned: H(From_ line || header || size as 8 bytes LE)
+	 * with the engine's hash, and its value for one message. A change
+	 * here changes every UIDL: it needs a new MBOX_INDEX_VERSION and a
+	 * NEWS entry. */
+	{
+		const char *f = "From a@b Sat Nov 21 10:00:00 2026\n";
+		const char *h = "Subject: one\n";
+		char mb[128], hex[2 * MBOX_DIGEST_LEN + 1];
+		uint8_t in[128], want[MBOX_HASH_LEN];
+		size_t n = 0;
+		int i;
+
+		snprintf(mb, sizeof(mb), "%s%s\nbody\n", f, h);
+		memcpy(in, f, strlen(f));
+		n = strlen(f);
+		memcpy(in + n, h, strlen(h));
+		n += strlen(h);
+		for (i = 0; i < 8; i++)
+			in[n + (size_t)i] = (uint8_t)((uint64_t)22 >> (8 * i));
+		mbox_hash128(in, n + 8, want);
+		scan_mem((const uint8_t *)mb, strlen(mb), 0, 0, 0, 0, a);
+		for (i = 0; i < MBOX_DIGEST_LEN; i++)
+			snprintf(hex + 2 * i, 3, "%02x", a->v[0].digest[i]);
+		ok(a->n == 1 && a->v[0].size == 22 &&
+		    memcmp(a->v[0].digest, want, MBOX_DIGEST_LEN) == 0,
+		    "digest = hash(From_ line, header, size)");
+		ok(strcmp(hex, "67c5aeb54849dfa40a854dc5d54226fa") == 0,
+		    "digest of a fixed message is pinned (%s)", hex);
+	}
 	free(a);
 	free(b);
+}
+
+/*
+ * The engine's hash: MurmurHash3_x64_128 exactly (SMHasher's
+ * verification value: hashes of 0..255-byte keys with seeds 256..1,
+ * hashed again), and the streaming form equal to one call however the
+ * input is cut. UIDLs depend on both.
+ */
+static void
+test_hash(void)
+{
+	uint8_t key[256], hashes[MBOX_HASH_LEN * 256], fin[MBOX_HASH_LEN];
+	uint8_t buf[1500], one[MBOX_HASH_LEN], two[MBOX_HASH_LEN];
+	struct mbox_hash h;
+	uint32_t x = 12345, v;
+	size_t n, off, k;
+	int i, bad = 0;
+
+	for (i = 0; i < 256; i++) {
+		key[i] = (uint8_t)i;
+		mbox_hash128_seed(key, (size_t)i, 256u - (uint32_t)i,
+		    hashes + i * MBOX_HASH_LEN);
+	}
+	mbox_hash128_seed(hashes, sizeof(hashes), 0, fin);
+	v = (uint32_t)fin[0] | (uint32_t)fin[1] << 8 | (uint32_t)fin[2] << 16 |
+	    (uint32_t)fin[3] << 24;
+	ok(v == 0x6384ba69u, "hash: MurmurHash3_x64_128 verification value "
+	    "(%08x)", v);
+	for (k = 0; k < sizeof(buf); k++) {
+		x = x * 1103515245u + 12345u;
+		buf[k] = (uint8_t)(x >> 16);
+	}
+	for (i = 0; i < 3000; i++) {
+		x = x * 1103515245u + 12345u;
+		n = (x >> 8) % sizeof(buf);
+		mbox_hash128(buf, n, one);
+		mbox_hash_init(&h);
+		for (off = 0; off < n; off += k) {
+			x = x * 1103515245u + 12345u;
+			k = (x >> 8) % 40;
+			if (k > n - off)
+				k = n - off;
+			mbox_hash_update(&h, buf + off, k);
+		}
+		mbox_hash_final(&h, two);
+		bad += memcmp(one, two, MBOX_HASH_LEN) != 0;
+	}
+	is_int(bad, 0, "hash: streamed in random pieces == one call");
 }
 
 /* Many generated mailboxes: oracle agreement, chunk invariance, and
@@ -337,7 +421,8 @@ static void
 test_generated(void)
 {
 	struct msgs *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
-	int bad_oracle = 0, bad_chunk = 0, bad_xform = 0, total = 0;
+	int bad_oracle = 0, bad_chunk = 0, bad_xform = 0, bad_port = 0;
+	int total = 0;
 	const char *why;
 	uint32_t seed;
 	int fmt;
@@ -359,6 +444,11 @@ test_generated(void)
 			if (scan_mem(in.p, in.len, fmt, 0, seed, MBOX_BUF_MIN +
 			    seed % 50, b) != 0 || !same_msgs(a, b))
 				bad_chunk++;
+			scan_portable = true;
+			if (scan_mem(in.p, in.len, fmt, 0, 0, 0, b) != 0 ||
+			    !same_msgs(a, b))
+				bad_port++;
+			scan_portable = false;
 			if ((why = check_xform(in.p, in.len, fmt, a,
 			    seed % 3 == 0 ? 1 : 100, MBOX_BUF_MIN)) != NULL) {
 				printf("# seed %u fmt %d: %s\n", seed, fmt, why);
@@ -370,6 +460,8 @@ test_generated(void)
 	ok(total > 2000, "generated: %d messages in 300 mailboxes", total);
 	is_int(bad_oracle, 0, "generated: scanner agrees with the oracle");
 	is_int(bad_chunk, 0, "generated: random read sizes change nothing");
+	is_int(bad_port, 0, "generated: baseline (SSE2) and run-time chosen "
+	    "(AVX2 where the CPU has it) scan code agree");
 	is_int(bad_xform, 0, "generated: RETR/TOP bytes and size == octets");
 	free(a);
 	free(b);
@@ -389,6 +481,7 @@ main(void)
 	}
 	test_long_lines();
 	test_digests();
+	test_hash();
 	test_generated();
 	return tap_done();
 }

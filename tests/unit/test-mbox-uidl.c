@@ -342,6 +342,25 @@ test_bad_indexes(void)
 	tl_read(f.path, &ix);
 	ok(same(&ix, &mb), "the symlink's target is untouched");
 
+	/* An index of the previous version (SHA-256 digests), otherwise
+	 * intact and with a valid checksum: absent, never trusted. */
+	session(&f, NULL, NULL);
+	tl_read(f.idxfile, &ix);
+	ix.p[8] = 1;
+	{
+		uint64_t h64 = mbox_sum64(0, ix.p, ix.len - 8);
+
+		for (i = 0; i < 8; i++)
+			ix.p[ix.len - 8 + i] = (uint8_t)(h64 >> (8 * i));
+	}
+	ok(mbox_index_parse(ix.p, ix.len, &h, &recs, &why) != 0 &&
+	    strcmp(why, "index of another version") == 0,
+	    "version 1 index rejected (%s)", why ? why : "parsed");
+	tl_write(f.idxfile, ix.p, ix.len);
+	ok(session(&f, &u2, &st) == MBOX_OK && same(&u, &u2) &&
+	    st.index_use == MBOX_INDEX_NONE && st.bytes_scanned == mb.len,
+	    "version 1 index: treated as absent, full scan");
+
 	/* Format change invalidates the index. */
 	session(&f, NULL, NULL);
 	f.cfg.format = MBOX_FMT_MBOXRD;
