@@ -3,9 +3,12 @@
  *
  * 1. fcntl: a write lock on the whole mailbox (F_OFD_SETLK, which is not
  *    dropped when some other descriptor of the file is closed, falling
- *    back to F_SETLK), retried until cfg.lock_timeout. Taken first, as
- *    Debian Policy 11.6 orders it, so we never deadlock with an MDA that
- *    follows the policy.
+ *    back to F_SETLK). Taken first, as Debian Policy 11.6 orders it.
+ *    Both locks are only ever tried, never waited for while holding the
+ *    other (the policy's "non blocking way"): if the dot-lock is busy,
+ *    the fcntl lock is released before the next try, so an MDA that takes
+ *    the dot-lock first and then waits in fcntl (procmail does) can
+ *    finish instead of deadlocking with us until lock_timeout.
  * 2. dot-lock "<mbox>.lock": a unique temporary file in the mailbox
  *    directory holding our pid, link()ed to the lock name; success is
  *    the temporary file's link count reaching 2 (link()'s own return is
@@ -45,6 +48,8 @@
  * growing to a few polls per second. */
 #define LOCK_POLL_MIN_MS	10
 #define LOCK_POLL_MAX_MS	200
+/* fcntl_try/dotlock_try: someone else holds the lock right now. */
+#define LOCK_BUSY		1
 
 static unsigned
 lock_wait(uint64_t deadline, unsigned *backoff)
@@ -62,11 +67,11 @@ lock_wait(uint64_t deadline, unsigned *backoff)
 	return 1;
 }
 
+/* One attempt: MBOX_OK (held, or no fcntl locks here), LOCK_BUSY, or
+ * an error. */
 static int
-fcntl_lock(struct mbox *m)
+fcntl_try(struct mbox *m)
 {
-	uint64_t deadline = now_ms() + (uint64_t)m->cfg.lock_timeout * 1000;
-	unsigned backoff = LOCK_POLL_MIN_MS;
 	struct flock fl;
 
 	for (;;) {
@@ -93,11 +98,7 @@ fcntl_lock(struct mbox *m)
 			    strerror(errno));
 			return MBOX_ERR_TEMP;
 		}
-		if (!lock_wait(deadline, &backoff)) {
-			mbox_log(m, LOG_NOTICE, "%s: locked by another process "
-			    "(fcntl) for %us", m->path, m->cfg.lock_timeout);
-			return MBOX_ERR_TEMP;
-		}
+		return LOCK_BUSY;
 	}
 }
 
@@ -200,11 +201,11 @@ dotlock_break_stale(struct mbox *m, int tfd, const char *name)
 	return true;
 }
 
+/* One attempt (a stale lock broken on the way does not count): MBOX_OK
+ * (held, or dot-locking impossible here), LOCK_BUSY, or an error. */
 static int
-dotlock_lock(struct mbox *m)
+dotlock_try(struct mbox *m)
 {
-	uint64_t deadline = now_ms() + (uint64_t)m->cfg.lock_timeout * 1000;
-	unsigned backoff = LOCK_POLL_MIN_MS;
 	char name[NAME_MAX + 16], tmp[80], pidbuf[24];
 	uint64_t rnd = 0;
 	struct stat st;
@@ -265,11 +266,8 @@ dotlock_lock(struct mbox *m)
 		}
 		if (dotlock_break_stale(m, tfd, name))
 			continue;
-		if (!lock_wait(deadline, &backoff)) {
-			mbox_log(m, LOG_NOTICE, "%s: dot-locked by another "
-			    "process for %us", m->path, m->cfg.lock_timeout);
-			break;
-		}
+		r = LOCK_BUSY;
+		break;
 	}
 out:
 	close(tfd);
@@ -300,15 +298,30 @@ dotlock_unlock(struct mbox *m)
 int
 mbox_lock(struct mbox *m)
 {
+	uint64_t deadline = now_ms() + (uint64_t)m->cfg.lock_timeout * 1000;
+	unsigned backoff = LOCK_POLL_MIN_MS;
+	const char *by;
 	int r;
 
 	if (m->fd < 0)
 		return MBOX_OK;
-	if ((r = fcntl_lock(m)) != MBOX_OK)
-		return r;
-	if ((r = dotlock_lock(m)) != MBOX_OK)
-		fcntl_unlock(m);
-	return r;
+	for (;;) {
+		if ((r = fcntl_try(m)) == MBOX_OK) {
+			if ((r = dotlock_try(m)) == MBOX_OK)
+				return MBOX_OK;
+			/* Never wait for the dot-lock holding fcntl. */
+			fcntl_unlock(m);
+			by = "dot-locked";
+		} else
+			by = "locked (fcntl)";
+		if (r != LOCK_BUSY)
+			return r;
+		if (!lock_wait(deadline, &backoff)) {
+			mbox_log(m, LOG_NOTICE, "%s: %s by another process "
+			    "for %us", m->path, by, m->cfg.lock_timeout);
+			return MBOX_ERR_TEMP;
+		}
+	}
 }
 
 void

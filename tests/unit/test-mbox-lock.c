@@ -25,6 +25,7 @@
 #include "mbox_int.h"
 #include "mbox_testlib.h"
 #include "tap.h"
+#include "util.h"
 
 struct fx {
 	const char *dir;
@@ -367,10 +368,67 @@ test_readonly_dir(void)
 	tl_buf_free(&f.content);
 }
 
+/*
+ * An MDA that locks the other way round, as procmail does: dot-lock
+ * first, then a blocking fcntl lock. We must not hold fcntl while waiting
+ * for its dot-lock, or both wait until our lock_timeout.
+ */
+static void
+test_dotlock_first_mda(void)
+{
+	struct fx f;
+	char pidbuf[24], c;
+	int ready[2];
+	pid_t child;
+	uint64_t t0;
+	int r, status = -1;
+
+	fx_init(&f);
+	if (pipe(ready) != 0)
+		abort();
+	fflush(stdout);
+	child = fork();
+	if (child == 0) {
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		int fd;
+
+		snprintf(pidbuf, sizeof(pidbuf), "%ld\n", (long)getpid());
+		write_lock(f.lock, pidbuf, 0);
+		if (write(ready[1], "x", 1) != 1)
+			_exit(1);
+		/* Let the parent take fcntl and find the dot-lock busy. */
+		mbox_msleep(300);
+		fd = open(f.path, O_RDWR | O_APPEND);
+		if (fd < 0 || fcntl(fd, F_SETLKW, &fl) != 0)
+			_exit(1);
+		/* "Deliver", then unlock in the MDA's order. */
+		mbox_msleep(50);
+		unlink(f.lock);
+		_exit(0);
+	}
+	if (read(ready[0], &c, 1) != 1)
+		abort();
+	f.cfg.lock_timeout = 20;
+	t0 = now_ms();
+	r = try_open(&f);
+	is_int(r, MBOX_OK, "dot-lock-first MDA waiting in fcntl: we get both "
+	    "locks once it is done");
+	ok(now_ms() - t0 < 10 * 1000, "... long before lock_timeout "
+	    "(%llu ms; a deadlock would last %u s)",
+	    (unsigned long long)(now_ms() - t0), f.cfg.lock_timeout);
+	waitpid(child, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "and the MDA got its fcntl lock too");
+	close(ready[0]);
+	close(ready[1]);
+	tl_buf_free(&f.content);
+}
+
 int
 main(void)
 {
 	test_dotlocks();
+	test_dotlock_first_mda();
 	test_fcntl_and_session();
 	test_file_safety();
 	test_readonly_dir();
