@@ -66,8 +66,8 @@ ipc_mech_name(unsigned mech)
 
 /* ---- building ---- */
 
-static void
-buf_reserve(struct ipc_buf *b, size_t n)
+void
+ipc_buf_reserve(struct ipc_buf *b, size_t n)
 {
 	size_t cap;
 	uint8_t *nd;
@@ -98,7 +98,7 @@ ipc_begin(struct ipc_buf *b, uint16_t type)
 	memcpy(hdr + 4, &type, 2);
 	hdr[6] = IPC_VERSION;
 	hdr[7] = 0;
-	buf_reserve(b, IPC_HDR_SIZE);
+	ipc_buf_reserve(b, IPC_HDR_SIZE);
 	memcpy(b->data, hdr, IPC_HDR_SIZE);
 	b->len = IPC_HDR_SIZE;
 }
@@ -108,7 +108,7 @@ ipc_put_raw(struct ipc_buf *b, size_t n)
 {
 	uint8_t *p;
 
-	buf_reserve(b, n);
+	ipc_buf_reserve(b, n);
 	p = b->data + b->len;
 	b->len += n;
 	return p;

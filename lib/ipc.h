@@ -156,6 +156,9 @@ void ipc_put_u64(struct ipc_buf *, uint64_t);
 void ipc_put_bytes(struct ipc_buf *, const void *, size_t);	/* u32 len + bytes */
 void ipc_put_str(struct ipc_buf *, const char *);
 void ipc_put_fd(struct ipc_buf *, int fd);
+/* Make room for n more bytes without adding them: a buffer that is
+ * filled and sent many times (RETR data) grows once. */
+void ipc_buf_reserve(struct ipc_buf *, size_t n);
 /* Reserve n raw bytes at the end and return them (for data chunks). */
 uint8_t *ipc_put_raw(struct ipc_buf *, size_t n);
 /* Bytes of payload so far. */
