@@ -300,6 +300,8 @@ check_xform(const uint8_t *d, const struct mbox_scan_msg *m, uint64_t base,
 	uint64_t octets = 0, want_octets;
 	size_t off = (size_t)(m->data_off - base), n = (size_t)(m->end_off - m->data_off);
 
+	uint8_t *bufs = NULL;
+
 	for (int pass = 0; pass < 2; pass++) {
 		int64_t lines = pass == 0 ? -1 : top;
 
@@ -307,6 +309,17 @@ check_xform(const uint8_t *d, const struct mbox_scan_msg *m, uint64_t base,
 		o.format = fmt;
 		o.body_lines = lines;
 		o.bufsize = bufsize;
+		if (pass == 1) {
+			/* The caller's buffers, as a session reuses them:
+			 * full of bytes that must never be read as input. */
+			size_t cap = mbox_xform_bufsize(&o);
+
+			bufs = malloc(2 * cap);
+			FUZZ_CHECK(bufs != NULL);
+			for (size_t i = 0; i < 2 * cap; i++)
+				bufs[i] = (uint8_t)"From x\n.\r>"[i % 10];
+			o.bufs = bufs;
+		}
 		memset(&s, 0, sizeof(s));
 		s.max_chunk = bufsize < MBOX_BUF_MIN ? MBOX_BUF_MIN : bufsize;
 		r.d = d + off;
@@ -326,6 +339,7 @@ check_xform(const uint8_t *d, const struct mbox_scan_msg *m, uint64_t base,
 			FUZZ_CHECK(octets <= m->size);
 		free(s.b.p);
 	}
+	free(bufs);
 	free(want.p);
 }
 

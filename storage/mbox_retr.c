@@ -126,8 +126,19 @@ xf_line_body(struct xf *x)
 				xf_emit(x, "\r", 1, true);
 			if (len > 0 && q[-1] == '\r')
 				len--;
-			xf_emit(x, x->p, len, true);
-			xf_emit(x, "\r\n", 2, true);
+			if (x->cap - x->olen > len + 2) {
+				/* The common case, in one step: the line and
+				 * its CRLF fit without filling the output (so
+				 * no flush is due). */
+				memcpy(x->out + x->olen, x->p, len);
+				x->out[x->olen + len] = '\r';
+				x->out[x->olen + len + 1] = '\n';
+				x->olen += len + 2;
+				x->octets += len + 2;
+			} else {
+				xf_emit(x, x->p, len, true);
+				xf_emit(x, "\r\n", 2, true);
+			}
 			x->p = (uint8_t *)q + 1;
 			return;
 		}
@@ -156,6 +167,14 @@ xf_line_body(struct xf *x)
 	}
 }
 
+size_t
+mbox_xform_bufsize(const struct mbox_xform_opts *o)
+{
+	size_t cap = o->bufsize == 0 ? STORE_DATA_CHUNK : o->bufsize;
+
+	return cap < MBOX_BUF_MIN ? MBOX_BUF_MIN : cap;
+}
+
 int
 mbox_xform(const struct mbox_xform_opts *o, mbox_read_fn rd, void *rctx,
     mbox_sink sink, void *sctx, uint64_t *octets)
@@ -163,6 +182,7 @@ mbox_xform(const struct mbox_xform_opts *o, mbox_read_fn rd, void *rctx,
 	struct xf x;
 	bool in_hdr = true;
 	int64_t body_left = o->body_lines;
+	uint8_t *own = NULL;
 	unsigned c;
 
 	memset(&x, 0, sizeof(x));
@@ -171,16 +191,14 @@ mbox_xform(const struct mbox_xform_opts *o, mbox_read_fn rd, void *rctx,
 	x.rctx = rctx;
 	x.sink = sink;
 	x.sctx = sctx;
-	x.cap = o->bufsize == 0 ? STORE_DATA_CHUNK : o->bufsize;
-	if (x.cap < MBOX_BUF_MIN)
-		x.cap = MBOX_BUF_MIN;
-	x.in = malloc(x.cap);
-	x.out = malloc(x.cap);
-	if (x.in == NULL || x.out == NULL) {
-		free(x.in);
-		free(x.out);
-		return MBOX_ERR_TEMP;
+	x.cap = mbox_xform_bufsize(o);
+	if (o->bufs == NULL) {
+		own = malloc(2 * x.cap);
+		if (own == NULL)
+			return MBOX_ERR_TEMP;
 	}
+	x.in = o->bufs != NULL ? o->bufs : own;
+	x.out = x.in + x.cap;
 	x.p = x.e = x.in;
 	while (x.err == MBOX_OK) {
 		if ((size_t)(x.e - x.p) < MBOX_LINE_PFX && !x.eof)
@@ -204,8 +222,7 @@ mbox_xform(const struct mbox_xform_opts *o, mbox_read_fn rd, void *rctx,
 			in_hdr = false;
 	}
 	xf_flush(&x);
-	free(x.in);
-	free(x.out);
+	free(own);
 	*octets = x.octets;
 	return x.err;
 }
@@ -297,6 +314,15 @@ mbox_retr(struct mbox *m, uint32_t msgno, int64_t body_lines,
 	memset(&o, 0, sizeof(o));
 	o.format = m->cfg.format;
 	o.body_lines = body_lines;
+	/* Allocated on the first RETR, kept until mbox_close(): 256 KiB
+	 * per message was a fresh mmap (glibc's threshold is 128 KiB) and
+	 * its page faults. */
+	if (m->xform_bufs == NULL) {
+		m->xform_bufs = malloc(2 * mbox_xform_bufsize(&o));
+		if (m->xform_bufs == NULL)
+			return MBOX_ERR_TEMP;
+	}
+	o.bufs = m->xform_bufs;
 	rr.fd = m->fd;
 	rr.off = msg->data_off;
 	rr.end = msg->end_off;

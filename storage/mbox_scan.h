@@ -148,7 +148,15 @@ struct mbox_xform_opts {
 	enum mbox_format format;
 	int64_t body_lines;	/* < 0: whole message; else TOP n */
 	size_t bufsize;		/* input and output chunk; 0: 128 KiB */
+	/* The input and output buffers, 2 x bufsize bytes (after bufsize
+	 * is raised to MBOX_BUF_MIN; see mbox_xform_bufsize()), owned by the
+	 * caller so that a session serving many messages allocates them
+	 * once; NULL: allocated and freed by each call. */
+	uint8_t *bufs;
 };
+
+/* The effective buffer size of mbox_xform() for these options. */
+size_t mbox_xform_bufsize(const struct mbox_xform_opts *);
 
 /*
  * Transform one message's content (the bytes [data_off, end_off) as
