@@ -376,8 +376,8 @@ ipc_conn_close(struct ipc_conn *c)
 	c->fd = -1;
 }
 
-ssize_t
-ipc_conn_fill(struct ipc_conn *c)
+static ssize_t
+conn_fill(struct ipc_conn *c, int flags)
 {
 	struct msghdr mh;
 	struct iovec iov;
@@ -387,8 +387,13 @@ ipc_conn_fill(struct ipc_conn *c)
 	} cm;
 	ssize_t n;
 
-	/* Compact, then make room for at least one maximal frame. */
-	if (c->inpos > 0) {
+	/* Compact, then make room for at least one maximal frame. Only
+	 * when the buffer is empty (free) or short of room at the end: a
+	 * large frame arrives in several reads, and moving its first part
+	 * down before each of them would copy it again and again. */
+	if (c->inpos == c->inlen) {
+		c->inpos = c->inlen = 0;
+	} else if (c->inpos > 0 && c->incap - c->inlen < 64 * 1024) {
 		memmove(c->in, c->in + c->inpos, c->inlen - c->inpos);
 		c->inlen -= c->inpos;
 		c->inpos = 0;
@@ -421,7 +426,7 @@ ipc_conn_fill(struct ipc_conn *c)
 	mh.msg_control = cm.buf;
 	mh.msg_controllen = sizeof(cm.buf);
 	do {
-		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | flags);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -1;
@@ -446,6 +451,12 @@ ipc_conn_fill(struct ipc_conn *c)
 		c->eof = true;
 	c->inlen += (size_t)n;
 	return n;
+}
+
+ssize_t
+ipc_conn_fill(struct ipc_conn *c)
+{
+	return conn_fill(c, 0);
 }
 
 int
@@ -500,6 +511,13 @@ ipc_conn_recv(struct ipc_conn *c, struct ipc_msg *m, int timeout_ms)
 			return r;
 		if (c->eof)
 			return 0;
+		/* Read first and poll only when nothing is there: a large
+		 * frame (RETR data) arrives in several reads, and a poll
+		 * before each of them is a system call for nothing. */
+		if (conn_fill(c, MSG_DONTWAIT) >= 0)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return -1;
 		wait = -1;
 		if (timeout_ms >= 0) {
 			uint64_t now = now_ms();

@@ -7,6 +7,7 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "ipc.h"
+#include "params.h"
 #include "tap.h"
 #include "util.h"
 
@@ -211,11 +213,109 @@ test_stream_errors(void)
 	}
 }
 
+static uint8_t
+pattern(uint32_t frame, size_t i)
+{
+	return (uint8_t)(frame * 131u + i * 7u + (i >> 9));
+}
+
+/* Payload size of frame i: large ones (a RETR data frame, a maximal
+ * frame) that arrive in several reads, between small ones. */
+static size_t
+frame_size(uint32_t i)
+{
+	static const size_t sizes[] = { 1 + STORE_DATA_CHUNK, 9, 1,
+	    IPC_MAX_PAYLOAD, 70001, 1 + STORE_DATA_CHUNK, 65536, 3 };
+
+	return sizes[i % (sizeof(sizes) / sizeof(sizes[0]))];
+}
+
+/*
+ * Large frames written in pieces of odd sizes, through one send buffer
+ * reused the way postern-store reuses its RETR frame (reserved once,
+ * its length reset after each send): every frame is read back whole, in
+ * order, byte for byte, however the reads split it.
+ */
+static void
+test_large_frames(void)
+{
+	enum { NFRAMES = 64 };
+	struct ipc_conn c;
+	struct ipc_msg m;
+	int sp[2], status = -1;
+	uint32_t bad = 0;
+	pid_t pid;
+
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	pid = fork();
+	if (pid == 0) {
+		struct ipc_buf b;
+		uint32_t rnd = 12345;
+
+		close(sp[1]);
+		ipc_begin(&b, IPC_STORE_DATA);
+		ipc_buf_reserve(&b, IPC_MAX_PAYLOAD);
+		for (uint32_t i = 0; i < NFRAMES; i++) {
+			size_t n = frame_size(i), off = 0;
+			uint8_t *p;
+
+			b.len = IPC_HDR_SIZE;
+			p = ipc_put_raw(&b, n);
+			for (size_t k = 0; k < n; k++)
+				p[k] = pattern(i, k);
+			if (i % 2 == 0) {
+				if (ipc_send(sp[0], &b) == -1)
+					_exit(1);
+				continue;
+			}
+			/* The same frame by hand, in pieces: the header as
+			 * ipc_send would write it, then odd-sized writes. */
+			memcpy(b.data, &(uint32_t){ (uint32_t)n }, 4);
+			while (off < b.len) {
+				size_t piece;
+
+				rnd = rnd * 1103515245u + 12345u;
+				piece = 1 + (rnd >> 8) % 50000;
+				if (piece > b.len - off)
+					piece = b.len - off;
+				if (write(sp[0], b.data + off, piece) !=
+				    (ssize_t)piece)
+					_exit(1);
+				off += piece;
+			}
+		}
+		_exit(0);
+	}
+	close(sp[0]);
+	ipc_conn_init(&c, sp[1]);
+	for (uint32_t i = 0; i < NFRAMES; i++) {
+		size_t n = frame_size(i);
+
+		if (ipc_conn_recv(&c, &m, 10000) != 1 ||
+		    m.type != IPC_STORE_DATA || m.len != n) {
+			bad++;
+			break;
+		}
+		for (size_t k = 0; k < n; k++)
+			if (m.data[k] != pattern(i, k)) {
+				bad++;
+				break;
+			}
+	}
+	is_int(bad, 0, "%d frames of up to %d bytes, written whole and in "
+	    "pieces: each read back exactly", NFRAMES, IPC_MAX_PAYLOAD);
+	is_int(bad == 0 ? ipc_conn_recv(&c, &m, 10000) : -1, 0, "then EOF");
+	ipc_conn_close(&c);	/* first: a writer still writing must fail */
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "writer finished");
+}
+
 int
 main(void)
 {
 	test_header();
 	test_roundtrip();
 	test_stream_errors();
+	test_large_frames();
 	return tap_done();
 }
