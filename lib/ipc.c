@@ -511,13 +511,18 @@ ipc_conn_recv(struct ipc_conn *c, struct ipc_msg *m, int timeout_ms)
 			return r;
 		if (c->eof)
 			return 0;
-		/* Read first and poll only when nothing is there: a large
-		 * frame (RETR data) arrives in several reads, and a poll
-		 * before each of them is a system call for nothing. */
-		if (conn_fill(c, MSG_DONTWAIT) >= 0)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			return -1;
+		/* Part of a frame is here: read the rest before polling. A
+		 * large frame (RETR data) arrives in several reads, and a
+		 * poll before each of them is a system call for nothing. But
+		 * a reply to a request just sent is never there yet: poll
+		 * first then, as a read would only fail with EAGAIN. */
+		if (c->inpos < c->inlen) {
+			if (conn_fill(c, MSG_DONTWAIT) >= 0)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR)
+				return -1;
+		}
 		wait = -1;
 		if (timeout_ms >= 0) {
 			uint64_t now = now_ms();
