@@ -260,14 +260,17 @@ same_msg(const struct mbox_scan_msg *a, const struct mbox_scan_msg *b)
 struct sink {
 	struct buf b;
 	size_t max_chunk;
+	bool ended;		/* the chunk marked last came */
 };
 
 static int
-sink(void *ctx, const void *p, size_t n)
+sink(void *ctx, const void *p, size_t n, bool last)
 {
 	struct sink *s = ctx;
 
-	FUZZ_CHECK(n > 0 && n <= s->max_chunk);
+	FUZZ_CHECK(!s->ended);
+	FUZZ_CHECK((n > 0 || last) && n <= s->max_chunk);
+	s->ended = last;
 	put(&s->b, p, n);
 	return 0;
 }
@@ -327,6 +330,7 @@ check_xform(const uint8_t *d, const struct mbox_scan_msg *m, uint64_t base,
 		r.pos = 0;
 		r.chunk = chunk;
 		FUZZ_CHECK(mbox_xform(&o, rd, &r, sink, &s, &octets) == MBOX_OK);
+		FUZZ_CHECK(s.ended);
 		want.len = 0;
 		want_octets = model_xform(d + off, n, fmt, lines, &want);
 		FUZZ_CHECK(octets == want_octets);

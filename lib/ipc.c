@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <errno.h>
 #include <poll.h>
@@ -66,8 +67,8 @@ ipc_mech_name(unsigned mech)
 
 /* ---- building ---- */
 
-void
-ipc_buf_reserve(struct ipc_buf *b, size_t n)
+static void
+buf_reserve(struct ipc_buf *b, size_t n)
 {
 	size_t cap;
 	uint8_t *nd;
@@ -98,7 +99,7 @@ ipc_begin(struct ipc_buf *b, uint16_t type)
 	memcpy(hdr + 4, &type, 2);
 	hdr[6] = IPC_VERSION;
 	hdr[7] = 0;
-	ipc_buf_reserve(b, IPC_HDR_SIZE);
+	buf_reserve(b, IPC_HDR_SIZE);
 	memcpy(b->data, hdr, IPC_HDR_SIZE);
 	b->len = IPC_HDR_SIZE;
 }
@@ -108,7 +109,7 @@ ipc_put_raw(struct ipc_buf *b, size_t n)
 {
 	uint8_t *p;
 
-	ipc_buf_reserve(b, n);
+	buf_reserve(b, n);
 	p = b->data + b->len;
 	b->len += n;
 	return p;
@@ -229,6 +230,59 @@ ipc_send_flags(int sock, struct ipc_buf *b, int flags)
 			return -1;
 		}
 		off += (size_t)n;
+	}
+	return 0;
+}
+
+int
+ipc_send_iov(int sock, uint16_t type, const struct iovec *payload, int n)
+{
+	uint8_t hdr[IPC_HDR_SIZE];
+	struct iovec iov[1 + IPC_SEND_IOV_MAX];
+	size_t total = 0, first = 0, niov;
+	uint32_t plen;
+
+	if (n < 0 || n > IPC_SEND_IOV_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		total += payload[i].iov_len;
+		iov[1 + i] = payload[i];
+	}
+	if (total > IPC_MAX_PAYLOAD) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	plen = (uint32_t)total;
+	memcpy(hdr, &plen, 4);
+	memcpy(hdr + 4, &type, 2);
+	hdr[6] = IPC_VERSION;
+	hdr[7] = 0;
+	iov[0].iov_base = hdr;
+	iov[0].iov_len = IPC_HDR_SIZE;
+	niov = 1 + (size_t)n;
+	while (first < niov) {
+		struct msghdr mh;
+		ssize_t r;
+
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = iov + first;
+		mh.msg_iovlen = niov - first;
+		r = sendmsg(sock, &mh, MSG_NOSIGNAL);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		while (first < niov && (size_t)r >= iov[first].iov_len) {
+			r -= (ssize_t)iov[first].iov_len;
+			first++;
+		}
+		if (first < niov) {
+			iov[first].iov_base = (uint8_t *)iov[first].iov_base + r;
+			iov[first].iov_len -= (size_t)r;
+		}
 	}
 	return 0;
 }

@@ -87,7 +87,8 @@ enum ipc_type {
 	 * for the whole message). Reply: IPC_STORE_OK (u64 octets, the size
 	 * LIST reports) followed by IPC_STORE_DATA frames (u8 last, then the
 	 * bytes to the end of the frame: CRLF, dot-stuffed, without the final
-	 * ".\r\n"), or one IPC_STORE_ERROR. */
+	 * ".\r\n"; the frame with last = 1 may carry none), or one
+	 * IPC_STORE_ERROR. */
 	IPC_STORE_RETR = 36,
 	IPC_STORE_DATA = 37,
 	/* worker -> storage: u32 message number. Reply IPC_STORE_OK (u64 0)
@@ -156,15 +157,20 @@ void ipc_put_u64(struct ipc_buf *, uint64_t);
 void ipc_put_bytes(struct ipc_buf *, const void *, size_t);	/* u32 len + bytes */
 void ipc_put_str(struct ipc_buf *, const char *);
 void ipc_put_fd(struct ipc_buf *, int fd);
-/* Make room for n more bytes without adding them: a buffer that is
- * filled and sent many times (RETR data) grows once. */
-void ipc_buf_reserve(struct ipc_buf *, size_t n);
 /* Reserve n raw bytes at the end and return them (for data chunks). */
 uint8_t *ipc_put_raw(struct ipc_buf *, size_t n);
 /* Bytes of payload so far. */
 size_t ipc_payload_len(const struct ipc_buf *);
 /* Send on a blocking socket; 0 or -1 with errno. Frees nothing. */
 int ipc_send(int sock, struct ipc_buf *);
+/*
+ * Send one frame of this type (no descriptor) whose payload is the n
+ * pieces of iov (n <= IPC_SEND_IOV_MAX), on a blocking socket, without
+ * copying them into a buffer: for RETR data. 0 or -1 with errno.
+ */
+#define IPC_SEND_IOV_MAX	4
+struct iovec;
+int ipc_send_iov(int sock, uint16_t type, const struct iovec *iov, int n);
 /* Send without blocking; -1 with EAGAIN if the peer's buffer is full. */
 int ipc_send_nb(int sock, struct ipc_buf *);
 /* Wipes the buffer (it may have carried a password) and frees it. */

@@ -34,10 +34,10 @@ struct xf {
 };
 
 static void
-xf_flush(struct xf *x)
+xf_flush(struct xf *x, bool last)
 {
-	if (x->err == MBOX_OK && x->olen > 0 &&
-	    x->sink(x->sctx, x->out, x->olen) != 0)
+	if (x->err == MBOX_OK && (x->olen > 0 || last) &&
+	    x->sink(x->sctx, x->out, x->olen, last) != 0)
 		x->err = MBOX_ERR_SINK;
 	x->olen = 0;
 }
@@ -60,7 +60,7 @@ xf_emit(struct xf *x, const void *src, size_t len, bool counted)
 		s += n;
 		len -= n;
 		if (x->olen == x->cap)
-			xf_flush(x);
+			xf_flush(x, false);
 	}
 }
 
@@ -221,7 +221,10 @@ mbox_xform(const struct mbox_xform_opts *o, mbox_read_fn rd, void *rctx,
 		if (c & MBOX_LC_BLANK)
 			in_hdr = false;
 	}
-	xf_flush(&x);
+	if (o->held != NULL && o->bufs != NULL)
+		*o->held = x.err == MBOX_OK ? x.olen : 0;
+	else
+		xf_flush(&x, true);
 	free(own);
 	*octets = x.octets;
 	return x.err;
@@ -297,6 +300,7 @@ mbox_retr(struct mbox *m, uint32_t msgno, int64_t body_lines,
 	struct range_reader rr;
 	struct mbox_msg *msg;
 	uint64_t octets = 0;
+	size_t held = 0;
 	uint32_t i;
 	int r;
 
@@ -323,18 +327,24 @@ mbox_retr(struct mbox *m, uint32_t msgno, int64_t body_lines,
 			return MBOX_ERR_TEMP;
 	}
 	o.bufs = m->xform_bufs;
+	o.held = &held;
 	rr.fd = m->fd;
 	rr.off = msg->data_off;
 	rr.end = msg->end_off;
 	r = mbox_xform(&o, range_read, &rr, sink, ctx, &octets);
 	if (r == MBOX_OK && (body_lines < 0 ? octets != msg->size :
 	    octets > msg->size)) {
-		/* Too late to take the bytes back; the caller must not
-		 * terminate the response as if it were complete. */
+		/* Too late to take back the bytes sent, but the last chunk
+		 * is not: the caller never sees last and must not end the
+		 * response as if it were complete. */
 		mbox_log(m, LOG_ERR, "mailbox %s: message %u sent %llu octets, "
 		    "expected %llu: changed under us", m->path, msgno,
 		    (unsigned long long)octets, (unsigned long long)msg->size);
 		r = MBOX_ERR_TEMP;
 	}
+	/* Checked: the last chunk may go now, and says so. */
+	if (r == MBOX_OK && sink(ctx, m->xform_bufs + mbox_xform_bufsize(&o),
+	    held, true) != 0)
+		r = MBOX_ERR_SINK;
 	return r;
 }

@@ -6,10 +6,13 @@
  */
 #include "config.h"
 
+#include <sys/uio.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,12 +33,6 @@ struct store {
 	char *user, *mailbox, *index_dir;
 	uint32_t uid;
 	uint64_t session;
-	/* The IPC_STORE_DATA frame under construction. One buffer serves
-	 * the whole session: allocating and wiping a 256 KiB buffer per
-	 * frame was most of RETR's cost. It carries the user's own mail
-	 * inside the user's own process, so there is nothing to wipe
-	 * between frames. */
-	struct ipc_buf data;
 };
 
 static void
@@ -120,40 +117,23 @@ recv_setup(struct store *st)
 	free(master.in);
 }
 
-/* Empty the data frame (u8 last = 0, no bytes yet), allocating it the
- * first time. ipc_send() rewrites the length and flags of the header at
- * every send; the type and version written by ipc_begin() stay. */
-static void
-data_frame_reset(struct store *st)
-{
-	if (st->data.data == NULL) {
-		ipc_begin(&st->data, IPC_STORE_DATA);
-		ipc_buf_reserve(&st->data, 1 + STORE_DATA_CHUNK);
-	}
-	st->data.len = IPC_HDR_SIZE;
-	ipc_put_u8(&st->data, 0);	/* last */
-}
-
+/*
+ * One IPC_STORE_DATA frame per chunk of the transform's output, sent
+ * from where the transform left it: a header and the "last" byte in
+ * front, nothing copied.
+ */
 static int
-data_sink(void *ctx, const void *buf, size_t len)
+data_sink(void *ctx, const void *buf, size_t len, bool last)
 {
 	struct store *st = ctx;
-	const uint8_t *p = buf;
+	uint8_t flag = last ? 1 : 0;
+	struct iovec iov[2];
 
-	while (len > 0) {
-		size_t room = STORE_DATA_CHUNK - (ipc_payload_len(&st->data) - 1);
-		size_t n = len < room ? len : room;
-
-		memcpy(ipc_put_raw(&st->data, n), p, n);
-		p += n;
-		len -= n;
-		if (ipc_payload_len(&st->data) - 1 == STORE_DATA_CHUNK) {
-			if (ipc_send(st->worker.fd, &st->data) == -1)
-				return -1;
-			data_frame_reset(st);
-		}
-	}
-	return 0;
+	iov[0].iov_base = &flag;
+	iov[0].iov_len = 1;
+	iov[1].iov_base = (void *)buf;
+	iov[1].iov_len = len;
+	return ipc_send_iov(st->worker.fd, IPC_STORE_DATA, iov, len > 0 ? 2 : 1);
 }
 
 static void
@@ -169,18 +149,14 @@ do_retr(struct store *st, uint32_t msgno, uint32_t lines)
 		return;
 	}
 	reply_ok(st, size);
-	data_frame_reset(st);
 	r = mbox_retr(st->mbox, msgno, lines == UINT32_MAX ? -1 : (int64_t)lines,
 	    data_sink, st);
 	if (r != MBOX_OK) {
 		/* The +OK is out: the worker cannot send -ERR any more. End
 		 * the session rather than send a truncated message as if it
-		 * were whole. */
+		 * were whole (the frame marked last was never sent). */
 		fatalx("retrieving message %u failed (%d)", msgno, r);
 	}
-	st->data.data[IPC_HDR_SIZE] = 1;	/* last */
-	if (ipc_send(st->worker.fd, &st->data) == -1)
-		fatal("send to worker");
 }
 
 static void
@@ -392,6 +368,5 @@ main(int argc, char **argv)
 	}
 	if (st.mbox != NULL)
 		mbox_close(st.mbox);
-	ipc_buf_free(&st.data);
 	return 0;
 }

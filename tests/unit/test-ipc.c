@@ -7,6 +7,7 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -231,10 +232,10 @@ frame_size(uint32_t i)
 }
 
 /*
- * Large frames written in pieces of odd sizes, through one send buffer
- * reused the way postern-store reuses its RETR frame (reserved once,
- * its length reset after each send): every frame is read back whole, in
- * order, byte for byte, however the reads split it.
+ * Large frames, sent by ipc_send_iov (a "last" byte and the data in two
+ * pieces, as postern-store sends RETR data) or written by hand in pieces
+ * of odd sizes: every frame is read back whole, in order, byte for byte,
+ * however the reads split it.
  */
 static void
 test_large_frames(void)
@@ -254,7 +255,6 @@ test_large_frames(void)
 
 		close(sp[1]);
 		ipc_begin(&b, IPC_STORE_DATA);
-		ipc_buf_reserve(&b, IPC_MAX_PAYLOAD);
 		for (uint32_t i = 0; i < NFRAMES; i++) {
 			size_t n = frame_size(i), off = 0;
 			uint8_t *p;
@@ -264,7 +264,11 @@ test_large_frames(void)
 			for (size_t k = 0; k < n; k++)
 				p[k] = pattern(i, k);
 			if (i % 2 == 0) {
-				if (ipc_send(sp[0], &b) == -1)
+				struct iovec iov[2] = {
+					{ p, 1 }, { p + 1, n - 1 } };
+
+				if (ipc_send_iov(sp[0], IPC_STORE_DATA, iov,
+				    2) == -1)
 					_exit(1);
 				continue;
 			}
@@ -305,6 +309,15 @@ test_large_frames(void)
 	is_int(bad, 0, "%d frames of up to %d bytes, written whole and in "
 	    "pieces: each read back exactly", NFRAMES, IPC_MAX_PAYLOAD);
 	is_int(bad == 0 ? ipc_conn_recv(&c, &m, 10000) : -1, 0, "then EOF");
+	{
+		static uint8_t huge[IPC_MAX_PAYLOAD + 1];
+		struct iovec big = { huge, sizeof(huge) };
+
+		errno = 0;
+		ok(ipc_send_iov(sp[1], IPC_STORE_DATA, &big, 1) == -1 &&
+		    errno == EMSGSIZE, "ipc_send_iov: an oversized payload "
+		    "is refused before anything is sent");
+	}
 	ipc_conn_close(&c);	/* first: a writer still writing must fail */
 	waitpid(pid, &status, 0);
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "writer finished");

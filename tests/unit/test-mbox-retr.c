@@ -107,11 +107,12 @@ test_generated(void)
 }
 
 static int
-failing_sink(void *ctx, const void *buf, size_t len)
+failing_sink(void *ctx, const void *buf, size_t len, bool last)
 {
 	(void)ctx;
 	(void)buf;
 	(void)len;
+	(void)last;
 	return -1;
 }
 
@@ -187,12 +188,13 @@ test_errors_and_chunks(void)
 
 /* A sink that takes one chunk, then fails: a RETR cut short. */
 static int
-sink_fails_second(void *ctx, const void *buf, size_t len)
+sink_fails_second(void *ctx, const void *buf, size_t len, bool last)
 {
 	size_t *calls = ctx;
 
 	(void)buf;
 	(void)len;
+	(void)last;
 	return (*calls)++ == 0 ? 0 : -1;
 }
 
