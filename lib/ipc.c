@@ -235,33 +235,37 @@ ipc_send_flags(int sock, struct ipc_buf *b, int flags)
 }
 
 int
-ipc_send_iov(int sock, uint16_t type, const struct iovec *payload, int n)
+ipc_send_iov(int sock, struct ipc_buf *pre, uint16_t type,
+    const struct iovec *payload, int n)
 {
 	uint8_t hdr[IPC_HDR_SIZE];
-	struct iovec iov[1 + IPC_SEND_IOV_MAX];
-	size_t total = 0, first = 0, niov;
+	struct iovec iov[2 + IPC_SEND_IOV_MAX];
+	size_t total = 0, first = 0, niov = 0;
 	uint32_t plen;
 
-	if (n < 0 || n > IPC_SEND_IOV_MAX) {
+	if (n < 0 || n > IPC_SEND_IOV_MAX || (pre != NULL && pre->fd >= 0)) {
 		errno = EINVAL;
 		return -1;
 	}
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n; i++)
 		total += payload[i].iov_len;
-		iov[1 + i] = payload[i];
-	}
-	if (total > IPC_MAX_PAYLOAD) {
+	if (total > IPC_MAX_PAYLOAD || (pre != NULL && ipc_finish(pre) == -1)) {
 		errno = EMSGSIZE;
 		return -1;
+	}
+	if (pre != NULL) {
+		iov[niov].iov_base = pre->data;
+		iov[niov++].iov_len = pre->len;
 	}
 	plen = (uint32_t)total;
 	memcpy(hdr, &plen, 4);
 	memcpy(hdr + 4, &type, 2);
 	hdr[6] = IPC_VERSION;
 	hdr[7] = 0;
-	iov[0].iov_base = hdr;
-	iov[0].iov_len = IPC_HDR_SIZE;
-	niov = 1 + (size_t)n;
+	iov[niov].iov_base = hdr;
+	iov[niov++].iov_len = IPC_HDR_SIZE;
+	for (int i = 0; i < n; i++)
+		iov[niov++] = payload[i];
 	while (first < niov) {
 		struct msghdr mh;
 		ssize_t r;

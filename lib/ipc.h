@@ -166,11 +166,14 @@ int ipc_send(int sock, struct ipc_buf *);
 /*
  * Send one frame of this type (no descriptor) whose payload is the n
  * pieces of iov (n <= IPC_SEND_IOV_MAX), on a blocking socket, without
- * copying them into a buffer: for RETR data. 0 or -1 with errno.
+ * copying them into a buffer: for RETR data. If pre is not NULL, that
+ * frame (built with ipc_begin, no descriptor) goes first, in the same
+ * system call. 0 or -1 with errno.
  */
 #define IPC_SEND_IOV_MAX	4
 struct iovec;
-int ipc_send_iov(int sock, uint16_t type, const struct iovec *iov, int n);
+int ipc_send_iov(int sock, struct ipc_buf *pre, uint16_t type,
+    const struct iovec *iov, int n);
 /* Send without blocking; -1 with EAGAIN if the peer's buffer is full. */
 int ipc_send_nb(int sock, struct ipc_buf *);
 /* Wipes the buffer (it may have carried a password) and frees it. */

@@ -28,6 +28,10 @@
 struct store {
 	struct config cfg;
 	struct ipc_conn worker;
+	/* RETR's IPC_STORE_OK, held back to go out with the first data
+	 * frame in one system call (the worker then wakes up once for
+	 * both); NULL once sent. */
+	struct ipc_buf *retr_ok;
 	struct mbox_config mcfg;
 	struct mbox *mbox;
 	char *user, *mailbox, *index_dir;
@@ -120,7 +124,7 @@ recv_setup(struct store *st)
 /*
  * One IPC_STORE_DATA frame per chunk of the transform's output, sent
  * from where the transform left it: a header and the "last" byte in
- * front, nothing copied.
+ * front, nothing copied; the first one after the held-back OK.
  */
 static int
 data_sink(void *ctx, const void *buf, size_t len, bool last)
@@ -128,17 +132,22 @@ data_sink(void *ctx, const void *buf, size_t len, bool last)
 	struct store *st = ctx;
 	uint8_t flag = last ? 1 : 0;
 	struct iovec iov[2];
+	int r;
 
 	iov[0].iov_base = &flag;
 	iov[0].iov_len = 1;
 	iov[1].iov_base = (void *)buf;
 	iov[1].iov_len = len;
-	return ipc_send_iov(st->worker.fd, IPC_STORE_DATA, iov, len > 0 ? 2 : 1);
+	r = ipc_send_iov(st->worker.fd, st->retr_ok, IPC_STORE_DATA, iov,
+	    len > 0 ? 2 : 1);
+	st->retr_ok = NULL;
+	return r;
 }
 
 static void
 do_retr(struct store *st, uint32_t msgno, uint32_t lines)
 {
+	struct ipc_buf ok;
 	uint64_t size;
 	const char *uidl;
 	int r;
@@ -148,15 +157,21 @@ do_retr(struct store *st, uint32_t msgno, uint32_t lines)
 		reply_mbox_error(st, r);
 		return;
 	}
-	reply_ok(st, size);
+	ipc_begin(&ok, IPC_STORE_OK);
+	ipc_put_u64(&ok, size);
+	st->retr_ok = &ok;
 	r = mbox_retr(st->mbox, msgno, lines == UINT32_MAX ? -1 : (int64_t)lines,
 	    data_sink, st);
 	if (r != MBOX_OK) {
-		/* The +OK is out: the worker cannot send -ERR any more. End
-		 * the session rather than send a truncated message as if it
-		 * were whole (the frame marked last was never sent). */
+		/* The +OK is out (or goes now, as it always did): the worker
+		 * cannot send -ERR any more. End the session rather than
+		 * send a truncated message as if it were whole (the frame
+		 * marked last was never sent). */
+		if (st->retr_ok != NULL)
+			(void)ipc_send(st->worker.fd, st->retr_ok);
 		fatalx("retrieving message %u failed (%d)", msgno, r);
 	}
+	ipc_buf_free(&ok);
 }
 
 static void

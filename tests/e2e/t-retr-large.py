@@ -8,7 +8,8 @@ one system call on a plain connection). Every response is compared byte
 for byte with what RFC 1939 requires: the +OK line, the dot-stuffed
 CRLF lines, one terminating line; its octets equal LIST's. Read
 promptly, pipelined and read late (the worker's writes fill the socket
-and complete in parts), and many times over in one session.
+and complete in parts), and many times over in one session; and a
+mailbox rewritten behind the session's back sends nothing of it.
 """
 import os
 import socket
@@ -159,7 +160,21 @@ try:
     except socket.timeout:
         extra = b""
     t.eq(c.buf + extra, b"", "nothing after the last response")
-    t.ok(c.cmd("QUIT").startswith(b"+OK"), "QUIT")
+
+    # The mailbox rewritten in place behind the session's back (every
+    # offset shifted by one byte): not a byte of the wrong message goes
+    # out, nothing ends as if complete, and the session ends.
+    d.write_mbox("ptalice", b"X" + h.make_mbox(MSGS))
+    c.send(b"RETR 2\r\n")
+    t.ok(c.closed(10), "RETR from a mailbox changed under us ends the "
+         "session")
+    okline = b"+OK %d octets\r\n" % sizes[1]
+    rest = c.buf[len(okline):] if c.buf.startswith(okline) else c.buf
+    t.ok(rest == b"" or (rest.startswith(b"-ERR") and
+                         rest.count(b"\r\n") == 1 and rest.endswith(b"\r\n")),
+         "with at most the +OK line and one -ERR line: no data, no "
+         "terminating line (got %r)" % c.buf[:80])
+    t.ok(d.wait_log("changed under us"), "and says why in the log")
 finally:
     d.cleanup()
 t.done()

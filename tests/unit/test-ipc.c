@@ -267,9 +267,16 @@ test_large_frames(void)
 				struct iovec iov[2] = {
 					{ p, 1 }, { p + 1, n - 1 } };
 
-				if (ipc_send_iov(sp[0], IPC_STORE_DATA, iov,
-				    2) == -1)
+				struct ipc_buf pre;
+
+				/* Every fourth one after a small frame, in
+				 * the same system call. */
+				ipc_begin(&pre, IPC_STORE_OK);
+				ipc_put_u64(&pre, i);
+				if (ipc_send_iov(sp[0], i % 4 == 0 ? &pre :
+				    NULL, IPC_STORE_DATA, iov, 2) == -1)
 					_exit(1);
+				ipc_buf_free(&pre);
 				continue;
 			}
 			/* The same frame by hand, in pieces: the header as
@@ -294,7 +301,14 @@ test_large_frames(void)
 	ipc_conn_init(&c, sp[1]);
 	for (uint32_t i = 0; i < NFRAMES; i++) {
 		size_t n = frame_size(i);
+		uint64_t v;
 
+		if (i % 4 == 0 && (ipc_conn_recv(&c, &m, 10000) != 1 ||
+		    m.type != IPC_STORE_OK || !ipc_get_u64(&m, &v) || v != i ||
+		    !ipc_get_end(&m))) {
+			bad++;
+			break;
+		}
 		if (ipc_conn_recv(&c, &m, 10000) != 1 ||
 		    m.type != IPC_STORE_DATA || m.len != n) {
 			bad++;
@@ -314,7 +328,7 @@ test_large_frames(void)
 		struct iovec big = { huge, sizeof(huge) };
 
 		errno = 0;
-		ok(ipc_send_iov(sp[1], IPC_STORE_DATA, &big, 1) == -1 &&
+		ok(ipc_send_iov(sp[1], NULL, IPC_STORE_DATA, &big, 1) == -1 &&
 		    errno == EMSGSIZE, "ipc_send_iov: an oversized payload "
 		    "is refused before anything is sent");
 	}
