@@ -253,6 +253,56 @@ range_read(void *ctx, void *buf, size_t len)
 }
 
 /*
+ * A few bytes of the mailbox read at once. The checks below look at
+ * bytes close together (the From_ line and the byte before it; the end
+ * of the content, the separator and the next "From "), and one pread
+ * for each was most of RETR's system calls. A byte outside the window
+ * (or past a short read) is read from the file as before, so every
+ * check sees what it would have seen.
+ */
+struct peek {
+	int fd;
+	uint64_t off;
+	size_t len;
+	uint8_t b[256];
+};
+
+static void
+peek_load(struct peek *p, uint64_t off, size_t want)
+{
+	ssize_t n;
+
+	if (want > sizeof(p->b))
+		want = sizeof(p->b);
+	n = mbox_pread_full(p->fd, p->b, want, off);
+	p->off = off;
+	p->len = n > 0 ? (size_t)n : 0;
+}
+
+static bool
+peek_get(const struct peek *p, uint64_t off, void *out, size_t n)
+{
+	if (off >= p->off && off - p->off <= p->len &&
+	    n <= p->len - (size_t)(off - p->off)) {
+		memcpy(out, p->b + (off - p->off), n);
+		return true;
+	}
+	return mbox_pread_full(p->fd, out, n, off) == (ssize_t)n;
+}
+
+/* mbox_from_at() through the window. */
+static bool
+peek_from_at(const struct peek *p, uint64_t off)
+{
+	uint8_t b[6];
+
+	if (off == 0)
+		return peek_get(p, 0, b, 5) && memcmp(b, "From ", 5) == 0;
+	return peek_get(p, off - 1, b, 6) && b[0] == '\n' &&
+	    memcmp(b + 1, "From ", 5) == 0;
+}
+
+/*
  * Is message i still where the table says? Its From_ line must start a
  * line, the content must end on a line end, and what follows must be the
  * separator (blank line, next From_ line) or the scanned end.
@@ -265,29 +315,36 @@ mbox_boundaries_ok(const struct mbox *m, uint32_t i)
 	    m->scanned_end;
 	uint8_t b[8];
 	size_t gap = (size_t)(next - msg->end_off);
+	struct peek pk = { .fd = m->fd };
+	uint64_t at;
 	struct stat st;
 
 	if (fstat(m->fd, &st) != 0 || (uint64_t)st.st_size < m->scanned_end)
 		return false;
-	if (!mbox_from_at(m->fd, msg->from_off))
+	/* The byte before the From_ line up to the LF that ends it. */
+	at = msg->from_off > 0 ? msg->from_off - 1 : 0;
+	peek_load(&pk, at, msg->data_off > at + 6 ?
+	    (size_t)(msg->data_off - at < sizeof(pk.b) ? msg->data_off - at :
+	    sizeof(pk.b)) : 6);
+	if (!peek_from_at(&pk, msg->from_off))
 		return false;
 	if (msg->data_off > msg->from_off && msg->data_off < m->scanned_end &&
-	    (mbox_pread_full(m->fd, b, 1, msg->data_off - 1) != 1 ||
-	    b[0] != '\n'))
+	    (!peek_get(&pk, msg->data_off - 1, b, 1) || b[0] != '\n'))
 		return false;
 	if (gap > 2)
 		return false;
+	/* The content's last byte, the separator, the next "From ". */
+	at = msg->end_off > 0 ? msg->end_off - 1 : 0;
+	peek_load(&pk, at, 1 + gap + 6);
 	if (gap > 0) {
-		if (mbox_pread_full(m->fd, b, gap, msg->end_off) !=
-		    (ssize_t)gap ||
+		if (!peek_get(&pk, msg->end_off, b, gap) ||
 		    b[gap - 1] != '\n' || (gap == 2 && b[0] != '\r'))
 			return false;
 	}
 	if (msg->end_off > msg->data_off && next < m->scanned_end &&
-	    (mbox_pread_full(m->fd, b, 1, msg->end_off - 1) != 1 ||
-	    b[0] != '\n'))
+	    (!peek_get(&pk, msg->end_off - 1, b, 1) || b[0] != '\n'))
 		return false;	/* content must end on a line end */
-	if (next < m->scanned_end && !mbox_from_at(m->fd, next))
+	if (next < m->scanned_end && !peek_from_at(&pk, next))
 		return false;
 	return true;
 }

@@ -273,11 +273,74 @@ test_session_reuse(void)
 	tl_buf_free(&big);
 }
 
+/*
+ * Each boundary check of RETR on its own: one byte of the mailbox
+ * changed in place (same size) around message 2, and RETR 2 must refuse
+ * without sending a byte; restored, it is served again. The checks read
+ * the bytes around the From_ line and around the end of the content in
+ * one go each; this makes sure none of them is skipped.
+ */
+static void
+test_boundary_checks(void)
+{
+	const char *dir = tl_tmpdir();
+	char *path = tl_path(dir, "mbox");
+	struct tl_buf in = { 0 }, out = { 0 }, good = { 0 };
+	struct mbox_config cfg;
+	struct mbox *m;
+	const char *f2, *f3, *lf2;
+	static const char *what[] = {
+		"the separator before the From_ line",
+		"the 'F' of the From_ line",
+		"the LF that ends the From_ line",
+		"the content's last LF",
+		"the blank line after the content",
+		"the 'F' of the next From_ line",
+	};
+	size_t offs[6];
+
+	tl_gen_msg(&in, "a@x", "one", "first body");
+	tl_gen_msg(&in, "b@x", "two", "second body");
+	tl_gen_msg(&in, "c@x", "three", "third body");
+	tl_write(path, in.p, in.len);
+	f2 = strstr((const char *)in.p, "\nFrom b@x") + 1;
+	f3 = strstr((const char *)in.p, "\nFrom c@x") + 1;
+	lf2 = strchr(f2, '\n');
+	offs[0] = (size_t)(f2 - (const char *)in.p) - 1;
+	offs[1] = offs[0] + 1;
+	offs[2] = (size_t)(lf2 - (const char *)in.p);
+	offs[3] = (size_t)(f3 - (const char *)in.p) - 2;
+	offs[4] = offs[3] + 1;
+	offs[5] = offs[4] + 1;
+	tl_cfg(&cfg, path, NULL);
+	ok(mbox_open(&cfg, &m) == MBOX_OK, "open");
+	is_int(tl_retr(m, 2, -1, &good), MBOX_OK, "RETR 2");
+	for (size_t k = 0; k < 6; k++) {
+		uint8_t keep = in.p[offs[k]];
+
+		in.p[offs[k]] = keep == 'F' ? 'G' : 'x';
+		tl_write(path, in.p, in.len);
+		out.len = 0;
+		ok(tl_retr(m, 2, -1, &out) == MBOX_ERR_TEMP && out.len == 0,
+		    "%s changed: RETR 2 refused, nothing sent", what[k]);
+		in.p[offs[k]] = keep;
+		tl_write(path, in.p, in.len);
+		ok(tl_retr(m, 2, -1, &out) == MBOX_OK && out.len == good.len &&
+		    memcmp(out.p, good.p, out.len) == 0,
+		    "restored: RETR 2 served again");
+	}
+	mbox_close(m);
+	tl_buf_free(&in);
+	tl_buf_free(&out);
+	tl_buf_free(&good);
+}
+
 int
 main(void)
 {
 	test_generated();
 	test_errors_and_chunks();
 	test_session_reuse();
+	test_boundary_checks();
 	return tap_done();
 }
