@@ -167,6 +167,57 @@ xf_line_body(struct xf *x)
 	}
 }
 
+/*
+ * A run of ordinary lines: not starting with '.', '>', 'F', CR or LF, so
+ * nothing to unquote or stuff, never blank, never a From_ line (class 0
+ * whatever follows; mbox_xform asks for no X-IMAP test). Each must be
+ * whole in the input and fit the output without filling it; then only
+ * its line end changes. This is most of every message, done here
+ * without the main loop's per-line steps. body_left: TOP's budget of
+ * body lines, or NULL for none. Returns whether it took a line.
+ */
+static bool
+xf_plain_lines(struct xf *x, int64_t *body_left)
+{
+	bool took = false;
+
+	while (x->p < x->e) {
+		const uint8_t *q;
+		size_t len;
+
+		switch (*x->p) {
+		case '.':
+		case '>':
+		case 'F':
+		case '\r':
+		case '\n':
+			return took;
+		default:
+			break;
+		}
+		if (body_left != NULL && *body_left == 0)
+			return took;
+		q = memchr(x->p, '\n', (size_t)(x->e - x->p));
+		if (q == NULL)
+			return took;
+		len = (size_t)(q - x->p);
+		if (q[-1] == '\r')
+			len--;	/* q > x->p: the line does not start with CR */
+		if (x->cap - x->olen <= len + 2)
+			return took;
+		memcpy(x->out + x->olen, x->p, len);
+		x->out[x->olen + len] = '\r';
+		x->out[x->olen + len + 1] = '\n';
+		x->olen += len + 2;
+		x->octets += len + 2;
+		x->p = (uint8_t *)q + 1;
+		if (body_left != NULL)
+			(*body_left)--;
+		took = true;
+	}
+	return took;
+}
+
 size_t
 mbox_xform_bufsize(const struct mbox_xform_opts *o)
 {
@@ -205,6 +256,9 @@ mbox_xform(const struct mbox_xform_opts *o, mbox_read_fn rd, void *rctx,
 			xf_refill(&x, MBOX_LINE_PFX);
 		if (x.p == x.e || x.err != MBOX_OK)
 			break;
+		if (xf_plain_lines(&x, in_hdr || o->body_lines < 0 ? NULL :
+		    &body_left))
+			continue;
 		if (!in_hdr && o->body_lines >= 0) {
 			if (body_left == 0)
 				break;
