@@ -30,8 +30,9 @@ struct store {
 	struct ipc_conn worker;
 	/* RETR's IPC_STORE_OK, held back to go out with the first data
 	 * frame in one system call (the worker then wakes up once for
-	 * both); NULL once sent. */
-	struct ipc_buf *retr_ok;
+	 * both) while retr_ok_pending. */
+	struct ipc_buf retr_ok;
+	bool retr_ok_pending;
 	struct mbox_config mcfg;
 	struct mbox *mbox;
 	char *user, *mailbox, *index_dir;
@@ -138,16 +139,15 @@ data_sink(void *ctx, const void *buf, size_t len, bool last)
 	iov[0].iov_len = 1;
 	iov[1].iov_base = (void *)buf;
 	iov[1].iov_len = len;
-	r = ipc_send_iov(st->worker.fd, st->retr_ok, IPC_STORE_DATA, iov,
-	    len > 0 ? 2 : 1);
-	st->retr_ok = NULL;
+	r = ipc_send_iov(st->worker.fd, st->retr_ok_pending ? &st->retr_ok :
+	    NULL, IPC_STORE_DATA, iov, len > 0 ? 2 : 1);
+	st->retr_ok_pending = false;
 	return r;
 }
 
 static void
 do_retr(struct store *st, uint32_t msgno, uint32_t lines)
 {
-	struct ipc_buf ok;
 	uint64_t size;
 	const char *uidl;
 	int r;
@@ -157,9 +157,9 @@ do_retr(struct store *st, uint32_t msgno, uint32_t lines)
 		reply_mbox_error(st, r);
 		return;
 	}
-	ipc_begin(&ok, IPC_STORE_OK);
-	ipc_put_u64(&ok, size);
-	st->retr_ok = &ok;
+	ipc_begin(&st->retr_ok, IPC_STORE_OK);
+	ipc_put_u64(&st->retr_ok, size);
+	st->retr_ok_pending = true;
 	r = mbox_retr(st->mbox, msgno, lines == UINT32_MAX ? -1 : (int64_t)lines,
 	    data_sink, st);
 	if (r != MBOX_OK) {
@@ -167,11 +167,11 @@ do_retr(struct store *st, uint32_t msgno, uint32_t lines)
 		 * cannot send -ERR any more. End the session rather than
 		 * send a truncated message as if it were whole (the frame
 		 * marked last was never sent). */
-		if (st->retr_ok != NULL)
-			(void)ipc_send(st->worker.fd, st->retr_ok);
+		if (st->retr_ok_pending)
+			(void)ipc_send(st->worker.fd, &st->retr_ok);
 		fatalx("retrieving message %u failed (%d)", msgno, r);
 	}
-	ipc_buf_free(&ok);
+	ipc_buf_free(&st->retr_ok);
 }
 
 static void
