@@ -135,6 +135,8 @@ def main():
     ap.add_argument("--wrap-store", metavar="CMD",
                     help="run postern-store under CMD (a profiler; see "
                     "bench/PROFILING.md)")
+    ap.add_argument("--wrap-worker", metavar="CMD",
+                    help="run postern-pop3 (the worker) under CMD")
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench.py: run as root (real users, PAM, /var/mail)")
@@ -185,9 +187,9 @@ def main():
                            for k, v in masters.items()}
         for u in SESSION_USERS + FAST_USERS + idle_users:
             env.install_mbox(u, masters["small"])
-        classes = {"postern": lambda: Postern(env, os.path.abspath(
-            a.builddir), a.wrap_store), "dovecot": lambda: Dovecot(env),
-            "popa3d": lambda: Popa3d(env)}
+        classes = {"postern": lambda: Postern(
+            env, os.path.abspath(a.builddir), a.wrap_store, a.wrap_worker),
+            "dovecot": lambda: Dovecot(env), "popa3d": lambda: Popa3d(env)}
         for n in names:
             srv = classes[n]()
             try:

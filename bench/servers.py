@@ -197,7 +197,7 @@ def _clear_dir(path):
 class Postern(Server):
     name = "postern"
 
-    def __init__(self, env, builddir, wrap_store=None):
+    def __init__(self, env, builddir, wrap_store=None, wrap_worker=None):
         super().__init__(env)
         self.builddir = builddir
         self.libexec = builddir
@@ -210,25 +210,28 @@ class Postern(Server):
             os.chmod(d, 0o755)
         for u in env.users:
             _user_dir(self.index, u)
-        if wrap_store:
-            self._wrap(wrap_store)
+        if wrap_store or wrap_worker:
+            self._wrap({"postern-store": wrap_store,
+                        "postern-pop3": wrap_worker})
 
-    def _wrap(self, cmd):
-        """A libexec directory where postern-store runs under cmd (a
-        profiler: "perf stat -o FILE", "valgrind --tool=callgrind ...")."""
+    def _wrap(self, cmds):
+        """A libexec directory where the programs named in cmds run under
+        their command (a profiler: "perf stat -o FILE", "valgrind
+        --tool=callgrind ..."); the others are symlinks to the build."""
         self.libexec = os.path.join(self.dir, "libexec")
         os.makedirs(self.libexec, exist_ok=True)
         os.chmod(self.libexec, 0o755)
-        for prog in ("postern-pop3", "postern-auth"):
-            link = os.path.join(self.libexec, prog)
-            if not os.path.lexists(link):
-                os.symlink(os.path.join(self.builddir, prog), link)
-        wrapper = os.path.join(self.libexec, "postern-store")
-        with open(wrapper, "w") as f:
-            f.write("#!/bin/sh\n# written by bench/ (--wrap-store)\n"
-                    "exec %s %s \"$@\"\n" % (
-                        cmd, os.path.join(self.builddir, "postern-store")))
-        os.chmod(wrapper, 0o755)
+        for prog in ("postern-pop3", "postern-auth", "postern-store"):
+            path = os.path.join(self.libexec, prog)
+            if not cmds.get(prog):
+                if not os.path.lexists(path):
+                    os.symlink(os.path.join(self.builddir, prog), path)
+                continue
+            with open(path, "w") as f:
+                f.write("#!/bin/sh\n# written by bench/ (--wrap-*)\n"
+                        "exec %s %s \"$@\"\n" % (
+                            cmds[prog], os.path.join(self.builddir, prog)))
+            os.chmod(path, 0o755)
 
     def version(self):
         try:

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <errno.h>
 #include <poll.h>
@@ -280,6 +281,69 @@ client_write(struct client *c, const void *buf, size_t len)
 	c->outlen += len;
 	if (c->outlen >= POP3_MAX_OUTPUT_BUFFER / 2)
 		(void)write_queued(c);
+}
+
+/*
+ * Plain connection: the queued output, buf and tail in one sendmsg()
+ * where the socket takes them, without copying buf. Same deadline rule
+ * as client_flush().
+ */
+static void
+plain_write_gather(struct client *c, const uint8_t *buf, size_t len,
+    const void *tail, size_t tlen)
+{
+	uint64_t deadline = now_ms() + (uint64_t)client_write_timeout_ms;
+	struct iovec iov[3];
+	size_t niov = 0, first = 0;
+
+	if (c->outlen > 0)
+		iov[niov++] = (struct iovec){ c->out, c->outlen };
+	iov[niov++] = (struct iovec){ (void *)buf, len };
+	if (tlen > 0)
+		iov[niov++] = (struct iovec){ (void *)tail, tlen };
+	c->outlen = 0;
+	while (first < niov) {
+		struct msghdr mh = { 0 };
+		ssize_t n;
+
+		mh.msg_iov = iov + first;
+		mh.msg_iovlen = niov - first;
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		if (n < 0) {
+			if ((errno == EAGAIN || errno == EINTR) &&
+			    wait_fd(c->fd, POLLOUT,
+			    remaining(deadline, client_write_timeout_ms)) > 0)
+				continue;
+			c->failed = true;
+			return;
+		}
+		c->octets_out += (uint64_t)n;
+		while (first < niov && (size_t)n >= iov[first].iov_len) {
+			n -= (ssize_t)iov[first].iov_len;
+			first++;
+		}
+		if (first < niov) {
+			iov[first].iov_base = (uint8_t *)iov[first].iov_base + n;
+			iov[first].iov_len -= (size_t)n;
+		}
+	}
+}
+
+void
+client_write_data(struct client *c, const void *buf, size_t len,
+    const void *tail, size_t tlen)
+{
+	if (c->failed)
+		return;
+	/* Only the plain transport's own socket: under TLS every byte must
+	 * go through the transport. */
+	if (len >= 16 * 1024 && c->tr.write == plain_write) {
+		plain_write_gather(c, buf, len, tail, tlen);
+		return;
+	}
+	client_write(c, buf, len);
+	if (tlen > 0)
+		client_write(c, tail, tlen);
 }
 
 void

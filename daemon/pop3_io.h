@@ -70,6 +70,14 @@ void client_discard_input(struct client *);
 void client_write(struct client *, const void *, size_t);
 void client_printf(struct client *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
+/*
+ * Response data (RETR/TOP): buf, then tail (NULL/0 for none), as two
+ * client_write() calls would queue them. On a plain connection a large
+ * buf leaves together with what is queued before it and the tail in
+ * one system call, without being copied.
+ */
+void client_write_data(struct client *, const void *buf, size_t len,
+    const void *tail, size_t tlen);
 /* Write everything queued and push it out (the end of a response or of
  * a batch of pipelined responses); false on error or timeout. */
 bool client_flush(struct client *);

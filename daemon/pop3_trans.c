@@ -182,9 +182,10 @@ cmd_retr(struct pop3_session *s, uint32_t msgno, uint32_t lines)
 		if (m.type != IPC_STORE_DATA ||
 		    !ipc_dec_store_data(&m, &last, &data, &len))
 			pop3_peer_failed(s, "storage", "bad DATA");
-		client_write(&s->client, data, len);
+		/* The terminating line goes with the last data. */
+		client_write_data(&s->client, data, len, last ? ".\r\n" : NULL,
+		    last ? 3 : 0);
 	}
-	client_printf(&s->client, ".\r\n");
 	if (lines == UINT32_MAX)
 		s->retrieved++;
 }

@@ -266,14 +266,17 @@ same_msg(const struct mbox_scan_msg *a, const struct mbox_scan_msg *b)
 struct sink {
 	struct buf b;
 	size_t max_chunk;
+	bool ended;		/* the chunk marked last came */
 };
 
 static int
-sink(void *ctx, const void *p, size_t n)
+sink(void *ctx, const void *p, size_t n, bool last)
 {
 	struct sink *s = ctx;
 
-	FUZZ_CHECK(n > 0 && n <= s->max_chunk);
+	FUZZ_CHECK(!s->ended);
+	FUZZ_CHECK((n > 0 || last) && n <= s->max_chunk);
+	s->ended = last;
 	put(&s->b, p, n);
 	return 0;
 }
@@ -306,6 +309,8 @@ check_xform(const uint8_t *d, const struct mbox_scan_msg *m, uint64_t base,
 	uint64_t octets = 0, want_octets;
 	size_t off = (size_t)(m->data_off - base), n = (size_t)(m->end_off - m->data_off);
 
+	uint8_t *bufs = NULL;
+
 	for (int pass = 0; pass < 2; pass++) {
 		int64_t lines = pass == 0 ? -1 : top;
 
@@ -313,6 +318,17 @@ check_xform(const uint8_t *d, const struct mbox_scan_msg *m, uint64_t base,
 		o.format = fmt;
 		o.body_lines = lines;
 		o.bufsize = bufsize;
+		if (pass == 1) {
+			/* The caller's buffers, as a session reuses them:
+			 * full of bytes that must never be read as input. */
+			size_t cap = mbox_xform_bufsize(&o);
+
+			bufs = malloc(2 * cap);
+			FUZZ_CHECK(bufs != NULL);
+			for (size_t i = 0; i < 2 * cap; i++)
+				bufs[i] = (uint8_t)"From x\n.\r>"[i % 10];
+			o.bufs = bufs;
+		}
 		memset(&s, 0, sizeof(s));
 		s.max_chunk = bufsize < MBOX_BUF_MIN ? MBOX_BUF_MIN : bufsize;
 		r.d = d + off;
@@ -320,6 +336,7 @@ check_xform(const uint8_t *d, const struct mbox_scan_msg *m, uint64_t base,
 		r.pos = 0;
 		r.chunk = chunk;
 		FUZZ_CHECK(mbox_xform(&o, rd, &r, sink, &s, &octets) == MBOX_OK);
+		FUZZ_CHECK(s.ended);
 		want.len = 0;
 		want_octets = model_xform(d + off, n, fmt, lines, &want);
 		FUZZ_CHECK(octets == want_octets);
@@ -332,6 +349,7 @@ check_xform(const uint8_t *d, const struct mbox_scan_msg *m, uint64_t base,
 			FUZZ_CHECK(octets <= m->size);
 		free(s.b.p);
 	}
+	free(bufs);
 	free(want.p);
 }
 

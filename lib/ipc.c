@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <errno.h>
 #include <poll.h>
@@ -248,6 +249,63 @@ ipc_send_flags(int sock, struct ipc_buf *b, int flags, int wait_ms)
 }
 
 int
+ipc_send_iov(int sock, struct ipc_buf *pre, uint16_t type,
+    const struct iovec *payload, int n)
+{
+	uint8_t hdr[IPC_HDR_SIZE];
+	struct iovec iov[2 + IPC_SEND_IOV_MAX];
+	size_t total = 0, first = 0, niov = 0;
+	uint32_t plen;
+
+	if (n < 0 || n > IPC_SEND_IOV_MAX || (pre != NULL && pre->fd >= 0)) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+		total += payload[i].iov_len;
+	if (total > IPC_MAX_PAYLOAD || (pre != NULL && ipc_finish(pre) == -1)) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	if (pre != NULL) {
+		iov[niov].iov_base = pre->data;
+		iov[niov++].iov_len = pre->len;
+	}
+	plen = (uint32_t)total;
+	memcpy(hdr, &plen, 4);
+	memcpy(hdr + 4, &type, 2);
+	hdr[6] = IPC_VERSION;
+	hdr[7] = 0;
+	iov[niov].iov_base = hdr;
+	iov[niov++].iov_len = IPC_HDR_SIZE;
+	for (int i = 0; i < n; i++)
+		iov[niov++] = payload[i];
+	while (first < niov) {
+		struct msghdr mh;
+		ssize_t r;
+
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = iov + first;
+		mh.msg_iovlen = niov - first;
+		r = sendmsg(sock, &mh, MSG_NOSIGNAL);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		while (first < niov && (size_t)r >= iov[first].iov_len) {
+			r -= (ssize_t)iov[first].iov_len;
+			first++;
+		}
+		if (first < niov) {
+			iov[first].iov_base = (uint8_t *)iov[first].iov_base + r;
+			iov[first].iov_len -= (size_t)r;
+		}
+	}
+	return 0;
+}
+
+int
 ipc_send(int sock, struct ipc_buf *b)
 {
 	return ipc_send_flags(sock, b, 0, -1);
@@ -396,8 +454,8 @@ ipc_conn_close(struct ipc_conn *c)
 	c->fd = -1;
 }
 
-ssize_t
-ipc_conn_fill(struct ipc_conn *c)
+static ssize_t
+conn_fill(struct ipc_conn *c, int flags)
 {
 	struct msghdr mh;
 	struct iovec iov;
@@ -407,8 +465,13 @@ ipc_conn_fill(struct ipc_conn *c)
 	} cm;
 	ssize_t n;
 
-	/* Compact, then make room for at least one maximal frame. */
-	if (c->inpos > 0) {
+	/* Compact, then make room for at least one maximal frame. Only
+	 * when the buffer is empty (free) or short of room at the end: a
+	 * large frame arrives in several reads, and moving its first part
+	 * down before each of them would copy it again and again. */
+	if (c->inpos == c->inlen) {
+		c->inpos = c->inlen = 0;
+	} else if (c->inpos > 0 && c->incap - c->inlen < 64 * 1024) {
 		memmove(c->in, c->in + c->inpos, c->inlen - c->inpos);
 		c->inlen -= c->inpos;
 		c->inpos = 0;
@@ -441,7 +504,7 @@ ipc_conn_fill(struct ipc_conn *c)
 	mh.msg_control = cm.buf;
 	mh.msg_controllen = sizeof(cm.buf);
 	do {
-		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | flags);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -1;
@@ -466,6 +529,12 @@ ipc_conn_fill(struct ipc_conn *c)
 		c->eof = true;
 	c->inlen += (size_t)n;
 	return n;
+}
+
+ssize_t
+ipc_conn_fill(struct ipc_conn *c)
+{
+	return conn_fill(c, 0);
 }
 
 int
@@ -520,6 +589,18 @@ ipc_conn_recv(struct ipc_conn *c, struct ipc_msg *m, int timeout_ms)
 			return r;
 		if (c->eof)
 			return 0;
+		/* Part of a frame is here: read the rest before polling. A
+		 * large frame (RETR data) arrives in several reads, and a
+		 * poll before each of them is a system call for nothing. But
+		 * a reply to a request just sent is never there yet: poll
+		 * first then, as a read would only fail with EAGAIN. */
+		if (c->inpos < c->inlen) {
+			if (conn_fill(c, MSG_DONTWAIT) >= 0)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR)
+				return -1;
+		}
 		wait = -1;
 		if (timeout_ms >= 0) {
 			uint64_t now = now_ms();

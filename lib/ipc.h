@@ -87,7 +87,8 @@ enum ipc_type {
 	 * for the whole message). Reply: IPC_STORE_OK (u64 octets, the size
 	 * LIST reports) followed by IPC_STORE_DATA frames (u8 last, then the
 	 * bytes to the end of the frame: CRLF, dot-stuffed, without the final
-	 * ".\r\n"), or one IPC_STORE_ERROR. */
+	 * ".\r\n"; the frame with last = 1 may carry none), or one
+	 * IPC_STORE_ERROR. */
 	IPC_STORE_RETR = 36,
 	IPC_STORE_DATA = 37,
 	/* worker -> storage: u32 message number. Reply IPC_STORE_OK (u64 0)
@@ -162,6 +163,17 @@ uint8_t *ipc_put_raw(struct ipc_buf *, size_t n);
 size_t ipc_payload_len(const struct ipc_buf *);
 /* Send on a blocking socket; 0 or -1 with errno. Frees nothing. */
 int ipc_send(int sock, struct ipc_buf *);
+/*
+ * Send one frame of this type (no descriptor) whose payload is the n
+ * pieces of iov (n <= IPC_SEND_IOV_MAX), on a blocking socket, without
+ * copying them into a buffer: for RETR data. If pre is not NULL, that
+ * frame (built with ipc_begin, no descriptor) goes first, in the same
+ * system call. 0 or -1 with errno.
+ */
+#define IPC_SEND_IOV_MAX	4
+struct iovec;
+int ipc_send_iov(int sock, struct ipc_buf *pre, uint16_t type,
+    const struct iovec *iov, int n);
 /* Send without blocking; -1 with EAGAIN if the peer's buffer is full. */
 int ipc_send_nb(int sock, struct ipc_buf *);
 /* Send, waiting at most wait_ms for room in the peer's buffer (for a

@@ -472,6 +472,7 @@ mbox_close(struct mbox *m)
 		close(m->dirfd);
 	free(m->msgs);
 	free(m->uidls);
+	free(m->xform_bufs);
 	free(m->path);
 	free(m->idxdir);
 	free(m->dir);

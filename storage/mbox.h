@@ -69,8 +69,15 @@ int mbox_info(const struct mbox *, uint32_t msgno, uint64_t *size,
  * sink as RETR sends it: CRLF line ends, dot-stuffed, ending with CRLF,
  * without the terminating ".\r\n". Never holds the whole message in
  * memory. A message marked deleted is MBOX_ERR_DELETED.
+ *
+ * The sink gets chunks of at most STORE_DATA_CHUNK bytes; buf is valid
+ * only during the call. last is true for exactly one call, the final
+ * chunk (possibly empty), made only once the whole message was read and
+ * found to be what LIST said: a sink that never saw last must not treat
+ * what it got as complete. A nonzero return stops the transfer
+ * (MBOX_ERR_SINK).
  */
-typedef int (*mbox_sink)(void *ctx, const void *buf, size_t len);
+typedef int (*mbox_sink)(void *ctx, const void *buf, size_t len, bool last);
 int mbox_retr(struct mbox *, uint32_t msgno, int64_t body_lines,
     mbox_sink sink, void *ctx);
 

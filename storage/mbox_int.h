@@ -70,6 +70,8 @@ struct mbox {
 	uint32_t first_visible;	/* 1 if msgs[0] is the pseudo message */
 	uint64_t scanned_end;	/* the table describes [0, scanned_end) */
 	char *uidls;		/* built on first use, MBOX_UIDL_MAX each */
+	uint8_t *xform_bufs;	/* RETR's buffers (mbox_xform_opts.bufs),
+				 * allocated on first use */
 
 	/* locks */
 	bool fcntl_held;

@@ -149,14 +149,28 @@ struct mbox_xform_opts {
 	enum mbox_format format;
 	int64_t body_lines;	/* < 0: whole message; else TOP n */
 	size_t bufsize;		/* input and output chunk; 0: 128 KiB */
+	/* The input and output buffers, 2 x bufsize bytes (after bufsize
+	 * is raised to MBOX_BUF_MIN; see mbox_xform_bufsize()), owned by the
+	 * caller so that a session serving many messages allocates them
+	 * once; NULL: allocated and freed by each call. */
+	uint8_t *bufs;
+	/* With bufs: the final chunk is not handed to the sink but left at
+	 * bufs + bufsize, its length in *held, for the caller to send (with
+	 * last = true) once it has checked the result. NULL: the sink gets
+	 * it with last = true. */
+	size_t *held;
 };
+
+/* The effective buffer size of mbox_xform() for these options. */
+size_t mbox_xform_bufsize(const struct mbox_xform_opts *);
 
 /*
  * Transform one message's content (the bytes [data_off, end_off) as
  * read_fn yields them) into what RETR/TOP sends: CRLF line ends (a CR is
  * removed only right before a LF), ">From " unquoted, lines starting with
  * '.' stuffed, a final CRLF added if missing. The sink receives chunks of
- * at most bufsize bytes. *octets counts what was sent minus the stuffing
+ * at most bufsize bytes, the final one (possibly empty) with last = true
+ * unless opts.held keeps it back. *octets counts what was sent minus the stuffing
  * dots. Returns MBOX_OK, MBOX_ERR_SINK, or MBOX_ERR_TEMP (read error or
  * no memory).
  */

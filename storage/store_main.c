@@ -6,10 +6,13 @@
  */
 #include "config.h"
 
+#include <sys/uio.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,13 +28,16 @@
 struct store {
 	struct config cfg;
 	struct ipc_conn worker;
+	/* RETR's IPC_STORE_OK, held back to go out with the first data
+	 * frame in one system call (the worker then wakes up once for
+	 * both) while retr_ok_pending. */
+	struct ipc_buf retr_ok;
+	bool retr_ok_pending;
 	struct mbox_config mcfg;
 	struct mbox *mbox;
 	char *user, *mailbox, *index_dir;
 	uint32_t uid;
 	uint64_t session;
-	/* RETR output under construction */
-	struct ipc_buf data;
 };
 
 static void
@@ -116,28 +122,27 @@ recv_setup(struct store *st)
 	free(master.in);
 }
 
+/*
+ * One IPC_STORE_DATA frame per chunk of the transform's output, sent
+ * from where the transform left it: a header and the "last" byte in
+ * front, nothing copied; the first one after the held-back OK.
+ */
 static int
-data_sink(void *ctx, const void *buf, size_t len)
+data_sink(void *ctx, const void *buf, size_t len, bool last)
 {
 	struct store *st = ctx;
-	const uint8_t *p = buf;
+	uint8_t flag = last ? 1 : 0;
+	struct iovec iov[2];
+	int r;
 
-	while (len > 0) {
-		size_t room = STORE_DATA_CHUNK - (ipc_payload_len(&st->data) - 1);
-		size_t n = len < room ? len : room;
-
-		memcpy(ipc_put_raw(&st->data, n), p, n);
-		p += n;
-		len -= n;
-		if (ipc_payload_len(&st->data) - 1 == STORE_DATA_CHUNK) {
-			if (ipc_send(st->worker.fd, &st->data) == -1)
-				return -1;
-			ipc_buf_free(&st->data);
-			ipc_begin(&st->data, IPC_STORE_DATA);
-			ipc_put_u8(&st->data, 0);
-		}
-	}
-	return 0;
+	iov[0].iov_base = &flag;
+	iov[0].iov_len = 1;
+	iov[1].iov_base = (void *)buf;
+	iov[1].iov_len = len;
+	r = ipc_send_iov(st->worker.fd, st->retr_ok_pending ? &st->retr_ok :
+	    NULL, IPC_STORE_DATA, iov, len > 0 ? 2 : 1);
+	st->retr_ok_pending = false;
+	return r;
 }
 
 static void
@@ -152,21 +157,21 @@ do_retr(struct store *st, uint32_t msgno, uint32_t lines)
 		reply_mbox_error(st, r);
 		return;
 	}
-	reply_ok(st, size);
-	ipc_begin(&st->data, IPC_STORE_DATA);
-	ipc_put_u8(&st->data, 0);
+	ipc_begin(&st->retr_ok, IPC_STORE_OK);
+	ipc_put_u64(&st->retr_ok, size);
+	st->retr_ok_pending = true;
 	r = mbox_retr(st->mbox, msgno, lines == UINT32_MAX ? -1 : (int64_t)lines,
 	    data_sink, st);
 	if (r != MBOX_OK) {
-		/* The +OK is out: the worker cannot send -ERR any more. End
-		 * the session rather than send a truncated message as if it
-		 * were whole. */
+		/* The +OK is out (or goes now, as it always did): the worker
+		 * cannot send -ERR any more. End the session rather than
+		 * send a truncated message as if it were whole (the frame
+		 * marked last was never sent). */
+		if (st->retr_ok_pending)
+			(void)ipc_send(st->worker.fd, &st->retr_ok);
 		fatalx("retrieving message %u failed (%d)", msgno, r);
 	}
-	st->data.data[IPC_HDR_SIZE] = 1;	/* last */
-	if (ipc_send(st->worker.fd, &st->data) == -1)
-		fatal("send to worker");
-	ipc_buf_free(&st->data);
+	ipc_buf_free(&st->retr_ok);
 }
 
 static void

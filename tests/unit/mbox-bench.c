@@ -93,9 +93,10 @@ gen(const char *path, unsigned long n, unsigned long avg)
 }
 
 static int
-count_sink(void *ctx, const void *buf, size_t len)
+count_sink(void *ctx, const void *buf, size_t len, bool last)
 {
 	(void)buf;
+	(void)last;
 	*(unsigned long long *)ctx += len;
 	return 0;
 }

@@ -20,7 +20,8 @@
 
 #include "mbox_testlib.h"
 
-size_t tl_sink_calls, tl_sink_max;
+size_t tl_sink_calls, tl_sink_max, tl_sink_after_last;
+bool tl_sink_last;
 char tl_last_log[1024];
 int tl_log_count;
 static char tl_log_all[16384];
@@ -54,8 +55,11 @@ tl_buf_free(struct tl_buf *b)
 }
 
 int
-tl_sink(void *ctx, const void *buf, size_t len)
+tl_sink(void *ctx, const void *buf, size_t len, bool last)
 {
+	if (tl_sink_last)
+		tl_sink_after_last++;
+	tl_sink_last = last;
 	tl_sink_calls++;
 	if (len > tl_sink_max)
 		tl_sink_max = len;
@@ -583,9 +587,19 @@ tl_cfg(struct mbox_config *c, const char *path, const char *index_dir)
 int
 tl_retr(struct mbox *m, uint32_t msgno, int64_t lines, struct tl_buf *out)
 {
+	int r;
+
 	out->len = 0;
 	tl_buf_add(out, "", 0);
-	return mbox_retr(m, msgno, lines, tl_sink, out);
+	tl_sink_last = false;
+	tl_sink_after_last = 0;
+	r = mbox_retr(m, msgno, lines, tl_sink, out);
+	/* A complete answer ends with its one last chunk. */
+	if (r == MBOX_OK && (!tl_sink_last || tl_sink_after_last != 0))
+		return -1000;
+	if (r != MBOX_OK && tl_sink_last)
+		return -1001;	/* a failure must never look complete */
+	return r;
 }
 
 void

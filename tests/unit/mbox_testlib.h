@@ -23,9 +23,12 @@ void tl_buf_add(struct tl_buf *, const void *, size_t);
 void tl_buf_adds(struct tl_buf *, const char *);
 void tl_buf_free(struct tl_buf *);
 /* mbox_sink that appends to a struct tl_buf; counts calls and the
- * largest chunk in tl_sink_calls / tl_sink_max. */
-int tl_sink(void *ctx, const void *buf, size_t len);
-extern size_t tl_sink_calls, tl_sink_max;
+ * largest chunk in tl_sink_calls / tl_sink_max; tl_sink_last: the most
+ * recent call was marked last; tl_sink_after_last: calls after one that
+ * was. */
+int tl_sink(void *ctx, const void *buf, size_t len, bool last);
+extern size_t tl_sink_calls, tl_sink_max, tl_sink_after_last;
+extern bool tl_sink_last;
 
 /* A fresh directory under $TMPDIR (removed at exit); path joined. The
  * strings returned live until exit and must not be freed. */
@@ -74,7 +77,9 @@ extern int tl_log_count;
 bool tl_log_seen(const char *needle);
 void tl_log_clear(void);
 
-/* RETR/TOP msgno into out (raw, stuffed); returns the mbox_retr code. */
+/* RETR/TOP msgno into out (raw, stuffed); returns the mbox_retr code,
+ * or -1000 if a successful answer did not end with exactly one chunk
+ * marked last, -1001 if a failed one had one. */
 int tl_retr(struct mbox *, uint32_t msgno, int64_t lines, struct tl_buf *);
 
 /* Every UIDL of an open mailbox, "\n"-joined, for comparisons. */

@@ -7,6 +7,7 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "ipc.h"
+#include "params.h"
 #include "tap.h"
 #include "util.h"
 
@@ -212,73 +214,127 @@ test_stream_errors(void)
 	}
 }
 
-/* Fill sock's peer buffer with small frames; returns how many went. */
-static int
-fill_up(int sock)
+static uint8_t
+pattern(uint32_t frame, size_t i)
 {
-	int n = 0;
-
-	for (;;) {
-		struct ipc_buf b;
-		int r;
-
-		ipc_begin(&b, IPC_AUTH_DETACH);
-		ipc_put_u64(&b, (uint64_t)n);
-		r = ipc_send_nb(sock, &b);
-		ipc_buf_free(&b);
-		if (r == -1)
-			return errno == EAGAIN ? n : -1;
-		n++;
-	}
+	return (uint8_t)(frame * 131u + i * 7u + (i >> 9));
 }
 
-/* A burst meets a peer that drains slowly: ipc_send_nb gives up at once,
- * ipc_send_wait waits for room, within its bound. */
-static void
-test_send_wait(void)
+/* Payload size of frame i: large ones (a RETR data frame, a maximal
+ * frame) that arrive in several reads, between small ones. */
+static size_t
+frame_size(uint32_t i)
 {
-	int sp[2], n, got;
-	struct ipc_buf b;
-	uint64_t t0;
-	pid_t reader;
+	static const size_t sizes[] = { 1 + STORE_DATA_CHUNK, 9, 1,
+	    IPC_MAX_PAYLOAD, 70001, 1 + STORE_DATA_CHUNK, 65536, 3 };
 
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == -1)
-		abort();
-	set_nonblock(sp[0], true);
-	n = fill_up(sp[0]);
-	ok(n > 0, "a burst fills the peer's buffer after %d frames", n);
+	return sizes[i % (sizeof(sizes) / sizeof(sizes[0]))];
+}
 
-	ipc_begin(&b, IPC_AUTH_DETACH);
-	ipc_put_u64(&b, 7);
-	t0 = now_ms();
-	is_int(ipc_send_wait(sp[0], &b, 200), -1, "nobody reads: ipc_send_wait fails");
-	ok(errno == EAGAIN && now_ms() - t0 >= 190 && now_ms() - t0 < 2000,
-	    "with EAGAIN, after its bound (%llu ms)", (unsigned long long)(now_ms() - t0));
+/*
+ * Large frames, sent by ipc_send_iov (a "last" byte and the data in two
+ * pieces, as postern-store sends RETR data) or written by hand in pieces
+ * of odd sizes: every frame is read back whole, in order, byte for byte,
+ * however the reads split it.
+ */
+static void
+test_large_frames(void)
+{
+	enum { NFRAMES = 64 };
+	struct ipc_conn c;
+	struct ipc_msg m;
+	int sp[2], status = -1;
+	uint32_t bad = 0;
+	pid_t pid;
 
-	fflush(stdout);
-	reader = fork();
-	if (reader == 0) {
-		struct ipc_conn c;
-		struct ipc_msg m;
-		int k = 0;
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	pid = fork();
+	if (pid == 0) {
+		struct ipc_buf b;
+		uint32_t rnd = 12345;
 
-		/* Start late, so the sender really waits. */
-		usleep(100 * 1000);
-		close(sp[0]);
-		ipc_conn_init(&c, sp[1]);
-		while (ipc_conn_recv(&c, &m, 2000) == 1)
-			k++;
-		_exit(k == n + 1 ? 0 : 1);
+		close(sp[1]);
+		ipc_begin(&b, IPC_STORE_DATA);
+		for (uint32_t i = 0; i < NFRAMES; i++) {
+			size_t n = frame_size(i), off = 0;
+			uint8_t *p;
+
+			b.len = IPC_HDR_SIZE;
+			p = ipc_put_raw(&b, n);
+			for (size_t k = 0; k < n; k++)
+				p[k] = pattern(i, k);
+			if (i % 2 == 0) {
+				struct iovec iov[2] = {
+					{ p, 1 }, { p + 1, n - 1 } };
+
+				struct ipc_buf pre;
+
+				/* Every fourth one after a small frame, in
+				 * the same system call. */
+				ipc_begin(&pre, IPC_STORE_OK);
+				ipc_put_u64(&pre, i);
+				if (ipc_send_iov(sp[0], i % 4 == 0 ? &pre :
+				    NULL, IPC_STORE_DATA, iov, 2) == -1)
+					_exit(1);
+				ipc_buf_free(&pre);
+				continue;
+			}
+			/* The same frame by hand, in pieces: the header as
+			 * ipc_send would write it, then odd-sized writes. */
+			memcpy(b.data, &(uint32_t){ (uint32_t)n }, 4);
+			while (off < b.len) {
+				size_t piece;
+
+				rnd = rnd * 1103515245u + 12345u;
+				piece = 1 + (rnd >> 8) % 50000;
+				if (piece > b.len - off)
+					piece = b.len - off;
+				if (write(sp[0], b.data + off, piece) !=
+				    (ssize_t)piece)
+					_exit(1);
+				off += piece;
+			}
+		}
+		_exit(0);
 	}
-	close(sp[1]);
-	is_int(ipc_send_wait(sp[0], &b, 5000), 0,
-	    "a reader that comes: ipc_send_wait delivers the frame");
-	ipc_buf_free(&b);
 	close(sp[0]);
-	got = -1;
-	if (waitpid(reader, &got, 0) == reader && WIFEXITED(got))
-		got = WEXITSTATUS(got);
-	is_int(got, 0, "the reader got every frame of the burst and the late one, in one piece");
+	ipc_conn_init(&c, sp[1]);
+	for (uint32_t i = 0; i < NFRAMES; i++) {
+		size_t n = frame_size(i);
+		uint64_t v;
+
+		if (i % 4 == 0 && (ipc_conn_recv(&c, &m, 10000) != 1 ||
+		    m.type != IPC_STORE_OK || !ipc_get_u64(&m, &v) || v != i ||
+		    !ipc_get_end(&m))) {
+			bad++;
+			break;
+		}
+		if (ipc_conn_recv(&c, &m, 10000) != 1 ||
+		    m.type != IPC_STORE_DATA || m.len != n) {
+			bad++;
+			break;
+		}
+		for (size_t k = 0; k < n; k++)
+			if (m.data[k] != pattern(i, k)) {
+				bad++;
+				break;
+			}
+	}
+	is_int(bad, 0, "%d frames of up to %d bytes, written whole and in "
+	    "pieces: each read back exactly", NFRAMES, IPC_MAX_PAYLOAD);
+	is_int(bad == 0 ? ipc_conn_recv(&c, &m, 10000) : -1, 0, "then EOF");
+	{
+		static uint8_t huge[IPC_MAX_PAYLOAD + 1];
+		struct iovec big = { huge, sizeof(huge) };
+
+		errno = 0;
+		ok(ipc_send_iov(sp[1], NULL, IPC_STORE_DATA, &big, 1) == -1 &&
+		    errno == EMSGSIZE, "ipc_send_iov: an oversized payload "
+		    "is refused before anything is sent");
+	}
+	ipc_conn_close(&c);	/* first: a writer still writing must fail */
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "writer finished");
 }
 
 int
@@ -287,6 +343,6 @@ main(void)
 	test_header();
 	test_roundtrip();
 	test_stream_errors();
-	test_send_wait();
+	test_large_frames();
 	return tap_done();
 }

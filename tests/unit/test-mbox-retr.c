@@ -107,11 +107,12 @@ test_generated(void)
 }
 
 static int
-failing_sink(void *ctx, const void *buf, size_t len)
+failing_sink(void *ctx, const void *buf, size_t len, bool last)
 {
 	(void)ctx;
 	(void)buf;
 	(void)len;
+	(void)last;
 	return -1;
 }
 
@@ -185,10 +186,161 @@ test_errors_and_chunks(void)
 	tl_buf_free(&body);
 }
 
+/* A sink that takes one chunk, then fails: a RETR cut short. */
+static int
+sink_fails_second(void *ctx, const void *buf, size_t len, bool last)
+{
+	size_t *calls = ctx;
+
+	(void)buf;
+	(void)len;
+	(void)last;
+	return (*calls)++ == 0 ? 0 : -1;
+}
+
+/*
+ * One session serves many messages through the same transform buffers
+ * (kept in struct mbox from the first RETR to mbox_close): a big message
+ * after a small one and the other way round, TOP in between, a RETR cut
+ * short by its sink, and runs of empty lines whose CRLF ends exactly at
+ * the end of the output buffer (one of the two parities does). Every
+ * answer must equal the reference parser's, byte for byte: nothing left
+ * over from the message before.
+ */
+static void
+test_session_reuse(void)
+{
+	static const uint32_t order[] = { 1, 2, 3, 4, 1, 5, 3, 2, 4, 5, 1, 3 };
+	const char *dir = tl_tmpdir();
+	char *path = tl_path(dir, "mbox");
+	struct tl_buf in = { 0 }, out = { 0 }, want = { 0 }, body = { 0 };
+	struct tl_buf big = { 0 };
+	struct mbox_config cfg;
+	struct tl_omsg *o;
+	struct mbox *m;
+	size_t n, i, calls = 0;
+	int bad = 0, bad_top = 0;
+
+	for (i = 0; i < 150000; i++)
+		tl_buf_adds(&body, "\n");
+	tl_buf_add(&body, "", 1);
+	for (i = 0; i < 9000; i++)
+		tl_buf_adds(&big, i % 7 == 0 ? ".dot line\n>From me\n" :
+		    "an ordinary line of text, long enough to matter...\n");
+	tl_buf_add(&big, "", 1);
+	tl_gen_msg(&in, "a@x", "tiny", "hi");
+	tl_gen_msg(&in, "b@x", "big", (const char *)big.p);
+	tl_gen_msg(&in, "c@x", "empty lines", (const char *)body.p);
+	body.p[0] = 'x';	/* the other parity */
+	tl_gen_msg(&in, "d@x", "empty lines", (const char *)body.p);
+	tl_gen_msg(&in, "e@x", "small", ".\n..\nend");
+	tl_write(path, in.p, in.len);
+	tl_cfg(&cfg, path, NULL);
+	n = tl_oracle(in.p, in.len, cfg.format, &o);
+	is_int((int)n, 5, "five messages");
+	ok(mbox_open(&cfg, &m) == MBOX_OK, "open");
+	for (i = 0; i < sizeof(order) / sizeof(order[0]) && n == 5; i++) {
+		const struct tl_omsg *om = &o[order[i] - 1];
+
+		if (tl_retr(m, order[i], -1, &out) != MBOX_OK)
+			bad++;
+		tl_stuff(&om->served, &want);
+		if (out.len != want.len || memcmp(out.p, want.p, out.len) != 0)
+			bad++;
+		if (i == 4)
+			is_int(mbox_retr(m, 2, -1, sink_fails_second, &calls),
+			    MBOX_ERR_SINK, "a RETR cut short by its sink");
+		if (i % 3 == 1) {
+			struct tl_buf top = { 0 };
+
+			tl_top(&om->served, 3, &top);
+			tl_stuff(&top, &want);
+			if (tl_retr(m, order[i], 3, &out) != MBOX_OK ||
+			    out.len != want.len ||
+			    memcmp(out.p, want.p, out.len) != 0)
+				bad_top++;
+			tl_buf_free(&top);
+		}
+	}
+	is_int(bad, 0, "12 RETRs in one session: each byte-exact");
+	is_int(bad_top, 0, "TOPs between them: each byte-exact");
+	mbox_close(m);
+	tl_oracle_free(o, n);
+	tl_buf_free(&in);
+	tl_buf_free(&out);
+	tl_buf_free(&want);
+	tl_buf_free(&body);
+	tl_buf_free(&big);
+}
+
+/*
+ * Each boundary check of RETR on its own: one byte of the mailbox
+ * changed in place (same size) around message 2, and RETR 2 must refuse
+ * without sending a byte; restored, it is served again. The checks read
+ * the bytes around the From_ line and around the end of the content in
+ * one go each; this makes sure none of them is skipped.
+ */
+static void
+test_boundary_checks(void)
+{
+	const char *dir = tl_tmpdir();
+	char *path = tl_path(dir, "mbox");
+	struct tl_buf in = { 0 }, out = { 0 }, good = { 0 };
+	struct mbox_config cfg;
+	struct mbox *m;
+	const char *f2, *f3, *lf2;
+	static const char *what[] = {
+		"the separator before the From_ line",
+		"the 'F' of the From_ line",
+		"the LF that ends the From_ line",
+		"the content's last LF",
+		"the blank line after the content",
+		"the 'F' of the next From_ line",
+	};
+	size_t offs[6];
+
+	tl_gen_msg(&in, "a@x", "one", "first body");
+	tl_gen_msg(&in, "b@x", "two", "second body");
+	tl_gen_msg(&in, "c@x", "three", "third body");
+	tl_write(path, in.p, in.len);
+	f2 = strstr((const char *)in.p, "\nFrom b@x") + 1;
+	f3 = strstr((const char *)in.p, "\nFrom c@x") + 1;
+	lf2 = strchr(f2, '\n');
+	offs[0] = (size_t)(f2 - (const char *)in.p) - 1;
+	offs[1] = offs[0] + 1;
+	offs[2] = (size_t)(lf2 - (const char *)in.p);
+	offs[3] = (size_t)(f3 - (const char *)in.p) - 2;
+	offs[4] = offs[3] + 1;
+	offs[5] = offs[4] + 1;
+	tl_cfg(&cfg, path, NULL);
+	ok(mbox_open(&cfg, &m) == MBOX_OK, "open");
+	is_int(tl_retr(m, 2, -1, &good), MBOX_OK, "RETR 2");
+	for (size_t k = 0; k < 6; k++) {
+		uint8_t keep = in.p[offs[k]];
+
+		in.p[offs[k]] = keep == 'F' ? 'G' : 'x';
+		tl_write(path, in.p, in.len);
+		out.len = 0;
+		ok(tl_retr(m, 2, -1, &out) == MBOX_ERR_TEMP && out.len == 0,
+		    "%s changed: RETR 2 refused, nothing sent", what[k]);
+		in.p[offs[k]] = keep;
+		tl_write(path, in.p, in.len);
+		ok(tl_retr(m, 2, -1, &out) == MBOX_OK && out.len == good.len &&
+		    memcmp(out.p, good.p, out.len) == 0,
+		    "restored: RETR 2 served again");
+	}
+	mbox_close(m);
+	tl_buf_free(&in);
+	tl_buf_free(&out);
+	tl_buf_free(&good);
+}
+
 int
 main(void)
 {
 	test_generated();
 	test_errors_and_chunks();
+	test_session_reuse();
+	test_boundary_checks();
 	return tap_done();
 }

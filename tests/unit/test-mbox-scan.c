@@ -139,7 +139,8 @@ check_xform(const uint8_t *p, size_t len, enum mbox_format fmt,
 		for (lines = -1; why == NULL && lines <= 2; lines++) {
 			struct mem_reader r = { p + ms->v[i].data_off,
 			    ms->v[i].end_off - ms->v[i].data_off, 0, chunk, 0 };
-			struct mbox_xform_opts xo = { fmt, lines, bufsize };
+			struct mbox_xform_opts xo = { .format = fmt,
+			    .body_lines = lines, .bufsize = bufsize };
 			uint64_t octets = 0;
 
 			out.len = 0;
