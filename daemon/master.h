@@ -50,6 +50,12 @@ enum master_limit {
 	LIMIT_PREAUTH_PER_ADDR,
 };
 
+/* A frame waiting for room in the auth helper's channel (auth_send). */
+struct auth_out {
+	struct auth_out *next;
+	struct ipc_buf b;	/* its descriptor, if any, is ours to close */
+};
+
 struct master {
 	struct config cfg;
 	char *config_path;
@@ -59,6 +65,8 @@ struct master {
 	size_t nlisteners;
 	pid_t auth_pid;
 	struct ipc_conn auth;
+	struct auth_out *auth_out;	/* FIFO, oldest first */
+	struct auth_out **auth_out_tail;
 	uint64_t auth_restarts_at;	/* don't restart in a tight loop */
 	struct session *sessions;
 	unsigned nsessions;
@@ -111,6 +119,13 @@ bool session_end(struct master *, struct session *);
 void auth_start(struct master *);
 void auth_input(struct master *);
 void auth_detach(struct master *, uint64_t id);
+/* Send b to the auth helper now, or queue it (in order) until the channel
+ * has room; takes b and closes its descriptor once sent or dropped. */
+void auth_send(struct master *, struct ipc_buf *);
+/* Send what is queued, as far as the channel takes it (POLLOUT). */
+void auth_flush(struct master *);
+/* Close the auth helper's channel and drop what was queued for it. */
+void auth_channel_close(struct master *);
 
 /* Send the effective configuration to a freshly started child. */
 bool master_send_config(struct master *, int fd);

@@ -62,8 +62,88 @@ auth_detach(struct master *m, uint64_t id)
 		return;
 	ipc_begin(&b, IPC_AUTH_DETACH);
 	ipc_put_u64(&b, id);
-	(void)ipc_send_wait(m->auth.fd, &b, MASTER_AUTH_SEND_WAIT_MS);
-	ipc_buf_free(&b);
+	auth_send(m, &b);
+}
+
+static void
+auth_out_free(struct ipc_buf *b)
+{
+	if (b->fd >= 0)
+		close(b->fd);
+	ipc_buf_free(b);
+}
+
+/*
+ * A burst of connections (hundreds at once) can fill the channel while the
+ * helper is busy forking PAM children; a session's ATTACH must then wait,
+ * not be lost (its worker would see the helper gone) and not block the
+ * master. Frames are small, so the socket takes each whole or not at all.
+ * The queue is bounded by the sessions themselves: one ATTACH and one
+ * DETACH each.
+ */
+void
+auth_send(struct master *m, struct ipc_buf *b)
+{
+	struct auth_out *o;
+
+	if (m->auth.fd < 0) {
+		auth_out_free(b);
+		return;
+	}
+	if (m->auth_out == NULL) {
+		if (ipc_send_nb(m->auth.fd, b) == 0) {
+			auth_out_free(b);
+			return;
+		}
+		if (errno != EAGAIN) {
+			log_warn("sending to the auth helper");
+			auth_out_free(b);
+			return;
+		}
+	}
+	o = xcalloc(1, sizeof(*o));
+	o->b = *b;
+	if (m->auth_out == NULL) {
+		log_debug("auth helper channel full: queueing");
+		m->auth_out_tail = &m->auth_out;
+	}
+	*m->auth_out_tail = o;
+	m->auth_out_tail = &o->next;
+}
+
+void
+auth_flush(struct master *m)
+{
+	while (m->auth_out != NULL) {
+		struct auth_out *o = m->auth_out;
+
+		if (ipc_send_nb(m->auth.fd, &o->b) == -1) {
+			if (errno == EAGAIN)
+				return;
+			log_warn("sending to the auth helper");
+			auth_channel_close(m);
+			return;
+		}
+		m->auth_out = o->next;
+		auth_out_free(&o->b);
+		free(o);
+		if (m->auth_out == NULL)
+			log_debug("auth helper channel: queue sent");
+	}
+}
+
+void
+auth_channel_close(struct master *m)
+{
+	while (m->auth_out != NULL) {
+		struct auth_out *o = m->auth_out;
+
+		m->auth_out = o->next;
+		auth_out_free(&o->b);
+		free(o);
+	}
+	m->auth_out_tail = &m->auth_out;
+	ipc_conn_close(&m->auth);
 }
 
 static void
@@ -280,7 +360,7 @@ auth_input(struct master *m)
 		return;
 	if (n <= 0) {
 		log_warnx("auth helper channel closed");
-		ipc_conn_close(&m->auth);
+		auth_channel_close(m);
 		return;
 	}
 	while ((r = ipc_conn_next(&m->auth, &msg)) == 1) {
@@ -317,13 +397,13 @@ auth_input(struct master *m)
 			log_err("auth helper sent a bad %s; restarting it",
 			    ipc_type_name(msg.type));
 			kill(m->auth_pid, SIGKILL);
-			ipc_conn_close(&m->auth);
+			auth_channel_close(m);
 			return;
 		}
 	}
 	if (r < 0) {
 		log_err("bad frame from the auth helper; restarting it");
 		kill(m->auth_pid, SIGKILL);
-		ipc_conn_close(&m->auth);
+		auth_channel_close(m);
 	}
 }

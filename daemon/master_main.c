@@ -252,7 +252,7 @@ reap(struct master *m)
 			log_err("auth helper (pid %ld) exited (status 0x%x); restarting it",
 			    (long)pid, status);
 			m->auth_pid = 0;
-			ipc_conn_close(&m->auth);
+			auth_channel_close(m);
 			continue;
 		}
 		session_reaped(m, pid, status);
@@ -335,7 +335,7 @@ run(struct master *m)
 		pfd[i].fd = sig_pipe[0];
 		pfd[i++].events = POLLIN;
 		pfd[i].fd = m->auth.fd;
-		pfd[i++].events = POLLIN;
+		pfd[i++].events = POLLIN | (m->auth_out != NULL ? POLLOUT : 0);
 		for (size_t k = 0; k < m->nlisteners; k++) {
 			pfd[i].fd = m->listeners[k].fd;
 			pfd[i++].events = POLLIN;
@@ -352,7 +352,9 @@ run(struct master *m)
 			fatal("poll");
 		if (pfd[0].revents)
 			handle_signals(m, &stopping);
-		if (pfd[1].revents && m->auth.fd >= 0)
+		if ((pfd[1].revents & POLLOUT) && m->auth.fd >= 0)
+			auth_flush(m);
+		if ((pfd[1].revents & ~POLLOUT) && m->auth.fd >= 0)
 			auth_input(m);
 		for (size_t k = 0; k < m->nlisteners && !stopping; k++)
 			if (pfd[2 + k].revents)
@@ -473,6 +475,7 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	ipc_conn_init(&m->auth, -1);
+	m->auth_out_tail = &m->auth_out;
 
 	if (listeners_open(m) == -1)
 		return 1;

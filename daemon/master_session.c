@@ -172,11 +172,9 @@ session_accept(struct master *m, struct listener *ls)
 	ipc_put_u64(&b, s->id);
 	ipc_put_str(&b, rhost);
 	ipc_put_fd(&b, wa[1]);
-	if (m->auth.fd < 0 ||
-	    ipc_send_wait(m->auth.fd, &b, MASTER_AUTH_SEND_WAIT_MS) == -1)
+	if (m->auth.fd < 0)
 		log_warnx("session=%llu: auth helper unavailable", (unsigned long long)s->id);
-	ipc_buf_free(&b);
-	close(wa[1]);
+	auth_send(m, &b);	/* closes wa[1] */
 }
 
 /* Kill what is left of a session and forget it. */

@@ -181,16 +181,10 @@ ipc_finish(struct ipc_buf *b)
 	return 0;
 }
 
-/*
- * wait_ms < 0: as the flags say (block, or EAGAIN at once). wait_ms >= 0
- * with MSG_DONTWAIT: a full buffer is waited out for up to wait_ms in all,
- * from the first byte on.
- */
 static int
-ipc_send_flags(int sock, struct ipc_buf *b, int flags, int wait_ms)
+ipc_send_flags(int sock, struct ipc_buf *b, int flags)
 {
 	size_t off = 0;
-	uint64_t deadline = wait_ms >= 0 ? now_ms() + (uint64_t)wait_ms : 0;
 
 	if (ipc_finish(b) == -1)
 		return -1;
@@ -224,15 +218,7 @@ ipc_send_flags(int sock, struct ipc_buf *b, int flags, int wait_ms)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN && wait_ms >= 0) {
-				struct pollfd pfd = { .fd = sock, .events = POLLOUT };
-				uint64_t now = now_ms();
-
-				if (now < deadline &&
-				    poll(&pfd, 1, (int)(deadline - now)) == 1)
-					continue;
-				errno = EAGAIN;
-			} else if (errno == EAGAIN && off > 0 && (flags & MSG_DONTWAIT)) {
+			if (errno == EAGAIN && off > 0 && (flags & MSG_DONTWAIT)) {
 				/* Part of a frame is out: the rest must follow,
 				 * or the stream is corrupt. Wait briefly. */
 				struct pollfd pfd = { .fd = sock, .events = POLLOUT };
@@ -308,19 +294,13 @@ ipc_send_iov(int sock, struct ipc_buf *pre, uint16_t type,
 int
 ipc_send(int sock, struct ipc_buf *b)
 {
-	return ipc_send_flags(sock, b, 0, -1);
+	return ipc_send_flags(sock, b, 0);
 }
 
 int
 ipc_send_nb(int sock, struct ipc_buf *b)
 {
-	return ipc_send_flags(sock, b, MSG_DONTWAIT, -1);
-}
-
-int
-ipc_send_wait(int sock, struct ipc_buf *b, int wait_ms)
-{
-	return ipc_send_flags(sock, b, MSG_DONTWAIT, wait_ms < 0 ? 0 : wait_ms);
+	return ipc_send_flags(sock, b, MSG_DONTWAIT);
 }
 
 void

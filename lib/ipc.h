@@ -176,9 +176,6 @@ int ipc_send_iov(int sock, struct ipc_buf *pre, uint16_t type,
     const struct iovec *iov, int n);
 /* Send without blocking; -1 with EAGAIN if the peer's buffer is full. */
 int ipc_send_nb(int sock, struct ipc_buf *);
-/* Send, waiting at most wait_ms for room in the peer's buffer (for a
- * peer that always drains, met with a burst); -1 with EAGAIN after. */
-int ipc_send_wait(int sock, struct ipc_buf *, int wait_ms);
 /* Wipes the buffer (it may have carried a password) and frees it. */
 void ipc_buf_free(struct ipc_buf *);
 

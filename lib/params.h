@@ -88,12 +88,6 @@
  * TimeoutStopSec (90 s), so the unit's final SIGKILL is never needed. */
 #define MASTER_STOP_GRACE_MS		(30 * 1000)
 #define MASTER_STOP_STORE_GRACE_MS	(30 * 1000)
-/* The auth helper drains its channel from the master in an event loop,
- * but a burst of connections (hundreds at once) can fill it while the
- * helper forks PAM children: the master then waits this long for room
- * rather than drop the session's attach (the worker would see the helper
- * gone). A helper that stays stuck costs each new session this much. */
-#define MASTER_AUTH_SEND_WAIT_MS	2000
 
 /* TLS: a handshake must finish within this time (and within what is
  * left of preauth_timeout): a client that stalls mid-handshake holds a

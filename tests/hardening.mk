@@ -64,7 +64,7 @@ endif
 # End-to-end: master and auth helper under valgrind for many sessions;
 # load (short form; tests/soak.sh runs the long one).
 EXTRA_DIST += tests/e2e/loadlib.py
-HARDENING_E2E = tests/e2e/t-valgrind-daemon.py tests/e2e/t-load.py \
+HARDENING_E2E = tests/e2e/t-valgrind-daemon.py tests/e2e/t-load.py tests/e2e/t-auth-burst.py \
 	tests/e2e/t-faults.py tests/e2e/t-diskfull.py tests/e2e/t-mbox-diff.py \
 	tests/e2e/t-hostile-store.py
 EXTRA_DIST += tests/data/mbox
