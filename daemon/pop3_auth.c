@@ -187,7 +187,7 @@ cmd_stls(struct pop3_session *s)
 		client_printf(&s->client, "-ERR Already using TLS.\r\n");
 		return;
 	}
-	if (!pop3_tls_available() || !pop3_tls_prepare(s)) {
+	if (!pop3_tls_available()) {
 		client_printf(&s->client, "-ERR STLS is not available on this server.\r\n");
 		return;
 	}

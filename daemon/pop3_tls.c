@@ -29,10 +29,6 @@
 
 /* One connection per process: the TLS state is the process's. */
 static struct {
-	/* tls_cert and tls_key as read before the sandbox, until the
-	 * context is built from them (at once for implicit TLS, on STLS
-	 * otherwise). */
-	struct tls_pem pem;
 	SSL_CTX *ctx;
 	SSL *ssl;
 	bool strict_sni;
@@ -102,25 +98,23 @@ sni_check(SSL *ssl, int *alert, void *arg)
 	return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
-/*
- * The context and the connection object, from the PEM text read before
- * the sandbox: no file is opened, so this also runs inside it (STLS).
- * The copy of the key is wiped either way.
- */
-static bool
-build_connection(struct pop3_session *s)
+bool
+pop3_tls_setup(struct pop3_session *s)
 {
 	char err[600];
 
-	tls.ctx = tls_ctx_new_pem(&s->cfg, &tls.pem, err, sizeof(err));
-	tls_pem_free(&tls.pem);
-	if (tls.ctx == NULL) {
+	if (s->cfg.tls_cert[0] == '\0')
+		return false;
+	if (!tls_library_init(err, sizeof(err)) ||
+	    (tls.ctx = tls_ctx_new(&s->cfg, err, sizeof(err))) == NULL) {
 		log_err("TLS unavailable: %s", err);
 		return false;
 	}
 	tls.strict_sni = s->cfg.tls_strict_sni != 0;
 	SSL_CTX_set_alpn_select_cb(tls.ctx, alpn_select, NULL);
 	SSL_CTX_set_tlsext_servername_callback(tls.ctx, sni_check);
+	/* Create the connection object now too: SSL_new allocates and
+	 * fetches algorithms, which is work best done before the filter. */
 	tls.ssl = SSL_new(tls.ctx);
 	if (tls.ssl == NULL || SSL_set_fd(tls.ssl, s->client.fd) != 1) {
 		log_err("TLS unavailable: cannot create a connection object");
@@ -133,44 +127,10 @@ build_connection(struct pop3_session *s)
 	return true;
 }
 
-/*
- * OpenSSL's start-up (configuration file, providers, RNG seeding) needs
- * files and must precede the sandbox (rule 4), and so must reading the
- * key. Building the context from them is memory work: an implicit-TLS
- * connection does it now, a plain one only if the client asks for STLS
- * (pop3_tls_prepare), which spares the many sessions that never do
- * ~125 kB of heap and ~1 ms of CPU (parsing the key and certificate,
- * fetching every algorithm for SSL_CTX_new).
- */
-bool
-pop3_tls_setup(struct pop3_session *s)
-{
-	char err[600];
-
-	if (s->cfg.tls_cert[0] == '\0')
-		return false;
-	if (!tls_library_init(err, sizeof(err)) ||
-	    !tls_pem_read(&s->cfg, &tls.pem, err, sizeof(err))) {
-		log_err("TLS unavailable: %s", err);
-		return false;
-	}
-	if (s->tls_implicit)
-		return build_connection(s);
-	return true;
-}
-
 bool
 pop3_tls_available(void)
 {
-	return tls.ssl != NULL || tls_pem_loaded(&tls.pem);
-}
-
-bool
-pop3_tls_prepare(struct pop3_session *s)
-{
-	if (tls.ssl != NULL)
-		return true;
-	return tls_pem_loaded(&tls.pem) && build_connection(s);
+	return tls.ssl != NULL;
 }
 
 /* A protocol error inside an established session (a renegotiation
@@ -431,7 +391,6 @@ pop3_tls_start(struct pop3_session *s, int timeout_ms)
 void
 pop3_tls_end(struct pop3_session *s)
 {
-	tls_pem_free(&tls.pem);		/* never used: no STLS */
 	if (tls.ssl == NULL || !s->tls || s->client.failed)
 		return;
 	ERR_clear_error();

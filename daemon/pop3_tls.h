@@ -1,8 +1,7 @@
 /*
- * pop3_tls.h - TLS for the worker: OpenSSL starts and the key is read
- * before the sandbox closes (pop3_tls_setup, as root), the server
- * context is built from it when the connection needs TLS, and the
- * handshake runs inside the sandbox (pop3_tls_start); afterwards the client
+ * pop3_tls.h - TLS for the worker: the server context is built before
+ * the sandbox closes (pop3_tls_setup, as root: it reads the key), the
+ * handshake runs inside it (pop3_tls_start), and afterwards the client
  * connection's transport hooks move bytes through OpenSSL.
  */
 #ifndef POSTERN_POP3_TLS_H
@@ -13,20 +12,13 @@
 struct pop3_session;
 
 /*
- * Start OpenSSL and read tls_cert/tls_key; for implicit TLS also build
- * the server context with the ALPN and SNI policies and the connection
- * object. Must run before confine(). Returns false (with the reason
- * logged) when TLS cannot be offered.
+ * Start OpenSSL and load tls_cert/tls_key into a server context with
+ * the ALPN and SNI policies. Must run before confine(). Returns false
+ * (with the reason logged) when TLS cannot be offered.
  */
 bool pop3_tls_setup(struct pop3_session *);
 /* Whether pop3_tls_setup succeeded: STLS may be advertised. */
 bool pop3_tls_available(void);
-/*
- * Build the context and connection object if that is still to be done
- * (a plain connection: on STLS, before "+OK", inside the sandbox: it
- * opens no file). false, with the reason logged, if TLS cannot start.
- */
-bool pop3_tls_prepare(struct pop3_session *);
 /*
  * Handshake on the client socket within timeout_ms. On success the
  * session's transport is TLS, s->tls is set, the master is told, and

@@ -93,10 +93,6 @@
  * left of preauth_timeout): a client that stalls mid-handshake holds a
  * worker for no useful purpose. */
 #define POP3_TLS_HANDSHAKE_TIMEOUT_MS	(30 * 1000)
-/* tls_cert and tls_key are read whole into memory (the worker builds
- * its context from them after the sandbox is closed, on STLS): a chain
- * of a few certificates is a few kB; anything this large is a mistake. */
-#define TLS_PEM_FILE_MAX		(1024 * 1024)
 /* TLS defaults (the tls_ciphers and tls_ciphersuites keys). Only AEAD
  * suites with forward secrecy; AES-128-GCM first because it is the
  * fastest with AES-NI, ChaCha20 preferred for clients that put it first

@@ -9,14 +9,12 @@
 #include <sys/stat.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include <openssl/conf.h>
 #include <openssl/crypto.h>
@@ -269,148 +267,8 @@ no_passphrase(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
-/* Read one whole PEM file; key names the setting, for the message. */
-static bool
-read_pem_file(const char *key, const char *path, char **buf, size_t *len,
-    char *err, size_t errsz)
-{
-	struct stat st;
-	size_t cap, got = 0;
-	ssize_t n;
-	int fd;
-
-	*buf = NULL;
-	*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd == -1) {
-		errf(err, errsz, "%s %s: cannot open: %s", key, path,
-		    strerror(errno));
-		return false;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    st.st_size > TLS_PEM_FILE_MAX) {
-		errf(err, errsz, "%s %s: not a regular file of at most %d bytes",
-		    key, path, TLS_PEM_FILE_MAX);
-		close(fd);
-		return false;
-	}
-	/* +1: reading stops at the cap plus one, so growth is noticed. */
-	cap = (size_t)st.st_size + 1;
-	*buf = xmalloc(cap);
-	while ((n = read(fd, *buf + got, cap - got)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 || (got += (size_t)n) == cap) {
-			errf(err, errsz, "%s %s: %s", key, path, n < 0 ?
-			    strerror(errno) : "changed while being read");
-			close(fd);
-			wipe(*buf, cap);
-			free(*buf);
-			*buf = NULL;
-			return false;
-		}
-	}
-	close(fd);
-	*len = got;
-	return true;
-}
-
-bool
-tls_pem_read(const struct config *cfg, struct tls_pem *p, char *err,
-    size_t errsz)
-{
-	memset(p, 0, sizeof(*p));
-	if (!read_pem_file("tls_cert", cfg->tls_cert, &p->cert, &p->cert_len,
-	    err, errsz) || !read_pem_file("tls_key", cfg->tls_key, &p->key,
-	    &p->key_len, err, errsz)) {
-		tls_pem_free(p);
-		return false;
-	}
-	return true;
-}
-
-bool
-tls_pem_loaded(const struct tls_pem *p)
-{
-	return p->cert != NULL && p->key != NULL;
-}
-
-void
-tls_pem_free(struct tls_pem *p)
-{
-	if (p->key != NULL) {
-		wipe(p->key, p->key_len);
-		free(p->key);
-	}
-	free(p->cert);
-	memset(p, 0, sizeof(*p));
-}
-
-/* The leaf and its chain from PEM text, as
- * SSL_CTX_use_certificate_chain_file does it from a file. */
-static bool
-use_chain_pem(SSL_CTX *ctx, const struct tls_pem *pem)
-{
-	BIO *in = BIO_new_mem_buf(pem->cert, (int)pem->cert_len);
-	X509 *leaf = NULL, *ca;
-	unsigned long e;
-	bool ok = false;
-
-	if (in == NULL)
-		return false;
-	leaf = PEM_read_bio_X509_AUX(in, NULL, no_passphrase, NULL);
-	if (leaf == NULL || SSL_CTX_use_certificate(ctx, leaf) != 1 ||
-	    SSL_CTX_clear_chain_certs(ctx) != 1)
-		goto out;
-	while ((ca = PEM_read_bio_X509(in, NULL, no_passphrase, NULL)) != NULL) {
-		if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) {
-			X509_free(ca);
-			goto out;
-		}
-	}
-	/* The end of the text is the only way out of the loop allowed. */
-	e = ERR_peek_last_error();
-	if (ERR_GET_LIB(e) == ERR_LIB_PEM &&
-	    ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
-		ERR_clear_error();
-		ok = true;
-	}
-out:
-	X509_free(leaf);
-	BIO_free(in);
-	return ok;
-}
-
-/* The private key from PEM text. */
-static int
-use_key_pem(SSL_CTX *ctx, const struct tls_pem *pem)
-{
-	BIO *in = BIO_new_mem_buf(pem->key, (int)pem->key_len);
-	EVP_PKEY *pk = in != NULL ?
-	    PEM_read_bio_PrivateKey(in, NULL, no_passphrase, NULL) : NULL;
-	int r = pk != NULL ? SSL_CTX_use_PrivateKey(ctx, pk) : 0;
-
-	EVP_PKEY_free(pk);
-	BIO_free(in);
-	return r;
-}
-
 SSL_CTX *
 tls_ctx_new(const struct config *cfg, char *err, size_t errsz)
-{
-	struct tls_pem pem;
-	SSL_CTX *ctx;
-
-	if (!tls_pem_read(cfg, &pem, err, errsz))
-		return NULL;
-	ctx = tls_ctx_new_pem(cfg, &pem, err, errsz);
-	tls_pem_free(&pem);
-	return ctx;
-}
-
-SSL_CTX *
-tls_ctx_new_pem(const struct config *cfg, const struct tls_pem *pem,
-    char *err, size_t errsz)
 {
 	SSL_CTX *ctx;
 	char r[160];
@@ -469,13 +327,13 @@ tls_ctx_new_pem(const struct config *cfg, const struct tls_pem *pem,
 	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
 
-	if (!use_chain_pem(ctx, pem)) {
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
 		errf(err, errsz, "tls_cert %s: cannot load the certificate chain: %s",
 		    cfg->tls_cert, ssl_reason(r, sizeof(r)));
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
-	if (use_key_pem(ctx, pem) != 1) {
+	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1) {
 		if (ERR_GET_REASON(ERR_peek_last_error()) ==
 		    X509_R_KEY_VALUES_MISMATCH) {
 			errf(err, errsz, "tls_key %s does not match the "

@@ -38,33 +38,6 @@ bool tls_library_init(char *err, size_t errsz);
 bool tls_conf_check_values(const struct config *, char *err, size_t errsz);
 
 /*
- * The contents of tls_cert and tls_key, read as root: the worker reads
- * them before its sandbox closes and builds the context only when a
- * connection needs TLS (tls_ctx_new_pem). The key's copy is wiped by
- * tls_pem_free.
- */
-struct tls_pem {
-	char *cert, *key;
-	size_t cert_len, key_len;
-};
-
-/* Read both files (regular files of at most TLS_PEM_FILE_MAX bytes).
- * false and err ("tls_cert PATH: reason") on failure. */
-bool tls_pem_read(const struct config *, struct tls_pem *, char *err,
-    size_t errsz);
-/* Whether p holds both files. */
-bool tls_pem_loaded(const struct tls_pem *);
-/* Wipe and free (safe on an empty one). */
-void tls_pem_free(struct tls_pem *);
-
-/*
- * tls_ctx_new from the files' contents: no file is opened, so a
- * sandboxed worker can call it (it needs only memory and getrandom).
- */
-SSL_CTX *tls_ctx_new_pem(const struct config *, const struct tls_pem *,
-    char *err, size_t errsz);
-
-/*
  * A server context with postern's policy (protocol floor, ciphers,
  * server preference, no renegotiation, compression, tickets or early
  * data), the certificate chain from tls_cert and the key from tls_key,
