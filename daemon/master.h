@@ -54,6 +54,7 @@ enum master_limit {
 struct auth_out {
 	struct auth_out *next;
 	struct ipc_buf b;	/* its descriptor, if any, is ours to close */
+	uint64_t session;	/* an ATTACH: its session; else 0 */
 };
 
 struct master {
@@ -67,6 +68,7 @@ struct master {
 	struct ipc_conn auth;
 	struct auth_out *auth_out;	/* FIFO, oldest first */
 	struct auth_out **auth_out_tail;
+	size_t auth_out_len;
 	uint64_t auth_restarts_at;	/* don't restart in a tight loop */
 	struct session *sessions;
 	unsigned nsessions;
@@ -120,8 +122,9 @@ void auth_start(struct master *);
 void auth_input(struct master *);
 void auth_detach(struct master *, uint64_t id);
 /* Send b to the auth helper now, or queue it (in order) until the channel
- * has room; takes b and closes its descriptor once sent or dropped. */
-void auth_send(struct master *, struct ipc_buf *);
+ * has room; takes b and closes its descriptor once sent or dropped.
+ * session: the session an ATTACH hands over (0 for other frames). */
+void auth_send(struct master *, struct ipc_buf *, uint64_t session);
 /* Send what is queued, as far as the channel takes it (POLLOUT). */
 void auth_flush(struct master *);
 /* Close the auth helper's channel and drop what was queued for it. */

@@ -53,16 +53,18 @@ auth_start(struct master *m)
 	log_info("auth helper started, pid %ld", (long)m->auth_pid);
 }
 
+static bool auth_unqueue_attach(struct master *, uint64_t);
+
 void
 auth_detach(struct master *m, uint64_t id)
 {
 	struct ipc_buf b;
 
-	if (m->auth.fd < 0)
+	if (m->auth.fd < 0 || auth_unqueue_attach(m, id))
 		return;
 	ipc_begin(&b, IPC_AUTH_DETACH);
 	ipc_put_u64(&b, id);
-	auth_send(m, &b);
+	auth_send(m, &b, 0);
 }
 
 static void
@@ -82,7 +84,7 @@ auth_out_free(struct ipc_buf *b)
  * DETACH each.
  */
 void
-auth_send(struct master *m, struct ipc_buf *b)
+auth_send(struct master *m, struct ipc_buf *b, uint64_t session)
 {
 	struct auth_out *o;
 
@@ -101,14 +103,48 @@ auth_send(struct master *m, struct ipc_buf *b)
 			return;
 		}
 	}
+	if (m->auth_out_len >= MASTER_AUTH_QUEUE_MAX) {
+		/* Not reading for this long is not busy but stuck. */
+		log_err("auth helper not reading its channel (%zu frames "
+		    "waiting); restarting it", m->auth_out_len);
+		auth_out_free(b);
+		if (m->auth_pid > 0)
+			kill(m->auth_pid, SIGKILL);
+		auth_channel_close(m);
+		return;
+	}
 	o = xcalloc(1, sizeof(*o));
 	o->b = *b;
+	o->session = session;
 	if (m->auth_out == NULL) {
 		log_debug("auth helper channel full: queueing");
 		m->auth_out_tail = &m->auth_out;
 	}
 	*m->auth_out_tail = o;
 	m->auth_out_tail = &o->next;
+	m->auth_out_len++;
+}
+
+/* Still queued: forget session's ATTACH (closing the helper's end of its
+ * channel) and report true, so that no DETACH needs to follow it. */
+static bool
+auth_unqueue_attach(struct master *m, uint64_t session)
+{
+	for (struct auth_out **pp = &m->auth_out; *pp != NULL;
+	    pp = &(*pp)->next) {
+		struct auth_out *o = *pp;
+
+		if (o->session != session)
+			continue;
+		*pp = o->next;
+		if (m->auth_out_tail == &o->next)
+			m->auth_out_tail = pp;
+		m->auth_out_len--;
+		auth_out_free(&o->b);
+		free(o);
+		return true;
+	}
+	return false;
 }
 
 void
@@ -125,10 +161,13 @@ auth_flush(struct master *m)
 			return;
 		}
 		m->auth_out = o->next;
+		m->auth_out_len--;
 		auth_out_free(&o->b);
 		free(o);
-		if (m->auth_out == NULL)
+		if (m->auth_out == NULL) {
+			m->auth_out_tail = &m->auth_out;
 			log_debug("auth helper channel: queue sent");
+		}
 	}
 }
 
@@ -143,6 +182,7 @@ auth_channel_close(struct master *m)
 		free(o);
 	}
 	m->auth_out_tail = &m->auth_out;
+	m->auth_out_len = 0;
 	ipc_conn_close(&m->auth);
 }
 
@@ -325,7 +365,10 @@ handle_granted(struct master *m, struct ipc_msg *msg)
 	}
 	/* What the worker sent before its request (its TLS report) is
 	 * older than this verdict: take it first, while still PREAUTH. */
-	if (!session_worker_drain(m, s)) {
+	if (!session_worker_drain(m, s) || s->phase != SESSION_PREAUTH ||
+	    s->worker.fd < 0) {
+		/* The drain ended the session (its worker is being reaped):
+		 * no storage for it. */
 		free(g.user);
 		free(home);
 		return true;

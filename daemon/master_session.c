@@ -174,7 +174,7 @@ session_accept(struct master *m, struct listener *ls)
 	ipc_put_fd(&b, wa[1]);
 	if (m->auth.fd < 0)
 		log_warnx("session=%llu: auth helper unavailable", (unsigned long long)s->id);
-	auth_send(m, &b);	/* closes wa[1] */
+	auth_send(m, &b, s->id);	/* closes wa[1] */
 }
 
 /* Kill what is left of a session and forget it. */

@@ -88,6 +88,10 @@
  * TimeoutStopSec (90 s), so the unit's final SIGKILL is never needed. */
 #define MASTER_STOP_GRACE_MS		(30 * 1000)
 #define MASTER_STOP_STORE_GRACE_MS	(30 * 1000)
+/* Frames the master holds for an auth helper that is not reading: an
+ * ATTACH per waiting connection (a closed connection's is withdrawn) plus
+ * DETACHes. Beyond this the helper is taken as stuck and restarted. */
+#define MASTER_AUTH_QUEUE_MAX		8192
 
 /* TLS: a handshake must finish within this time (and within what is
  * left of preauth_timeout): a client that stalls mid-handshake holds a

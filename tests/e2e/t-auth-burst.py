@@ -6,7 +6,9 @@ SIGSTOP) a burst of connections fills that channel; the hand-overs must
 wait in the master, in order, and every connection must still be able to
 log in once the helper runs again. Before the queue, the master dropped
 them and those clients were told "Authentication service unavailable".
-The master stays responsive meanwhile: new connections are greeted.
+The master stays responsive meanwhile: new connections are greeted; and
+a connection that closes while its hand-over still waits takes it out
+of the queue (no descriptor is held for it).
 """
 import os
 import signal
@@ -49,6 +51,10 @@ def helper_pid(master):
     return None
 
 
+def fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
 def logged(text):
     return text in d.read_log()
 
@@ -76,6 +82,22 @@ try:
          "the burst filled the helper's channel: hand-overs were queued")
     t.ok(not logged("auth helper unavailable"),
          "no hand-over was dropped")
+    # Clients from the queued tail of the burst give up while the helper is
+    # still stopped: their hand-overs are withdrawn from the queue
+    # (descriptor closed), not left behind with a DETACH queued after them,
+    # so each frees two descriptors in the master (its worker's channel and
+    # the helper's end of its auth channel) rather than one.
+    gone = conns[BURST // 2:BURST - LOGINS - 45]
+    queued_fds = fds(d.proc.pid)
+    for c in gone:
+        c.close()
+    want = queued_fds - int(1.8 * len(gone))
+    deadline = time.monotonic() + 60
+    while fds(d.proc.pid) > want and time.monotonic() < deadline:
+        time.sleep(0.2)
+    t.ok(fds(d.proc.pid) <= want, "%d closed connections took their hand-overs "
+         "out of the queue: master fds %d -> %d" % (len(gone), queued_fds,
+                                                     fds(d.proc.pid)))
     os.kill(auth, signal.SIGCONT)
     # The deepest-queued connections log in: their hand-over waited.
     for u, c in zip(users, conns[-LOGINS:]):
