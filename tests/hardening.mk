@@ -42,7 +42,11 @@ tests_unit_test_fuzz_regress_LDADD = daemon/libpop3.a lib/libpostern.a
 
 # make check-valgrind: every C test program (unit tests and fuzz replays)
 # under valgrind memcheck; any error or definite/indirect leak fails it.
-# Release builds only (valgrind and ASan do not mix).
+# Release builds only (valgrind and ASan do not mix). test-sandbox is
+# left out: valgrind refuses the sandbox's RLIMIT_NOFILE (it keeps
+# descriptors of its own at the top of the range) and its own system
+# calls would meet the seccomp filters; it runs in the other two builds.
+VALGRIND_UNFIT = tests/unit/test-sandbox
 VALGRIND = valgrind
 VALGRIND_FLAGS = --tool=memcheck --error-exitcode=1 --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect \
@@ -55,7 +59,7 @@ check-valgrind:
 else
 check-valgrind:
 	$(MAKE) $(AM_MAKEFLAGS) check \
-	    TESTS="$(filter-out %.py %.sh,$(TESTS))" \
+	    TESTS="$(filter-out %.py %.sh $(VALGRIND_UNFIT),$(TESTS))" \
 	    LOG_COMPILER="$(VALGRIND) $(VALGRIND_FLAGS)" \
 	    TEST_SUITE_LOG=test-suite-valgrind.log
 endif

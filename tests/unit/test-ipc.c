@@ -248,6 +248,7 @@ test_large_frames(void)
 	pid_t pid;
 
 	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	fflush(stdout);		/* no buffered TAP output copied into the child */
 	pid = fork();
 	if (pid == 0) {
 		struct ipc_buf b;

@@ -366,7 +366,7 @@ test_conf(void)
 int
 main(void)
 {
-	char err[256];
+	char err[256] = "";
 	char cmd[300];
 
 	now = time(NULL);
