@@ -15,6 +15,7 @@ import signal
 import time
 
 import harness as h
+import sechelp
 import loadlib as L
 
 h.require_root()
@@ -34,23 +35,6 @@ conns = []
 auth = None
 
 
-def helper_pid(master):
-    """The auth helper: the master's child named postern-auth."""
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % p) as f:
-                st = f.read()
-        except OSError:
-            continue
-        comm = st[st.index("(") + 1:st.rindex(")")]
-        ppid = int(st[st.rindex(")") + 2:].split()[1])
-        if ppid == master and comm == "postern-auth":
-            return int(p)
-    return None
-
-
 def fds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
@@ -68,8 +52,9 @@ def login(c, user):
 
 try:
     d.start()
-    auth = helper_pid(d.proc.pid)
-    t.ok(auth is not None, "found the auth helper")
+    auth = sechelp.role_pids(d.proc.pid, "postern-auth")
+    t.eq(len(auth), 1, "found the auth helper")
+    auth = auth[0] if auth else None
     os.kill(auth, signal.SIGSTOP)
     began = time.monotonic()
     for i in range(BURST):

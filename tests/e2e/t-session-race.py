@@ -19,6 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+import sechelp  # noqa: E402
 import tlsutil  # noqa: E402
 
 h.require_root()
@@ -27,22 +28,6 @@ if shutil.which("ss") is None:
 t = h.TAP()
 USER = "ptrace1"
 PW = h.TEST_PASSWORD
-
-
-def children(pid, comm):
-    out = []
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % p) as f:
-                st = f.read()
-        except OSError:
-            continue
-        c = st[st.index("(") + 1:st.rindex(")")]
-        if c == comm and int(st[st.rindex(")") + 2:].split()[1]) == pid:
-            out.append(int(p))
-    return out
 
 
 def socket_inodes(pid):
@@ -86,16 +71,19 @@ d.start()
 ctx = d.ca.client_context()
 master = d.proc.pid
 try:
-    helper = children(master, "postern-auth")
+    helper = []
+    # The master starts its auth helper once it listens: wait for it.
+    wait_for(lambda: helper.extend(sechelp.role_pids(master, "postern-auth"))
+             or helper)
     t.eq(len(helper), 1, "found the auth helper")
-    before = set(children(master, "postern-pop3"))
+    before = set(sechelp.role_pids(master, "postern-pop3"))
     raw = socket.create_connection(("127.0.0.1", d.tls_port), 10)
     new = []
 
     def confined():
         # The worker drops to the unprivileged user once it has its
         # set-up from the master and the auth helper knows the session.
-        new[:] = list(set(children(master, "postern-pop3")) - before)
+        new[:] = list(set(sechelp.role_pids(master, "postern-pop3")) - before)
         if len(new) != 1:
             return False
         with open("/proc/%d/status" % new[0]) as f:

@@ -16,6 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+import sechelp  # noqa: E402
 import tlsutil  # noqa: E402
 
 h.require_root()
@@ -27,23 +28,6 @@ MSGS = [h.message(1), h.message(2, size=8000000), h.message(3, size=300000)]
 SYS_PIDFD_GETFD = 438   # Linux >= 5.6, every architecture but alpha
 FD_CLIENT = 4           # lib/ipc.h
 libc = ctypes.CDLL(None, use_errno=True)
-
-
-def workers(master):
-    pids = []
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % p) as f:
-                st = f.read()
-        except OSError:
-            continue
-        comm = st[st.index("(") + 1:st.rindex(")")]
-        ppid = int(st[st.rindex(")") + 2:].split()[1])
-        if ppid == master and comm == "postern-pop3":
-            pids.append(int(p))
-    return pids
 
 
 def client_socket_fd(pid, fd):
@@ -91,7 +75,7 @@ d.write_mbox(USER, h.make_mbox(MSGS))
 d.start()
 ctx = d.ca.client_context()
 try:
-    before = set(workers(d.proc.pid))
+    before = set(sechelp.role_pids(d.proc.pid, "postern-pop3"))
     raw = socket.socket()
     # A small receive window: the worker blocks in the middle of RETR 2.
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -104,7 +88,7 @@ try:
     def our_worker_socket():
         """The client socket of the worker serving raw (other connections,
         such as the harness's readiness probe, may have workers too)."""
-        for pid in set(workers(d.proc.pid)) - before:
+        for pid in set(sechelp.role_pids(d.proc.pid, "postern-pop3")) - before:
             try:
                 s = client_socket_of(pid)
             except OSError:
