@@ -318,14 +318,7 @@ plain_write_gather(struct client *c, const uint8_t *buf, size_t len,
 			return;
 		}
 		c->octets_out += (uint64_t)n;
-		while (first < niov && (size_t)n >= iov[first].iov_len) {
-			n -= (ssize_t)iov[first].iov_len;
-			first++;
-		}
-		if (first < niov) {
-			iov[first].iov_base = (uint8_t *)iov[first].iov_base + n;
-			iov[first].iov_len -= (size_t)n;
-		}
+		first = iov_consume(iov, niov, first, (size_t)n);
 	}
 }
 

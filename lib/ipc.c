@@ -279,14 +279,7 @@ ipc_send_iov(int sock, struct ipc_buf *pre, uint16_t type,
 				continue;
 			return -1;
 		}
-		while (first < niov && (size_t)r >= iov[first].iov_len) {
-			r -= (ssize_t)iov[first].iov_len;
-			first++;
-		}
-		if (first < niov) {
-			iov[first].iov_base = (uint8_t *)iov[first].iov_base + r;
-			iov[first].iov_len -= (size_t)r;
-		}
+		first = iov_consume(iov, niov, first, (size_t)r);
 	}
 	return 0;
 }

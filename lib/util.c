@@ -3,6 +3,8 @@
  */
 #include "config.h"
 
+#include <sys/uio.h>
+
 #include <arpa/inet.h>
 
 #include <errno.h>
@@ -178,6 +180,20 @@ set_cloexec(int fd, bool on)
 		return -1;
 	fl = on ? (fl | FD_CLOEXEC) : (fl & ~FD_CLOEXEC);
 	return fcntl(fd, F_SETFD, fl);
+}
+
+size_t
+iov_consume(struct iovec *iov, size_t niov, size_t first, size_t n)
+{
+	while (first < niov && n >= iov[first].iov_len) {
+		n -= iov[first].iov_len;
+		first++;
+	}
+	if (first < niov) {
+		iov[first].iov_base = (uint8_t *)iov[first].iov_base + n;
+		iov[first].iov_len -= n;
+	}
+	return first;
 }
 
 uint64_t

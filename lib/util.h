@@ -44,6 +44,11 @@ void escape_for_log(const char *s, size_t len, char *out, size_t outsz);
 int set_nonblock(int fd, bool on);
 int set_cloexec(int fd, bool on);
 
+/* After a short writev/sendmsg of n bytes from iov[first..niov): step
+ * past what went out; returns the new first (niov once all has gone). */
+struct iovec;
+size_t iov_consume(struct iovec *iov, size_t niov, size_t first, size_t n);
+
 /* Monotonic milliseconds. */
 uint64_t now_ms(void);
 
