@@ -97,6 +97,16 @@ def _ensure_pam_service():
         f.write(text)
 
 
+def wait_for(cond, timeout=20, step=0.02):
+    """Poll cond() until it is true (True) or timeout seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(step)
+    return False
+
+
 def _accounts_lock():
     """Tests run in parallel: serialize changes to /etc/passwd and PAM."""
     import fcntl

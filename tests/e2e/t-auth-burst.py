@@ -77,9 +77,7 @@ try:
     for c in gone:
         c.close()
     want = queued_fds - int(1.8 * len(gone))
-    deadline = time.monotonic() + 60
-    while fds(d.proc.pid) > want and time.monotonic() < deadline:
-        time.sleep(0.2)
+    h.wait_for(lambda: fds(d.proc.pid) <= want, 60, 0.2)
     t.ok(fds(d.proc.pid) <= want, "%d closed connections took their hand-overs "
          "out of the queue: master fds %d -> %d" % (len(gone), queued_fds,
                                                      fds(d.proc.pid)))
@@ -96,11 +94,7 @@ try:
             c.cmd("QUIT")
         except (OSError, EOFError):
             pass
-    deadline = time.monotonic() + 60
-    while not logged("auth helper channel: queue sent") and \
-            time.monotonic() < deadline:
-        time.sleep(0.1)
-    t.ok(logged("auth helper channel: queue sent"), "the queue drained")
+    t.ok(d.wait_log("auth helper channel: queue sent", 60), "the queue drained")
 finally:
     if auth is not None:
         try:

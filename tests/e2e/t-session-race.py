@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -56,15 +55,6 @@ def queued_from(master, peer):
     return total
 
 
-def wait_for(cond, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 d = tlsutil.tls_daemon([USER])
 d.write_mbox(USER, h.make_mbox([h.message(1), h.message(2)]))
 d.start()
@@ -73,8 +63,8 @@ master = d.proc.pid
 try:
     helper = []
     # The master starts its auth helper once it listens: wait for it.
-    wait_for(lambda: helper.extend(sechelp.role_pids(master, "postern-auth"))
-             or helper)
+    h.wait_for(lambda: helper.extend(sechelp.role_pids(master, "postern-auth"))
+               or helper, 30)
     t.eq(len(helper), 1, "found the auth helper")
     before = set(sechelp.role_pids(master, "postern-pop3"))
     raw = socket.create_connection(("127.0.0.1", d.tls_port), 10)
@@ -89,7 +79,7 @@ try:
         with open("/proc/%d/status" % new[0]) as f:
             uid = [l for l in f if l.startswith("Uid:")][0].split()[1]
         return uid != "0"
-    t.ok(wait_for(confined), "the worker started and confined itself")
+    t.ok(h.wait_for(confined, 30), "the worker started and confined itself")
     os.kill(master, signal.SIGSTOP)
     try:
         # The handshake, WORKER_TLS, USER and PASS while the master
@@ -99,7 +89,7 @@ try:
         t.ok(c.line().startswith(b"+OK"), "greeting over TLS (WORKER_TLS sent)")
         t.ok(c.cmd("USER " + USER).startswith(b"+OK"), "USER")
         c.send(("PASS %s\r\n" % PW).encode())
-        t.ok(wait_for(lambda: queued_from(master, helper[0]) > 0),
+        t.ok(h.wait_for(lambda: queued_from(master, helper[0]) > 0, 30),
              "the helper's verdict waits in the master's socket")
         t.ok(queued_from(master, new[0]) > 0,
              "so does the worker's WORKER_TLS, sent earlier")

@@ -12,7 +12,6 @@ import ctypes
 import os
 import socket
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -58,15 +57,6 @@ def corked(sock):
     return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_CORK) != 0
 
 
-def wait_for(cond, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 if not pidfd_getfd_works():
     h.skip_all("pidfd_getfd(2) is not available (Linux >= 5.6)")
 t = h.TAP()
@@ -102,7 +92,7 @@ try:
         return None
 
     found = []
-    wait_for(lambda: found.append(our_worker_socket()) or found[-1] is not None)
+    h.wait_for(lambda: found.append(our_worker_socket()) or found[-1] is not None)
     t.ok(found and found[-1] is not None, "found the session's worker")
     ws = found[-1]
     t.ok(c.cmd("USER " + USER).startswith(b"+OK"), "USER")
@@ -110,11 +100,11 @@ try:
     t.ok(not corked(ws), "not corked after single-line answers")
 
     c.send(b"RETR 2\r\n")
-    t.ok(wait_for(lambda: corked(ws)),
+    t.ok(h.wait_for(lambda: corked(ws)),
          "corked while an 8 MB RETR waits for a client that does not read")
     t.ok(c.line().startswith(b"+OK"), "RETR 2 answered")
     t.ok(c.multiline() == h.expected_retr(MSGS[1]), "8 MB message byte-exact")
-    t.ok(wait_for(lambda: not corked(ws)), "uncorked at the end of the answer")
+    t.ok(h.wait_for(lambda: not corked(ws)), "uncorked at the end of the answer")
 
     # Pipelined: two large answers and small ones in one batch; all of
     # it arrives (the client waits for the last answer, nothing more).
@@ -125,7 +115,7 @@ try:
     t.ok(c.line().startswith(b"+OK"), "pipelined RETR 1")
     t.ok(c.multiline() == h.expected_retr(MSGS[0]), "small message byte-exact")
     t.eq(c.line(), b"+OK", "pipelined NOOP, the last answer, arrived")
-    t.ok(wait_for(lambda: not corked(ws)), "uncorked after the batch")
+    t.ok(h.wait_for(lambda: not corked(ws)), "uncorked after the batch")
     t.ok(c.cmd("QUIT").startswith(b"+OK"), "QUIT")
     ws.close()
     c.close()
