@@ -136,7 +136,7 @@ def main():
                     help="run postern-store under CMD (a profiler; see "
                     "bench/PROFILING.md)")
     ap.add_argument("--wrap-worker", metavar="CMD",
-                    help="run postern-pop3 (the worker) under CMD")
+                    help="run the workers (postern-pop3, postern-pop3s) under CMD")
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench.py: run as root (real users, PAM, /var/mail)")

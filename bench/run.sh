@@ -79,7 +79,7 @@ else
 	make -C "$builddir" -j"$jobs" ${BENCH_MAKE_ARGS:-} >"$builddir/bench-build.log" 2>&1 ||
 		{ tail -30 "$builddir/bench-build.log"; exit 1; }
 fi
-for prog in postern postern-pop3 postern-auth postern-store; do
+for prog in postern postern-pop3 postern-pop3s postern-auth postern-store; do
 	if [ ! -x "$builddir/$prog" ]; then
 		echo "run.sh: $builddir/$prog is missing (build failed?)" >&2
 		exit 1

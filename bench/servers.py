@@ -212,7 +212,8 @@ class Postern(Server):
             _user_dir(self.index, u)
         if wrap_store or wrap_worker:
             self._wrap({"postern-store": wrap_store,
-                        "postern-pop3": wrap_worker})
+                        "postern-pop3": wrap_worker,
+                        "postern-pop3s": wrap_worker})
 
     def _wrap(self, cmds):
         """A libexec directory where the programs named in cmds run under
@@ -221,7 +222,8 @@ class Postern(Server):
         self.libexec = os.path.join(self.dir, "libexec")
         os.makedirs(self.libexec, exist_ok=True)
         os.chmod(self.libexec, 0o755)
-        for prog in ("postern-pop3", "postern-auth", "postern-store"):
+        for prog in ("postern-pop3", "postern-pop3s", "postern-auth",
+                     "postern-store"):
             path = os.path.join(self.libexec, prog)
             if not cmds.get(prog):
                 if not os.path.lexists(path):

@@ -31,9 +31,17 @@ struct session {
 	enum session_phase phase;
 	char rhost[64];
 	char rkey[ADDR_KEY_MAX];		/* rhost, IPv6 as its /64 */
+	uint16_t rport;
+	char laddr[64];
+	uint16_t lport;
 	uint64_t started_ms;
 	pid_t worker_pid;
+	const char *worker_prog;	/* "postern-pop3" or "postern-pop3s" */
 	struct ipc_conn worker;		/* master <-> worker */
+	/* STLS: the plaintext worker handed the connection over (once) */
+	bool stls_moved;
+	int stls_client_fd;		/* received, waiting for the auth part */
+	pid_t retired_pid;		/* that worker, killed, not yet reaped */
 	pid_t store_pid;
 	struct ipc_conn store;		/* master <-> storage (logs only) */
 	bool deadline_killed;		/* pre-auth backstop fired */

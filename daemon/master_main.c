@@ -78,7 +78,9 @@ master_send_config(struct master *m, int fd)
 static bool
 check_system(const struct config *cfg, char *err, size_t errsz)
 {
-	const char *helpers[] = { "postern-pop3", "postern-auth", "postern-store" };
+	const char *helpers[] = {
+		"postern-pop3", "postern-pop3s", "postern-auth", "postern-store",
+	};
 	struct passwd *pw;
 	const char *why;
 	char path[4096];
@@ -98,6 +100,10 @@ check_system(const struct config *cfg, char *err, size_t errsz)
 		return false;
 	}
 	for (size_t i = 0; i < nitems(helpers); i++) {
+		/* The TLS worker is started only when TLS is configured. */
+		if (strcmp(helpers[i], "postern-pop3s") == 0 &&
+		    cfg->tls_cert[0] == '\0')
+			continue;
 		snprintf(path, sizeof(path), "%s/%s", cfg->libexec_dir, helpers[i]);
 		if (access(path, X_OK) == -1) {
 			snprintf(err, errsz, "%s: %s", path, strerror(errno));

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -66,6 +67,59 @@ refuse(struct master *m, int fd, const char *rhost, enum master_limit limit)
 	}
 }
 
+/*
+ * Start a worker, prog (postern-pop3 or postern-pop3s), for s on the
+ * client socket cfd and the auth channel afd (the caller keeps its
+ * copies of both), and send it the configuration and WORKER_INIT. On
+ * failure s->worker_pid is 0 if no process was started.
+ */
+static bool
+worker_start(struct master *m, struct session *s, const char *prog,
+    int cfd, int afd, enum ipc_worker_start start)
+{
+	struct ipc_buf b;
+	char path[4096];
+	uint64_t used;
+	int mw[2], r;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, mw) == -1) {
+		log_warn("socketpair");
+		return false;
+	}
+	snprintf(path, sizeof(path), "%s/%s", m->cfg.libexec_dir, prog);
+	{
+		const struct spawn_fd fds[] = {
+			{ mw[1], FD_MASTER }, { cfd, FD_CLIENT }, { afd, FD_AUTH },
+		};
+
+		s->worker_pid = spawn_child(path, prog, fds, 3, NULL);
+	}
+	close(mw[1]);
+	if (s->worker_pid == -1) {
+		log_warn("fork for %s", path);
+		s->worker_pid = 0;
+		close(mw[0]);
+		return false;
+	}
+	s->worker_prog = prog;
+	ipc_conn_init(&s->worker, mw[0]);
+	(void)set_nonblock(mw[0], true);
+	if (!master_send_config(m, mw[0]))
+		return false;
+	used = now_ms() - s->started_ms;
+	ipc_begin(&b, IPC_WORKER_INIT);
+	ipc_put_u64(&b, s->id);
+	ipc_put_str(&b, s->rhost);
+	ipc_put_u16(&b, s->rport);
+	ipc_put_str(&b, s->laddr);
+	ipc_put_u16(&b, s->lport);
+	ipc_put_u8(&b, (uint8_t)start);
+	ipc_put_u32(&b, used > UINT32_MAX ? UINT32_MAX : (uint32_t)used);
+	r = ipc_send_nb(mw[0], &b);
+	ipc_buf_free(&b);
+	return r != -1;
+}
+
 void
 session_accept(struct master *m, struct listener *ls)
 {
@@ -73,10 +127,10 @@ session_accept(struct master *m, struct listener *ls)
 	socklen_t slen = sizeof(ss), llen = sizeof(ls_addr);
 	char rhost[64], laddr[64], rkey[ADDR_KEY_MAX];
 	uint16_t rport, lport;
-	int cfd, mw[2], wa[2];
+	int cfd, wa[2];
 	struct session *s;
 	struct ipc_buf b;
-	char path[4096];
+	bool started;
 
 	cfd = accept4(ls->fd, (struct sockaddr *)&ss, &slen, SOCK_CLOEXEC);
 	if (cfd == -1) {
@@ -102,16 +156,9 @@ session_accept(struct master *m, struct listener *ls)
 		refuse(m, cfd, rhost, LIMIT_PREAUTH_PER_ADDR);
 		return;
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, mw) == -1) {
-		log_warn("socketpair");
-		close(cfd);
-		return;
-	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, wa) == -1) {
 		log_warn("socketpair");
 		close(cfd);
-		close(mw[0]);
-		close(mw[1]);
 		return;
 	}
 	s = xcalloc(1, sizeof(*s));
@@ -120,52 +167,33 @@ session_accept(struct master *m, struct listener *ls)
 	s->started_ms = now_ms();
 	snprintf(s->rhost, sizeof(s->rhost), "%s", rhost);
 	snprintf(s->rkey, sizeof(s->rkey), "%s", rkey);
-	snprintf(path, sizeof(path), "%s/postern-pop3", m->cfg.libexec_dir);
-	{
-		const struct spawn_fd fds[] = {
-			{ mw[1], FD_MASTER }, { cfd, FD_CLIENT }, { wa[0], FD_AUTH },
-		};
-
-		s->worker_pid = spawn_child(path, "postern-pop3", fds, 3, NULL);
-	}
-	close(mw[1]);
+	s->rport = rport;
+	snprintf(s->laddr, sizeof(s->laddr), "%s", laddr);
+	s->lport = lport;
+	s->stls_client_fd = -1;
+	ipc_conn_init(&s->worker, -1);
+	ipc_conn_init(&s->store, -1);
+	/* Plaintext connections get the worker without OpenSSL. */
+	started = worker_start(m, s, ls->tls ? "postern-pop3s" : "postern-pop3",
+	    cfd, wa[0], ls->tls ? IPC_START_IMPLICIT_TLS : IPC_START_PLAIN);
 	close(cfd);
 	close(wa[0]);
-	if (s->worker_pid == -1) {
-		log_warn("fork for %s", path);
-		close(mw[0]);
+	if (s->worker_pid == 0) {
 		close(wa[1]);
+		ipc_conn_close(&s->worker);
 		free(s);
 		return;
 	}
-	ipc_conn_init(&s->worker, mw[0]);
-	(void)set_nonblock(mw[0], true);
-	ipc_conn_init(&s->store, -1);
 	s->next = m->sessions;
 	m->sessions = s;
 	m->nsessions++;
 	log_debug("session=%llu rhost=%s port=%u: accepted on %s, worker pid %ld",
 	    (unsigned long long)s->id, rhost, rport, ls->name, (long)s->worker_pid);
-
-	if (!master_send_config(m, mw[0])) {
+	if (!started) {
 		close(wa[1]);
 		session_end(m, s);
 		return;
 	}
-	ipc_begin(&b, IPC_WORKER_INIT);
-	ipc_put_u64(&b, s->id);
-	ipc_put_str(&b, rhost);
-	ipc_put_u16(&b, rport);
-	ipc_put_str(&b, laddr);
-	ipc_put_u16(&b, lport);
-	ipc_put_u8(&b, ls->tls ? 1 : 0);
-	if (ipc_send_nb(mw[0], &b) == -1) {
-		ipc_buf_free(&b);
-		close(wa[1]);
-		session_end(m, s);
-		return;
-	}
-	ipc_buf_free(&b);
 
 	/* Hand the auth helper its end; it learns the address from us. */
 	ipc_begin(&b, IPC_AUTH_ATTACH);
@@ -190,6 +218,10 @@ session_end(struct master *m, struct session *s)
 	/* Storage is not killed: it ends by itself when the worker's channel
 	 * closes, and it must be able to finish a commit in progress. */
 	ipc_conn_close(&s->worker);
+	if (s->stls_client_fd >= 0) {
+		close(s->stls_client_fd);
+		s->stls_client_fd = -1;
+	}
 	s->phase = SESSION_CLOSING;
 	if (s->worker_pid > 0 || s->store_pid > 0)
 		return false;	/* freed when the last process is reaped */
@@ -264,6 +296,58 @@ worker_tls(struct session *s, struct ipc_msg *msg)
 }
 
 /*
+ * STLS in the plaintext worker: it answered "+OK Begin TLS negotiation."
+ * and hands over the client socket, then its auth channel (with which
+ * the helper keeps the session's attempt count). postern-pop3s does the
+ * handshake and continues the session; the plaintext worker is killed,
+ * and whatever it read after STLS dies with it (rule 5). Once per
+ * session, before login, and only while TLS is configured; the worker
+ * gains nothing it did not have (the connection was already its own).
+ * Takes msg->fd. Returns -1 if refused, 0 while waiting for the second
+ * part, 1 once the session has moved: s->worker is the new channel.
+ */
+static int
+worker_stls(struct master *m, struct session *s, struct ipc_msg *msg)
+{
+	struct stat st;
+	uint8_t part;
+	int fd = msg->fd;
+	bool ok;
+
+	msg->fd = -1;
+	if (fd < 0 || !ipc_dec_worker_stls(msg, &part) ||
+	    s->phase != SESSION_PREAUTH || s->tls || s->stls_moved ||
+	    m->cfg.tls_cert[0] == '\0' ||
+	    (part == IPC_STLS_CLIENT) != (s->stls_client_fd < 0) ||
+	    fstat(fd, &st) == -1 || !S_ISSOCK(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (part == IPC_STLS_CLIENT) {
+		s->stls_client_fd = fd;
+		return 0;
+	}
+	s->stls_moved = true;
+	if (s->worker_pid > 0) {
+		kill(s->worker_pid, SIGKILL);
+		s->retired_pid = s->worker_pid;
+		s->worker_pid = 0;
+	}
+	ipc_conn_close(&s->worker);
+	ok = worker_start(m, s, "postern-pop3s", s->stls_client_fd, fd,
+	    IPC_START_STLS);
+	close(s->stls_client_fd);
+	s->stls_client_fd = -1;
+	close(fd);
+	if (!ok)
+		return -1;
+	log_debug("session=%llu: STLS; continued by postern-pop3s pid %ld",
+	    (unsigned long long)s->id, (long)s->worker_pid);
+	return 1;
+}
+
+/*
  * Read and dispatch what a child sent. With final (the child has exited)
  * read up to EOF and leave ending the session to the caller: its last
  * frames, such as the worker's statistics, arrive together with SIGCHLD
@@ -292,8 +376,17 @@ conn_input(struct master *m, struct session *s, struct ipc_conn *c,
 			return true;
 		}
 		while ((r = ipc_conn_next(c, &msg)) == 1) {
-			bool ok = msg.fd < 0;
+			bool ok;
 
+			if (msg.type == IPC_WORKER_STLS && c == &s->worker) {
+				int h = worker_stls(m, s, &msg);
+
+				if (h == 1)
+					return true;	/* a new channel now */
+				ok = h == 0;
+				goto checked;
+			}
+			ok = msg.fd < 0;
 			if (msg.fd >= 0)
 				close(msg.fd);
 			if (ok && msg.type == IPC_LOG)
@@ -304,6 +397,7 @@ conn_input(struct master *m, struct session *s, struct ipc_conn *c,
 				ok = worker_tls(s, &msg);
 			else
 				ok = false;
+checked:
 			if (!ok) {
 				log_warnx("session=%llu: unexpected %s from %s[%ld]; ending session",
 				    (unsigned long long)s->id, ipc_type_name(msg.type),
@@ -323,13 +417,13 @@ conn_input(struct master *m, struct session *s, struct ipc_conn *c,
 void
 session_worker_input(struct master *m, struct session *s)
 {
-	(void)conn_input(m, s, &s->worker, "postern-pop3", s->worker_pid, false);
+	(void)conn_input(m, s, &s->worker, s->worker_prog, s->worker_pid, false);
 }
 
 bool
 session_worker_drain(struct master *m, struct session *s)
 {
-	return conn_input(m, s, &s->worker, "postern-pop3", s->worker_pid, false);
+	return conn_input(m, s, &s->worker, s->worker_prog, s->worker_pid, false);
 }
 
 void
@@ -362,13 +456,23 @@ session_reaped(struct master *m, pid_t pid, int status)
 {
 	for (struct session *s = m->sessions; s != NULL; s = s->next) {
 		if (s->worker_pid == pid) {
+			const char *prog = s->worker_prog;
+
+			/* Reaped: this pid must never be signalled again. */
+			s->worker_pid = 0;
 			/* Its last words (statistics, logs) before forgetting it. */
 			if (s->worker.fd >= 0)
-				(void)conn_input(m, s, &s->worker, "postern-pop3",
-				    pid, true);
-			describe_exit(s, "postern-pop3", pid, status);
-			s->worker_pid = 0;
+				(void)conn_input(m, s, &s->worker, prog, pid, true);
+			describe_exit(s, prog, pid, status);
+			/* Its last words handed the session over at STLS. */
+			if (s->worker_pid > 0)
+				return;
 			session_end(m, s);
+			return;
+		}
+		if (s->retired_pid == pid) {
+			describe_exit(s, "postern-pop3", pid, status);
+			s->retired_pid = 0;
 			return;
 		}
 		if (s->store_pid == pid) {

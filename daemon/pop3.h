@@ -32,7 +32,9 @@ struct pop3_session {
 	char laddr[64];
 	uint16_t lport;
 	bool tls;			/* the connection is encrypted now */
-	bool tls_implicit;		/* port 995 style */
+	uint8_t start;			/* enum ipc_worker_start */
+	uint32_t preauth_used_ms;	/* by the worker before STLS */
+	bool moved;			/* handed to a TLS worker at STLS */
 	bool loopback;			/* the client is on 127/8 or ::1 */
 	bool utf8;			/* RFC 6856 UTF8 issued */
 	char *user;			/* pending USER argument */

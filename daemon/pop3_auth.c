@@ -203,7 +203,14 @@ cmd_stls(struct pop3_session *s)
 	    (int)(s->preauth_deadline - now);
 	if (timeout > POP3_TLS_HANDSHAKE_TIMEOUT_MS)
 		timeout = POP3_TLS_HANDSHAKE_TIMEOUT_MS;
-	if (!pop3_tls_start(s, timeout)) {
+	switch (pop3_tls_upgrade(s, timeout)) {
+	case POP3_STLS_ON:
+		break;
+	case POP3_STLS_MOVED:
+		s->moved = true;
+		s->state = POP3_DONE;
+		return;
+	case POP3_STLS_FAILED:
 		s->end_reason = "TLS handshake failed";
 		s->state = POP3_DONE;
 		/* Nothing more may be said in plaintext. */

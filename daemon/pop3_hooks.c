@@ -257,6 +257,29 @@ attack(struct pop3_session *s, const char *name, char *extra, size_t extrasz)
 		ipc_buf_free(&b);
 		return r;
 	}
+	if (strcmp(name, "master-stls") == 0) {
+		/* A WORKER_STLS hand-over the master must refuse: argument
+		 * "auth" (the second part first), "nofd", "devnull" (not a
+		 * socket), "twice" (the first part twice), or "client" (a
+		 * well-formed first part, refused only by the state). */
+		const char *how = hook_arg ? hook_arg : "client";
+		struct ipc_buf b;
+		long r;
+		int n = strcmp(how, "twice") == 0 ? 2 : 1;
+
+		for (r = 0; n-- > 0 && r == 0;) {
+			ipc_begin(&b, IPC_WORKER_STLS);
+			ipc_put_u8(&b, strcmp(how, "auth") == 0 ?
+			    IPC_STLS_AUTH : IPC_STLS_CLIENT);
+			if (strcmp(how, "devnull") == 0)
+				ipc_put_fd(&b, 0);
+			else if (strcmp(how, "nofd") != 0)
+				ipc_put_fd(&b, FD_CLIENT);
+			r = ipc_send(FD_MASTER, &b);
+			ipc_buf_free(&b);
+		}
+		return r;
+	}
 	if (strcmp(name, "store-forge") == 0) {
 		long r = forge_store_init(s);
 

@@ -1,8 +1,11 @@
 /*
- * pop3_main.c - postern-pop3, the network-facing worker: one process per
- * connection, started by the master with fork+exec. It receives its
- * configuration, confines itself (chroot, unprivileged uid, rlimits,
- * seccomp) before the first client byte, then speaks POP3.
+ * pop3_main.c - postern-pop3 and postern-pop3s, the network-facing
+ * workers: one process per connection, started by the master with
+ * fork+exec. It receives its configuration, confines itself (chroot,
+ * unprivileged uid, rlimits, seccomp) before the first client byte, then
+ * speaks POP3. The two binaries differ only in pop3_tls.h's
+ * implementation: postern-pop3s has OpenSSL (implicit TLS, and sessions
+ * continued after STLS), postern-pop3 (plaintext) does not.
  */
 #include "config.h"
 
@@ -62,7 +65,8 @@ recv_setup(struct pop3_session *s)
 	s->lport = wi.lport;
 	snprintf(s->rhost, sizeof(s->rhost), "%s", wi.rhost);
 	snprintf(s->laddr, sizeof(s->laddr), "%s", wi.laddr);
-	s->tls_implicit = wi.implicit_tls != 0;
+	s->start = wi.start;
+	s->preauth_used_ms = wi.preauth_used_ms;
 	ipc_worker_init_free(&wi);
 	s->loopback = strncmp(s->rhost, "127.", 4) == 0 ||
 	    strcmp(s->rhost, "::1") == 0;
@@ -187,19 +191,24 @@ main(int argc, char **argv)
 		fatal("O_NONBLOCK on the client socket");
 	/* TLS needs the key, readable by root only: load it before the
 	 * privilege drop, and all of OpenSSL's start-up with it (rule 4). */
-	if (!pop3_tls_setup(s) && s->tls_implicit)
-		fatalx("implicit TLS listener but no usable certificate");
+	if (!pop3_tls_setup(s) && s->start != IPC_START_PLAIN)
+		fatalx("TLS session but no usable certificate");
 	confine(s);
 	client_write_timeout_ms = (int)s->cfg.preauth_timeout * 1000;
 
 	start = now_ms();
+	/* After STLS the connection keeps what was left of its time. */
 	s->preauth_deadline = start + (uint64_t)s->cfg.preauth_timeout * 1000;
+	s->preauth_deadline = s->preauth_deadline > s->preauth_used_ms ?
+	    s->preauth_deadline - s->preauth_used_ms : 0;
 	s->state = POP3_AUTHORIZATION;
-	if (s->tls_implicit) {
+	if (s->start != IPC_START_PLAIN) {
+		uint64_t left = s->preauth_deadline > start ?
+		    s->preauth_deadline - start : 0;
 		int hs = POP3_TLS_HANDSHAKE_TIMEOUT_MS;
 
-		if ((uint64_t)hs > (uint64_t)s->cfg.preauth_timeout * 1000)
-			hs = (int)s->cfg.preauth_timeout * 1000;
+		if ((uint64_t)hs > left)
+			hs = (int)left;
 		if (!pop3_tls_start(s, hs)) {
 			s->end_reason = "TLS handshake failed";
 			send_stats(s);
@@ -207,7 +216,9 @@ main(int argc, char **argv)
 			return 0;
 		}
 	}
-	client_printf(&s->client, "+OK postern POP3 server ready.\r\n");
+	/* After STLS, "+OK Begin TLS negotiation." was the last greeting. */
+	if (s->start != IPC_START_STLS)
+		client_printf(&s->client, "+OK postern POP3 server ready.\r\n");
 	while (s->state != POP3_DONE) {
 		struct pop3_cmd cmd;
 		enum client_read_result rr;
@@ -268,6 +279,9 @@ main(int argc, char **argv)
 		wipe(line, sizeof(line));
 	}
 	(void)client_flush(&s->client);
+	/* Moved at STLS: the TLS worker reports this session's end. */
+	if (s->moved)
+		return 0;
 	pop3_tls_end(s);
 	send_stats(s);
 	client_free(&s->client);

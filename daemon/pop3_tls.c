@@ -338,7 +338,7 @@ tell_master(const char *version, const char *cipher)
 bool
 pop3_tls_start(struct pop3_session *s, int timeout_ms)
 {
-	const char *mode = s->tls_implicit ? "implicit" : "STLS";
+	const char *mode = s->start == IPC_START_IMPLICIT_TLS ? "implicit" : "STLS";
 	uint64_t deadline = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
 	int r, err;
 
@@ -386,6 +386,12 @@ pop3_tls_start(struct pop3_session *s, int timeout_ms)
 	tell_master(SSL_get_version(tls.ssl),
 	    SSL_CIPHER_get_name(SSL_get_current_cipher(tls.ssl)));
 	return true;
+}
+
+enum pop3_stls
+pop3_tls_upgrade(struct pop3_session *s, int timeout_ms)
+{
+	return pop3_tls_start(s, timeout_ms) ? POP3_STLS_ON : POP3_STLS_FAILED;
 }
 
 void

@@ -28,6 +28,7 @@ ipc_type_name(unsigned type)
 	case IPC_WORKER_TLS: return "WORKER_TLS";
 	case IPC_WORKER_SESSION: return "WORKER_SESSION";
 	case IPC_WORKER_STATS: return "WORKER_STATS";
+	case IPC_WORKER_STLS: return "WORKER_STLS";
 	case IPC_AUTH_ATTACH: return "AUTH_ATTACH";
 	case IPC_AUTH_DETACH: return "AUTH_DETACH";
 	case IPC_AUTH_GRANTED: return "AUTH_GRANTED";

@@ -17,6 +17,8 @@
 #ifndef POSTERN_IPC_H
 #define POSTERN_IPC_H
 
+#include <sys/types.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,7 +44,9 @@ enum ipc_type {
 	IPC_CONFIG = 2,
 
 	/* master -> worker: u64 session, str client address, u16 client
-	 * port, str local address, u16 local port, u8 implicit TLS */
+	 * port, str local address, u16 local port, u8 start (enum
+	 * ipc_worker_start), u32 milliseconds of the pre-authentication
+	 * time already used (by the worker that handed over at STLS) */
 	IPC_WORKER_INIT = 4,
 	/* worker -> master after a successful TLS handshake (implicit or
 	 * STLS): str protocol version, str cipher; for the logs only */
@@ -59,6 +63,10 @@ enum ipc_type {
 	IPC_AUTH_ATTACH = 10,
 	/* master -> auth: u64 session (the worker is gone) */
 	IPC_AUTH_DETACH = 12,
+	/* worker -> master, twice, after "+OK Begin TLS negotiation": u8 part
+	 * (enum ipc_stls_part) with IPC_F_FD, first the client socket, then
+	 * the worker's auth channel; a TLS worker continues the session */
+	IPC_WORKER_STLS = 14,
 	/* auth -> master: u64 session, str user, u32 uid, u32 gid, str home,
 	 * str mechanism, u8 tls */
 	IPC_AUTH_GRANTED = 13,
@@ -124,6 +132,20 @@ enum ipc_status {
 	IPC_ST_SYS_TEMP = 4,		/* -ERR [SYS/TEMP] */
 	IPC_ST_SYS_PERM = 5,		/* -ERR [SYS/PERM] */
 	IPC_ST_LOGIN_DELAY = 6,		/* -ERR [LOGIN-DELAY] */
+};
+
+/* How a worker begins its session (IPC_WORKER_INIT). */
+enum ipc_worker_start {
+	IPC_START_PLAIN = 0,		/* greeting in plaintext; STLS may follow */
+	IPC_START_IMPLICIT_TLS = 1,	/* handshake, then the greeting (995) */
+	IPC_START_STLS = 2,		/* handshake only: the plaintext worker
+					 * already answered STLS */
+};
+
+/* The descriptors of an IPC_WORKER_STLS hand-over, in this order. */
+enum ipc_stls_part {
+	IPC_STLS_CLIENT = 0,
+	IPC_STLS_AUTH = 1,
 };
 
 enum ipc_auth_mech {

@@ -58,11 +58,18 @@ ipc_dec_worker_init(struct ipc_msg *m, struct ipc_worker_init *w)
 	    ipc_get_str(m, &w->rhost, IPC_MAX_ADDR) &&
 	    ipc_get_u16(m, &w->rport) &&
 	    ipc_get_str(m, &w->laddr, IPC_MAX_ADDR) &&
-	    ipc_get_u16(m, &w->lport) && ipc_get_u8(m, &w->implicit_tls) &&
-	    ipc_get_end(m))
+	    ipc_get_u16(m, &w->lport) && ipc_get_u8(m, &w->start) &&
+	    w->start <= IPC_START_STLS &&
+	    ipc_get_u32(m, &w->preauth_used_ms) && ipc_get_end(m))
 		return true;
 	ipc_worker_init_free(w);
 	return false;
+}
+
+bool
+ipc_dec_worker_stls(struct ipc_msg *m, uint8_t *part)
+{
+	return ipc_get_u8(m, part) && *part <= IPC_STLS_AUTH && ipc_get_end(m);
 }
 
 /*
@@ -380,6 +387,8 @@ ipc_msgs_check(struct ipc_msg *m, uint16_t type)
 		return ok;
 	case IPC_AUTH_RESULT:
 		return ipc_dec_u8(m, &u8);
+	case IPC_WORKER_STLS:
+		return ipc_dec_worker_stls(m, &u8);
 	case IPC_STORE_OPEN:
 	case IPC_STORE_STAT:
 	case IPC_STORE_RSET:

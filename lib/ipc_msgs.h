@@ -55,9 +55,13 @@ struct ipc_worker_init {
 	uint16_t rport;
 	char *laddr;
 	uint16_t lport;
-	uint8_t implicit_tls;
+	uint8_t start;			/* enum ipc_worker_start */
+	uint32_t preauth_used_ms;
 };
 bool ipc_dec_worker_init(struct ipc_msg *, struct ipc_worker_init *);
+
+/* IPC_WORKER_STLS: which descriptor (enum ipc_stls_part) the frame carries */
+bool ipc_dec_worker_stls(struct ipc_msg *, uint8_t *part);
 void ipc_worker_init_free(struct ipc_worker_init *);
 
 /* IPC_WORKER_TLS: str protocol version, str cipher (for the logs); each

@@ -2,22 +2,29 @@
 # The sandboxes, privilege separation, brute-force defences and limits,
 # attacked from the outside and from a hostile worker.
 
-# postern-pop3-hooks: the worker with the test hooks compiled in (the
-# XPOSTERN-ATTACK command, failure injection for every confinement step).
-# Built for "make check" only, never installed; t-sec-release checks that
-# the release postern-pop3 has none of it.
-check_PROGRAMS += postern-pop3-hooks
-postern_pop3_hooks_SOURCES = \
+# postern-pop3-hooks and postern-pop3s-hooks: the two workers with the
+# test hooks compiled in (the XPOSTERN-ATTACK command, failure injection
+# for every confinement step). Built for "make check" only, never
+# installed; t-sec-release checks that the release workers have none of it.
+POP3_HOOKS_SOURCES = \
 	daemon/pop3.h daemon/pop3_main.c daemon/pop3_auth.c \
 	daemon/pop3_trans.c daemon/pop3_io.c daemon/pop3_io.h \
-	daemon/pop3_sasl.c daemon/pop3_tls.c daemon/pop3_tls.h \
+	daemon/pop3_sasl.c daemon/pop3_tls.h \
 	daemon/pop3_hooks.c \
 	lib/testhook.c lib/testhook.h lib/privdrop.c \
 	lib/sandbox.c lib/sandbox_pop3.c lib/sandbox_store.c \
 	lib/sandbox_landlock.c
+check_PROGRAMS += postern-pop3-hooks
+postern_pop3_hooks_SOURCES = $(POP3_HOOKS_SOURCES) daemon/pop3_tls_handoff.c
 postern_pop3_hooks_CPPFLAGS = $(AM_CPPFLAGS) -DPOSTERN_TEST_HOOKS
-postern_pop3_hooks_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(SECCOMP_CFLAGS)
-postern_pop3_hooks_LDADD = daemon/libpop3.a lib/libposterntls.a lib/libpostern.a $(OPENSSL_LIBS) $(SECCOMP_LIBS)
+postern_pop3_hooks_CFLAGS = $(AM_CFLAGS) $(SECCOMP_CFLAGS)
+postern_pop3_hooks_LDADD = daemon/libpop3.a lib/libpostern.a $(SECCOMP_LIBS)
+
+check_PROGRAMS += postern-pop3s-hooks
+postern_pop3s_hooks_SOURCES = $(POP3_HOOKS_SOURCES) daemon/pop3_tls.c
+postern_pop3s_hooks_CPPFLAGS = $(AM_CPPFLAGS) -DPOSTERN_TEST_HOOKS
+postern_pop3s_hooks_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(SECCOMP_CFLAGS)
+postern_pop3s_hooks_LDADD = daemon/libpop3.a lib/libposterntls.a lib/libpostern.a $(OPENSSL_LIBS) $(SECCOMP_LIBS)
 
 # postern-store-hooks: storage with failure injection for its sandbox steps.
 check_PROGRAMS += postern-store-hooks

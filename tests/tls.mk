@@ -9,7 +9,7 @@ tests_unit_test_tls_conf_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 tests_unit_test_tls_conf_LDADD = lib/libposterntls.a lib/libpostern.a $(OPENSSL_LIBS)
 TLS_E2E_TESTS = tests/e2e/t-tls-clients.py tests/e2e/t-tls-protocol.py \
 	tests/e2e/t-tls-policy.py tests/e2e/t-tls-reload.py tests/e2e/t-sasl.py \
-	tests/e2e/t-tls-cork.py
+	tests/e2e/t-tls-cork.py tests/e2e/t-tls-handoff.py
 dist_check_SCRIPTS += $(TLS_E2E_TESTS)
 TESTS += $(TLS_E2E_TESTS)
 EXTRA_DIST += tests/e2e/tlsutil.py

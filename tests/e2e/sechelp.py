@@ -63,7 +63,7 @@ def _wrapper(path, binary, fail_step):
 
 
 def hook_libexec(parent, fail_step=None, store_fail_step=None):
-    """A libexec_dir whose postern-pop3 is the hook-enabled worker (with
+    """A libexec_dir whose workers are the hook-enabled ones (with
     POSTERN_TEST_FAIL=fail_step when given) and whose postern-store is
     the hook-enabled storage when store_fail_step is given; the other
     roles are the release binaries."""
@@ -76,15 +76,17 @@ def hook_libexec(parent, fail_step=None, store_fail_step=None):
 
 
 def set_fail_step(libexec, step):
-    """Make the worker fail confinement step (None: the plain hook worker)."""
-    target = os.path.join(libexec, "postern-pop3")
-    hooks = builddir_file("postern-pop3-hooks")
-    if step is None:
-        if os.path.lexists(target):
-            os.unlink(target)
-        os.symlink(hooks, target)
-    else:
-        _wrapper(target, hooks, step)
+    """Make both workers (postern-pop3 for plaintext, postern-pop3s for
+    TLS) fail confinement step (None: the plain hook workers)."""
+    for name in ("postern-pop3", "postern-pop3s"):
+        target = os.path.join(libexec, name)
+        hooks = builddir_file(name + "-hooks")
+        if step is None:
+            if os.path.lexists(target):
+                os.unlink(target)
+            os.symlink(hooks, target)
+        else:
+            _wrapper(target, hooks, step)
 
 
 def set_store_fail_step(libexec, step):

@@ -56,7 +56,7 @@ USER = L.make_users("pthardh", 1)[0]
 d = h.Daemon(users=())
 libexec = os.path.join(d.dir, "libexec")
 os.mkdir(libexec, 0o755)
-for helper in ("postern-pop3", "postern-auth"):
+for helper in ("postern-pop3", "postern-pop3s", "postern-auth"):
     os.symlink(os.path.join(h.TOP_BUILDDIR, helper), os.path.join(libexec, helper))
 with open(os.path.join(libexec, "postern-store"), "w") as f:
     f.write(FAKE_STORE)

@@ -47,6 +47,7 @@ work = tempfile.mkdtemp(prefix="postern-deb-")
 src = os.path.join(work, "postern-" + VERSION)
 OWNED = [
     "/usr/sbin/postern", "/usr/libexec/postern/postern-pop3",
+    "/usr/libexec/postern/postern-pop3s",
     "/usr/libexec/postern/postern-auth", "/usr/libexec/postern/postern-store",
     "/etc/postern/postern.conf", "/etc/pam.d/postern",
     "/lib/systemd/system/postern.service", "/lib/systemd/system/postern.socket",

@@ -39,7 +39,8 @@ EXPECTED = {
     "/usr/lib/systemd/system/postern.socket",
     "/usr/lib/sysusers.d/postern.conf", "/usr/lib/tmpfiles.d/postern.conf",
     "/usr/libexec/postern", "/usr/libexec/postern/postern-auth",
-    "/usr/libexec/postern/postern-pop3", "/usr/libexec/postern/postern-store",
+    "/usr/libexec/postern/postern-pop3", "/usr/libexec/postern/postern-pop3s",
+    "/usr/libexec/postern/postern-store",
     "/usr/sbin/postern",
     "/var/lib/postern", "/var/lib/postern/empty", "/var/lib/postern/index",
 }

@@ -187,10 +187,12 @@ finally:
 
 # ---- the release binaries carry no hook ----
 have_hooks = sechelp.configured("POSTERN_TEST_HOOKS")
-t.ok(binary_has("postern-pop3-hooks", sechelp.HOOK_MARKER) and
-     binary_has("postern-pop3-hooks", b"POSTERN_TEST_FAIL"),
-     "(control) the hook worker contains the hook markers")
-for name in ("postern-pop3", "postern-store", "postern", "postern-auth"):
+for name in ("postern-pop3-hooks", "postern-pop3s-hooks"):
+    t.ok(binary_has(name, sechelp.HOOK_MARKER) and
+         binary_has(name, b"POSTERN_TEST_FAIL"),
+         "(control) %s contains the hook markers" % name)
+for name in ("postern-pop3", "postern-pop3s", "postern-store", "postern",
+             "postern-auth"):
     if have_hooks:
         t.ok(True, "# SKIP configured --enable-test-hooks: %s is not a "
              "release build" % name)

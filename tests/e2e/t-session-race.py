@@ -66,14 +66,14 @@ try:
     h.wait_for(lambda: helper.extend(sechelp.role_pids(master, "postern-auth"))
                or helper, 30)
     t.eq(len(helper), 1, "found the auth helper")
-    before = set(sechelp.role_pids(master, "postern-pop3"))
+    before = set(sechelp.role_pids(master, "postern-pop3s"))
     raw = socket.create_connection(("127.0.0.1", d.tls_port), 10)
     new = []
 
     def confined():
         # The worker drops to the unprivileged user once it has its
         # set-up from the master and the auth helper knows the session.
-        new[:] = list(set(sechelp.role_pids(master, "postern-pop3")) - before)
+        new[:] = list(set(sechelp.role_pids(master, "postern-pop3s")) - before)
         if len(new) != 1:
             return False
         with open("/proc/%d/status" % new[0]) as f:

@@ -65,7 +65,7 @@ d.write_mbox(USER, h.make_mbox(MSGS))
 d.start()
 ctx = d.ca.client_context()
 try:
-    before = set(sechelp.role_pids(d.proc.pid, "postern-pop3"))
+    before = set(sechelp.role_pids(d.proc.pid, "postern-pop3s"))
     raw = socket.socket()
     # A small receive window: the worker blocks in the middle of RETR 2.
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -78,7 +78,7 @@ try:
     def our_worker_socket():
         """The client socket of the worker serving raw (other connections,
         such as the harness's readiness probe, may have workers too)."""
-        for pid in set(sechelp.role_pids(d.proc.pid, "postern-pop3")) - before:
+        for pid in set(sechelp.role_pids(d.proc.pid, "postern-pop3s")) - before:
             try:
                 s = client_socket_of(pid)
             except OSError:

@@ -58,7 +58,7 @@ VG = [VALGRIND, "--tool=memcheck", "--leak-check=full",
       "--errors-for-leak-kinds=definite,indirect",
       "--suppressions=" + os.path.join(h.TOP_SRCDIR, "tests", "valgrind.supp"),
       "--trace-children=no", "--child-silent-after-fork=no"]
-for helper in ("postern-pop3", "postern-store"):
+for helper in ("postern-pop3", "postern-pop3s", "postern-store"):
     os.symlink(os.path.join(h.TOP_BUILDDIR, helper), os.path.join(libexec, helper))
 wrapper = os.path.join(libexec, "postern-auth")
 with open(wrapper, "w") as f:

@@ -127,12 +127,14 @@ test_worker(void)
 	ipc_put_u16(&b, 5555);
 	ipc_put_str(&b, "127.0.0.1");
 	ipc_put_u16(&b, 110);
-	ipc_put_u8(&b, 1);
+	ipc_put_u8(&b, IPC_START_STLS);
+	ipc_put_u32(&b, 1234);
 	m = as_msg(&b);
 	ok(ipc_dec_worker_init(&m, &wi) && wi.session == 42 &&
 	    strcmp(wi.rhost, "192.0.2.1") == 0 && wi.rport == 5555 &&
 	    strcmp(wi.laddr, "127.0.0.1") == 0 && wi.lport == 110 &&
-	    wi.implicit_tls == 1, "WORKER_INIT decodes");
+	    wi.start == IPC_START_STLS && wi.preauth_used_ms == 1234,
+	    "WORKER_INIT decodes");
 	ipc_worker_init_free(&wi);
 	m = longer(&b);
 	ok(!ipc_dec_worker_init(&m, &wi) && wi.rhost == NULL && wi.laddr == NULL,
@@ -148,9 +150,41 @@ test_worker(void)
 	ipc_put_str(&b, "x");
 	ipc_put_u16(&b, 1);
 	ipc_put_u8(&b, 0);
+	ipc_put_u32(&b, 0);
 	m = as_msg(&b);
 	ok(!ipc_dec_worker_init(&m, &wi), "address over %d bytes refused", IPC_MAX_ADDR);
 	ipc_buf_free(&b);
+
+	ipc_begin(&b, IPC_WORKER_INIT);
+	ipc_put_u64(&b, 42);
+	ipc_put_str(&b, "192.0.2.1");
+	ipc_put_u16(&b, 1);
+	ipc_put_str(&b, "x");
+	ipc_put_u16(&b, 1);
+	ipc_put_u8(&b, IPC_START_STLS + 1);
+	ipc_put_u32(&b, 0);
+	m = as_msg(&b);
+	ok(!ipc_dec_worker_init(&m, &wi) && wi.rhost == NULL,
+	    "WORKER_INIT with an unknown start mode refused");
+	ipc_buf_free(&b);
+
+	for (unsigned part = 0; part <= IPC_STLS_AUTH + 1; part++) {
+		uint8_t got = 0xff;
+
+		ipc_begin(&b, IPC_WORKER_STLS);
+		ipc_put_u8(&b, (uint8_t)part);
+		m = as_msg(&b);
+		if (part <= IPC_STLS_AUTH)
+			ok(ipc_dec_worker_stls(&m, &got) && got == part,
+			    "WORKER_STLS part %u decodes", part);
+		else
+			ok(!ipc_dec_worker_stls(&m, &got),
+			    "WORKER_STLS with an unknown part refused");
+		m = longer(&b);
+		ok(!ipc_dec_worker_stls(&m, &got),
+		    "WORKER_STLS part %u with a trailing byte refused", part);
+		ipc_buf_free(&b);
+	}
 
 	ipc_begin(&b, IPC_WORKER_SESSION);
 	ipc_put_u8(&b, IPC_ST_IN_USE);
