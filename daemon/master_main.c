@@ -310,10 +310,12 @@ run(struct master *m)
 		uint64_t now = now_ms();
 
 		if (stopping && stop_at == 0) {
-			log_notice("stopping: no new connections; open sessions may finish (up to 30 s)");
+			log_notice("stopping: no new connections; open sessions finish their current command (up to 30 s)");
 			listeners_close(m);
+			/* Each worker finishes the command under way (a QUIT's
+			 * expunge included), then says so and closes. */
 			for (struct session *s = m->sessions; s; s = s->next)
-				if (s->phase == SESSION_PREAUTH && s->worker_pid > 0)
+				if (s->worker_pid > 0)
 					kill(s->worker_pid, SIGTERM);
 			stop_at = now + MASTER_STOP_GRACE_MS;
 		}

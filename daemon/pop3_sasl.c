@@ -74,6 +74,9 @@ challenge(struct pop3_session *s, const char *chal, struct sasl_work *w,
 	if (rr == CLIENT_TIMEOUT) {
 		client_printf(&s->client, "-ERR Autologout; idle for too long.\r\n");
 		s->end_reason = "timeout";
+	} else if (rr == CLIENT_STOP) {
+		client_printf(&s->client, "-ERR [SYS/TEMP] Server stopping; try again later.\r\n");
+		s->end_reason = "server stopping";
 	} else {
 		s->end_reason = rr == CLIENT_EOF ? "disconnected" : "read error";
 	}
