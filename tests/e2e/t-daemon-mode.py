@@ -5,8 +5,9 @@ t-daemon-mode.py - postern started the way an init script does, without
 the daemon, which runs in a session of its own with no controlling
 terminal, its standard descriptors on /dev/null, and serves POP3; its log
 lines (its own and the relayed ones of the other roles) reach syslog with
-facility mail; SIGTERM to the pid in the pid file stops it and removes
-the file.
+facility mail; a second daemon on the same address makes the starting
+command exit 1 with the reason; SIGTERM to the pid in the pid file stops
+it and removes the file.
 
 syslog(3) writes to /dev/log. To read what the daemon sends there without
 touching the machine's /dev, the daemon runs in a private mount
@@ -136,6 +137,28 @@ try:
          "syslog: the auth helper's login line, relayed, facility mail")
     t.ok(rec is not None and "postern-auth[" in rec[2],
          "syslog: the relayed line names its role (%r)" % (rec,))
+
+    # A second master on the same address: the command that starts it
+    # must fail and say why, not exit 0 and then die where only syslog
+    # sees it.
+    d2 = harness.Daemon(users=())
+    try:
+        d2.config["listen"] = d.config["listen"]
+        d2.write_config()
+        again = subprocess.run(
+            [os.path.join(harness.TOP_BUILDDIR, "postern"), "-c", d2.conf],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, timeout=30)
+        t.eq(again.returncode, 1,
+             "the address in use: the starting command exits 1")
+        t.ok(b"Address already in use" in again.stderr,
+             "and says why on stderr (%r)" % again.stderr[-200:])
+        t.ok(not os.path.exists(d2.config["pid_file"]),
+             "and writes no pid file")
+    finally:
+        d2.cleanup()
+    t.ok(open(pidfile).read().strip() == str(pid),
+         "the first daemon's pid file is untouched")
 
     os.kill(pid, signal.SIGTERM)
     t.ok(S.wait_gone(pid, 20), "SIGTERM to the pid in the pid file stops it")
