@@ -5,7 +5,8 @@ the worker's ids, groups, capabilities, root directory, descriptors,
 no_new_privs, seccomp mode and rlimits, for a plaintext connection
 (postern-pop3, which has no OpenSSL mapped) and for an implicit-TLS one
 waiting for its ClientHello (postern-pop3s, already confined); storage's
-ids and groups; the auth helper's hardening; fresh address-space layout
+ids and groups (group mail only where the mailbox directory needs it);
+the auth helper's hardening and exact descriptors; fresh address-space layout
 per connection; one process per connection; and the master never reading
 client data.
 """
@@ -216,6 +217,19 @@ try:
         t.ok(not any("TCP" in v or v == sechelp.fds(w1)[4]
                      for v in sechelp.fds(hp).values()),
              "auth helper: holds no client socket")
+        # Open sessions: A (logged in) and B; the TLS connection closed
+        # earlier is detached once the master has seen it end.
+        harness.wait_for(lambda: len(sechelp.fds(hp)) == 6, timeout=5)
+        hf = sechelp.fds(hp)
+        t.eq(sorted(hf)[:4], [0, 1, 2, 3], "auth helper: fds 0-3 open")
+        t.ok(hf.get(0) == hf.get(1) == "/dev/null" and
+             hf.get(2) == std_err(d) and hf.get(3, "").startswith("socket:"),
+             "auth helper: 0-1 /dev/null, 2 %s, 3 its master channel"
+             % std_err(d))
+        chans = [v for k, v in hf.items() if k > 3]
+        t.ok(len(chans) == 2 and all(v.startswith("socket:") for v in chans),
+             "auth helper: otherwise exactly one auth channel per open "
+             "session (A and B), no file, pipe or PAM leftover (%r)" % hf)
 
     # ---- one process per connection ----
     more = [sechelp.connect(d) for _ in range(4)]
@@ -280,4 +294,41 @@ except Exception as e:
     t.diag(d.read_log()[-3000:])
 finally:
     d.cleanup()
+
+# ---- storage gets group mail only where the mailbox directory needs it:
+# mailbox = %h/mbox in a home directory the user owns ----
+NOMAIL = "ptsecnomail"
+d = harness.Daemon(users=(NOMAIL,), config={"mailbox": "%h/mbox"})
+try:
+    home = os.path.join(d.dir, "home-" + NOMAIL)
+    pw = pwd.getpwnam(NOMAIL)
+    os.mkdir(home, 0o700)
+    os.chown(home, pw.pw_uid, pw.pw_gid)
+    with harness._accounts_lock():
+        harness.run(["usermod", "-d", home, NOMAIL])
+    box = os.path.join(home, "mbox")
+    with open(box, "wb") as f:
+        f.write(harness.make_mbox([harness.message(1)]))
+    os.chown(box, pw.pw_uid, pw.pw_gid)
+    os.chmod(box, 0o600)
+    d.start()
+    c, r = sechelp.login(d, NOMAIL)
+    t.ok(r.startswith(b"+OK") and b"1 message" in r,
+         "mailbox = %%h/mbox: logged in, one message (%r)" % r)
+    stores = sechelp.role_pids(d.proc.pid, "postern-store")
+    t.eq(len(stores), 1, "one storage process")
+    if stores:
+        st = sechelp.status(stores[0])
+        t.eq(st["Groups"], "",
+             "storage: no supplementary group (the home needs no group mail)")
+        t.eq(ids(st, "Gid"), [pw.pw_gid] * 4, "storage: the user's own group")
+    t.eq(c.cmd("QUIT")[:3], b"+OK", "QUIT")
+    c.close()
+except Exception as e:
+    t.ok(False, "unexpected exception: %r" % e)
+    t.diag(d.read_log()[-3000:])
+finally:
+    d.cleanup()
+    with harness._accounts_lock():
+        harness.run(["usermod", "-d", "/home/" + NOMAIL, NOMAIL])
 t.done()
