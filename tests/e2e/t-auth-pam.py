@@ -15,7 +15,6 @@ through the daemon with real accounts:
      and the log says which item failed.
 """
 import os
-import subprocess
 
 import harness
 import sechelp as S
