@@ -463,11 +463,21 @@ main(int argc, char **argv)
 		return 1;
 	}
 
+	/* Listeners before detaching: an address in use must make the
+	 * command that starts the daemon fail, with the reason on its stderr
+	 * (and in syslog), not exit 0 and leave the news to syslog alone.
+	 * The sockets survive the forks of daemonize. */
 	if (!m->foreground) {
 		if (notify)
 			fprintf(stderr, "postern: under systemd, run with -F (Type=notify)\n");
-		daemonize();
 		log_init("postern", LOG_TARGET_SYSLOG, -1);
+		log_set_stderr_echo(1);
+	}
+	if (listeners_open(m) == -1)
+		return 1;
+	if (!m->foreground) {
+		daemonize();
+		log_set_stderr_echo(0);
 	}
 	if (!sandbox_available())
 		log_err("WARNING: built --without-seccomp: workers run WITHOUT a system call filter. Do not use this build in production.");
@@ -485,8 +495,6 @@ main(int argc, char **argv)
 	ipc_conn_init(&m->auth, -1);
 	m->auth_out_tail = &m->auth_out;
 
-	if (listeners_open(m) == -1)
-		return 1;
 	write_pid_file(m->cfg.pid_file);
 	log_notice("postern %s started", PACKAGE_VERSION);
 	sd_notify_send("READY=1\nSTATUS=accepting connections");
