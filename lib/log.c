@@ -99,7 +99,12 @@ log_relay(int prio, const char *ident, long pid, const char *text)
 	if (prio == LOG_DEBUG && !log_verbose)
 		return;
 	if (log_target == LOG_TARGET_SYSLOG) {
-		syslog(prio, "%s[%ld]: %s", ident, pid, text);
+		/* syslog(3) tags every line with our own ident and pid
+		 * already: name only the children whose lines we relay. */
+		if (pid == (long)getpid())
+			syslog(prio, "%s", text);
+		else
+			syslog(prio, "%s[%ld]: %s", ident, pid, text);
 		if (log_echo && prio <= LOG_WARNING) {
 			fprintf(stderr, "%s: %s: %s\n", ident, prio_name(prio),
 			    text);

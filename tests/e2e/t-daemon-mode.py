@@ -132,6 +132,8 @@ try:
          % (rec,))
     t.ok(rec is not None and re.search(r"\bpostern\[%d\]: " % pid, rec[2]),
          "syslog: tagged postern[pid of the daemon]")
+    t.ok(rec is not None and "]: postern[" not in rec[2],
+         "syslog: the master's own line is tagged once (%r)" % (rec,))
     rec = sink.wait('login ok: rhost=127.0.0.1 user="%s"' % USER)
     t.ok(rec is not None and rec[0] == LOG_MAIL,
          "syslog: the auth helper's login line, relayed, facility mail")
