@@ -83,6 +83,8 @@ struct mbox {
 
 	/* the index to write once the mailbox is unlocked */
 	bool idx_dirty;
+	bool idx_distrust;	/* the file did not match the table: every
+				 * index this session writes forces a rescan */
 	uint8_t idx_validation[MBOX_HASH_LEN];
 	int64_t idx_mtime_sec;
 	uint32_t idx_mtime_nsec;
@@ -140,6 +142,7 @@ void mbox_index_load_and_check(struct mbox *, const struct stat *,
     struct mbox_msg **old, uint32_t *nold, int *verdict);
 void mbox_index_write(struct mbox *);
 void mbox_index_prepare(struct mbox *);
+void mbox_index_distrust(struct mbox *);	/* then mbox_index_write */
 
 /* Index verdicts */
 enum {
