@@ -48,7 +48,9 @@
 /* Storage: the chunk of transformed message data sent per frame. */
 #define STORE_DATA_CHUNK	(128 * 1024)
 /* Debian Policy 11.6 does not give a number; MDAs wait minutes. We wait
- * long enough for a large delivery to finish, then report [IN-USE]. The
+ * long enough for a large delivery to finish, then report [SYS/TEMP]
+ * (RFC 3206's "a central resource which is currently locked"; [IN-USE]
+ * is RFC 2449's code for another POP3 session holding the maildrop). The
  * maximum stays under the 10 minutes after which a dot-lock counts as
  * stale anyway (MBOX_DOTLOCK_STALE_S). */
 #define STORE_LOCK_TIMEOUT_DEFAULT	30
