@@ -152,12 +152,14 @@ enum {
 	MBOX_IDXV_GROWN,	/* old part intact, mail was appended */
 };
 
-/* mbox_fault.c: test builds only */
+/* mbox_fault.c: test builds only. MBOX_FAULT() is 0, or -1 with errno
+ * set when the test makes this point fail (the caller fails as if the
+ * system call had); it may also never return (SIGKILL). */
 #ifdef MBOX_FAULT_INJECTION
-void mbox_fault_point(void);
+int mbox_fault_point(void);
 #define MBOX_FAULT()	mbox_fault_point()
 #else
-#define MBOX_FAULT()	do { } while (0)
+#define MBOX_FAULT()	0
 #endif
 
 #endif
