@@ -97,8 +97,8 @@ pop3_trans_begin(struct pop3_session *s)
 	if (m.type == IPC_STORE_OPENED) {
 		if (!ipc_dec_store_count(&m, &n, &octets))
 			pop3_peer_failed(s, "storage", "bad OPENED");
-		client_printf(&s->client, "+OK Logged in; %u messages (%llu octets).\r\n",
-		    n, (unsigned long long)octets);
+		client_printf(&s->client, "+OK Logged in; %u message%s (%llu octets).\r\n",
+		    n, n == 1 ? "" : "s", (unsigned long long)octets);
 		return true;
 	}
 	store_error(s, &m, 0);
