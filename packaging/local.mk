@@ -2,7 +2,6 @@
 dist_man_MANS += doc/postern.8 doc/postern.conf.5
 
 EXTRA_DIST += \
-	doc/packaging.md \
 	packaging/postern.conf \
 	packaging/pam/postern \
 	packaging/pam/postern.redhat \
@@ -17,7 +16,6 @@ EXTRA_DIST += \
 	packaging/debian/changelog \
 	packaging/debian/control \
 	packaging/debian/copyright \
-	packaging/debian/postern.docs \
 	packaging/debian/postern.postinst \
 	packaging/debian/postern.postrm \
 	packaging/debian/rules \

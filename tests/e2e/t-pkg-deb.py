@@ -56,6 +56,10 @@ OWNED = [
     "/usr/share/man/man8/postern.8.gz", "/usr/share/man/man5/postern.conf.5.gz",
     "/var/lib/postern/empty", "/var/lib/postern/index",
 ]
+# Installed by make install (dist_doc_DATA) into /usr/share/doc/postern;
+# dh_compress may gzip any of them.
+DOCS = ["README", "NEWS", "SECURITY.md", "clients.md", "design.md",
+        "packaging.md", "security.md", "tls.md"]
 
 
 def sh(cmd, **kw):
@@ -104,6 +108,10 @@ t.ok(re.search(r"^Provides: .*\bpop3-server\b", info, re.M) and
 listing = sh(["dpkg-deb", "-c", deb]).stdout.decode()
 missing = [p for p in OWNED if " ." + p not in listing and " ." + p + "/" not in listing]
 t.eq(missing, [], "the package contains the daemon, config, PAM, units, man pages, fail2ban files")
+missing = [d for d in DOCS
+           if not re.search(r" \./usr/share/doc/postern/%s(\.gz)?$" % re.escape(d),
+                            listing, re.M)]
+t.eq(missing, [], "the package contains README, NEWS, SECURITY.md and doc/*.md")
 
 # --- install, serve, purge ------------------------------------------------
 harness.ensure_user(USER)
@@ -227,7 +235,7 @@ try:
     r = sh(["dpkg", "--purge", "postern"])
     t.ok(r.returncode == 0 and not installed(), "dpkg --purge removes the package")
     left = [p for p in OWNED + ["/etc/postern", "/var/lib/postern", "/run/postern",
-                                "/usr/libexec/postern",
+                                "/usr/libexec/postern", "/usr/share/doc/postern",
                                 "/etc/systemd/system/multi-user.target.wants/postern.service"]
             if os.path.lexists(p)]
     t.eq(left, [], "nothing of the package is left after purge")

@@ -83,6 +83,13 @@ try:
     t.ok(any(re.match(r"^/usr/share/man/man8/postern\.8", f) for f in files) and
          any(re.match(r"^/usr/share/man/man5/postern\.conf\.5", f) for f in files),
          "both manual pages are packaged")
+    docs = ["README", "NEWS", "SECURITY.md", "clients.md", "design.md",
+            "packaging.md", "security.md", "tls.md"]
+    t.eq([d for d in docs if "/usr/share/doc/postern/" + d not in files], [],
+         "README, NEWS, SECURITY.md and doc/*.md are in /usr/share/doc/postern")
+    docfiles = subprocess.run(["rpm", "-qdp", rpm], stdout=subprocess.PIPE,
+                              check=True).stdout.decode().split()
+    t.ok("/usr/share/doc/postern/tls.md" in docfiles, "and are marked %doc")
 
     cfg = subprocess.run(["rpm", "-qcp", rpm], stdout=subprocess.PIPE,
                          check=True).stdout.decode().split()
