@@ -35,8 +35,9 @@ POSTERN_TEST_PACKAGES=0 \
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run "ASan+UBSan build" "$top/_build/asan" --enable-asan
 
-# Each fuzz target for a bounded time (clang, libFuzzer, ASan+UBSan), and
-# the static analysers; each step counts as one test in the summary.
+# Each fuzz target for a bounded time (clang, libFuzzer, ASan+UBSan), the
+# static analysers and make distcheck; each step counts as one test in
+# the summary.
 extra_pass=0 extra_fail=0
 step() {
 	echo "=== $1"
@@ -51,6 +52,15 @@ fuzz() {
 }
 step "fuzz-smoke (${FUZZ_SECONDS:-30} s per target)" fuzz
 step "lint (cppcheck, clang-tidy)" make -C "$top/_build/main" lint
+# The release tarball: it builds out of tree from a read-only source,
+# its C tests pass, install/uninstall leave nothing behind (about 30 s:
+# the end-to-end tests are left to the builds above).
+distcheck() {
+	make -C "$top/_build/main" -j"$jobs" distcheck-fast DISTCHECK_CONFIGURE_FLAGS=--enable-werror \
+		>"$top/_build/main/distcheck.log" 2>&1 ||
+		{ tail -60 "$top/_build/main/distcheck.log"; return 1; }
+}
+step "make distcheck (C tests only)" distcheck
 # Every C test program (unit tests, fuzz replays) under valgrind memcheck,
 # in the release build; its test-suite-valgrind.log is summed below.
 step "unit tests under valgrind" make -C "$top/_build/main" -j"$jobs" check-valgrind
