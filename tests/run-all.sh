@@ -1,7 +1,8 @@
 #!/bin/sh
 # run-all.sh - install what the tests need, build postern with warnings as
 # errors, run the whole test suite, then again in an AddressSanitizer +
-# UndefinedBehaviorSanitizer build. Run as root on Debian 12 (the
+# UndefinedBehaviorSanitizer build, then the sandbox checks in a
+# --without-seccomp build. Run as root on Debian 12 (the
 # end-to-end tests create real users and talk to real PAM).
 # The last line is "N passed, N failed" summed over every run.
 set -u
@@ -17,7 +18,8 @@ export POSTERN_TEST_PACKAGES
 sh contrib/install-deps.sh || exit 1
 autoreconf -fi || exit 1
 
-# run NAME DIR CONFIGURE-ARGS...: configure in DIR, build, make check.
+# run NAME DIR CONFIGURE-ARGS...: configure in DIR, build, make check
+# (only the tests in $RUN_TESTS when it is set).
 run() {
 	name=$1 dir=$2
 	shift 2
@@ -27,13 +29,18 @@ run() {
 	echo "=== $name: make"
 	make -C "$dir" -j"$jobs" >"$dir/build.log" 2>&1 || { tail -50 "$dir/build.log"; status=1; return; }
 	echo "=== $name: make check"
-	make -C "$dir" -j"$jobs" check || status=1
+	make -C "$dir" -j"$jobs" check ${RUN_TESTS:+"TESTS=$RUN_TESTS"} || status=1
 }
 
 run "release build" "$top/_build/main"
 POSTERN_TEST_PACKAGES=0 \
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run "ASan+UBSan build" "$top/_build/asan" --enable-asan
+# The build without the seccomp sandbox (not for production): it must say
+# so loudly at every start, and otherwise confine its workers the same
+# way; t-sec-procs.py checks both against live processes.
+POSTERN_TEST_PACKAGES=0 RUN_TESTS=tests/e2e/t-sec-procs.py \
+	run "--without-seccomp build" "$top/_build/noseccomp" --without-seccomp
 
 # Each fuzz target for a bounded time (clang, libFuzzer, ASan+UBSan), the
 # static analysers and make distcheck; each step counts as one test in
