@@ -66,6 +66,48 @@ def sh(cmd, **kw):
     return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
 
 
+# No systemd runs here: the maintainer scripts' unit handling runs against
+# a stand-in systemctl (first in PATH; /run/systemd/system made to exist)
+# that logs each call and keeps which units are "active" as files, and
+# asks the real systemctl only whether a unit is enabled (with --root=/
+# it reads the unit links instead of asking a running systemd).
+FAKE_SYSTEMCTL = """#!/bin/sh
+state=%s
+case "${1:-}" in --version) exec /usr/bin/systemctl --version ;; esac
+echo "$*" >>"$state/calls"
+args=
+for a in "$@"; do case $a in -*) ;; *) args="$args $a" ;; esac; done
+set -- $args
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case $cmd in
+is-enabled) exec /usr/bin/systemctl --root=/ is-enabled -- "$@" ;;
+is-active) for u; do [ -e "$state/active/$u" ] || exit 3; done ;;
+start|restart) for u; do : >"$state/active/$u"; done ;;
+stop) for u; do rm -f "$state/active/$u"; done ;;
+esac
+exit 0
+"""
+fake_state = os.path.join(work, "systemd")
+os.makedirs(os.path.join(fake_state, "active"))
+os.makedirs(os.path.join(work, "bin"))
+with open(os.path.join(work, "bin", "systemctl"), "w") as f:
+    f.write(FAKE_SYSTEMCTL % fake_state)
+os.chmod(os.path.join(work, "bin", "systemctl"), 0o755)
+dpkg_env = dict(os.environ, PATH=os.path.join(work, "bin") + ":" + os.environ["PATH"])
+
+
+def unit_active(unit):
+    return os.path.exists(os.path.join(fake_state, "active", unit))
+
+
+def unit_calls():
+    try:
+        return pkgtest.read(os.path.join(fake_state, "calls")).splitlines()
+    except FileNotFoundError:
+        return []
+
+
 def installed():
     r = sh(["dpkg-query", "-W", "-f", "${Status}", "postern"])
     return r.returncode == 0 and r.stdout.decode().endswith(" installed")
@@ -127,7 +169,12 @@ mail_stat = os.stat(mailbox)
 # using it: hold the harness's account lock until it is purged.
 lock = harness._accounts_lock()
 proc = None
+made_run_systemd = []
 try:
+    for d in ("/run/systemd", "/run/systemd/system"):
+        if not os.path.isdir(d):
+            os.mkdir(d)
+            made_run_systemd.insert(0, d)
     try:
         pwd.getpwnam("postern")
         user_existed = True
@@ -144,7 +191,7 @@ try:
         t.diag("other POP3 servers installed (%s): installing with --force-conflicts"
                % ", ".join(others))
         force = ["--force-conflicts"]
-    r = sh(["dpkg", "-i"] + force + [deb])
+    r = sh(["dpkg", "-i"] + force + [deb], env=dpkg_env)
     if not t.ok(r.returncode == 0 and installed(), "dpkg -i installs the package"):
         t.diag(r.stdout.decode()[-3000:])
         raise SystemExit
@@ -184,6 +231,29 @@ try:
              "systemd-analyze verify passes on the installed units (man pages found)")
     r = sh(["man", "-w", "postern.conf"])
     t.ok(r.returncode == 0, "man finds postern.conf(5)")
+
+    # The sockets: not started by a fresh install (not enabled); one the
+    # administrator enabled and started is neither stopped nor restarted
+    # by an upgrade (a reinstall of the same .deb runs the same scripts).
+    t.ok(not unit_active("postern.socket") and not unit_active("postern-tls.socket"),
+         "a fresh install starts neither socket unit")
+    r = sh(["/usr/bin/systemctl", "--root=/", "enable", "postern.socket"])
+    sh(["systemctl", "start", "postern.socket"], env=dpkg_env)
+    t.ok(r.returncode == 0 and unit_active("postern.socket"),
+         "postern.socket enabled and started (as systemctl enable --now does)")
+    before = len(unit_calls())
+    r = sh(["dpkg", "-i"] + force + [deb], env=dpkg_env)
+    upgrade_calls = unit_calls()[before:]
+    touched = [c for c in upgrade_calls
+               if re.match(r"(.* )?(stop|restart|try-restart|kill) ", c) and "socket" in c]
+    t.ok(r.returncode == 0 and installed() and unit_active("postern.socket") and
+         touched == [],
+         "an enabled postern.socket is still listening after an upgrade, "
+         "neither stopped nor restarted")
+    if touched:
+        t.diag("systemctl calls during the upgrade: %r" % upgrade_calls)
+    t.ok(not unit_active("postern-tls.socket"),
+         "the disabled postern-tls.socket is not started by the upgrade")
 
     # The installed daemon, started as its unit starts it, on a test port.
     unit = "/lib/systemd/system/postern.service"
@@ -232,11 +302,13 @@ try:
     if not up or got is None:
         t.diag(pkgtest.read(os.path.join(work, "postern.log"))[-3000:])
 
-    r = sh(["dpkg", "--purge", "postern"])
+    r = sh(["dpkg", "--purge", "postern"], env=dpkg_env)
     t.ok(r.returncode == 0 and not installed(), "dpkg --purge removes the package")
+    t.ok(not unit_active("postern.socket"), "removal stops postern.socket")
     left = [p for p in OWNED + ["/etc/postern", "/var/lib/postern", "/run/postern",
                                 "/usr/libexec/postern", "/usr/share/doc/postern",
-                                "/etc/systemd/system/multi-user.target.wants/postern.service"]
+                                "/etc/systemd/system/multi-user.target.wants/postern.service",
+                                "/etc/systemd/system/sockets.target.wants/postern.socket"]
             if os.path.lexists(p)]
     t.eq(left, [], "nothing of the package is left after purge")
     try:
@@ -263,7 +335,9 @@ finally:
         proc.kill()
         proc.wait()
     if installed():
-        sh(["dpkg", "--purge", "postern"])
+        sh(["dpkg", "--purge", "postern"], env=dpkg_env)
+    for d in made_run_systemd:
+        os.rmdir(d)
     lock.close()
     try:
         os.unlink(mailbox)
