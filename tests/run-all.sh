@@ -16,6 +16,10 @@ status=0
 POSTERN_TEST_PACKAGES=${POSTERN_TEST_PACKAGES:-1}
 export POSTERN_TEST_PACKAGES
 sh contrib/install-deps.sh || exit 1
+# Every tool the tests use is installed now: a test that finds one missing
+# fails instead of noting it (tests/e2e/pkgtest.py, need()).
+POSTERN_REQUIRE_TOOLS=1
+export POSTERN_REQUIRE_TOOLS
 autoreconf -fi || exit 1
 
 # run NAME DIR CONFIGURE-ARGS...: configure in DIR, build, make check
