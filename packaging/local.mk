@@ -2,7 +2,6 @@
 dist_man_MANS += doc/postern.8 doc/postern.conf.5
 
 EXTRA_DIST += \
-	doc/packaging.md \
 	packaging/postern.conf \
 	packaging/pam/postern \
 	packaging/pam/postern.redhat \
@@ -17,11 +16,44 @@ EXTRA_DIST += \
 	packaging/debian/changelog \
 	packaging/debian/control \
 	packaging/debian/copyright \
-	packaging/debian/postern.docs \
 	packaging/debian/postern.postinst \
 	packaging/debian/postern.postrm \
 	packaging/debian/rules \
 	packaging/debian/source/format
+
+# make install puts the commented sample configuration in
+# $(sysconfdir)/postern/postern.conf unless a file is already there (an
+# administrator's configuration is never overwritten), with this build's
+# directories in its comments: without a configuration file postern does
+# not start. make uninstall removes it only if it is still unchanged.
+CONF_SAMPLE = packaging/postern.conf.sample
+nodist_noinst_DATA = $(CONF_SAMPLE)
+CLEANFILES += $(CONF_SAMPLE)
+$(CONF_SAMPLE): $(srcdir)/packaging/postern.conf Makefile
+	$(AM_V_GEN)$(MKDIR_P) packaging && \
+	sed -e '1s|/etc/postern/|$(sysconfdir)/postern/|' \
+	    -e 's|/usr/libexec/postern|$(pkglibexecdir)|' \
+	    -e 's|/var/lib/postern/|$(localstatedir)/lib/postern/|' \
+	    -e 's|/run/postern/|$(runstatedir)/postern/|' \
+	    $(srcdir)/packaging/postern.conf >$@.tmp && mv $@.tmp $@
+
+install-data-local: $(CONF_SAMPLE)
+	$(MKDIR_P) '$(DESTDIR)$(sysconfdir)/postern'
+	@if test -e '$(DESTDIR)$(sysconfdir)/postern/postern.conf'; then \
+		echo "$(DESTDIR)$(sysconfdir)/postern/postern.conf exists: not replaced (the new sample is $(CONF_SAMPLE))"; \
+	else \
+		echo " $(INSTALL_DATA) $(CONF_SAMPLE) '$(DESTDIR)$(sysconfdir)/postern/postern.conf'"; \
+		$(INSTALL_DATA) $(CONF_SAMPLE) '$(DESTDIR)$(sysconfdir)/postern/postern.conf'; \
+	fi
+
+uninstall-local: $(CONF_SAMPLE)
+	@f='$(DESTDIR)$(sysconfdir)/postern/postern.conf'; \
+	if test -f "$$f" && cmp -s $(CONF_SAMPLE) "$$f"; then \
+		echo " rm -f $$f"; rm -f "$$f"; \
+	elif test -f "$$f"; then \
+		echo "$$f was changed: left in place"; \
+	fi; \
+	rmdir '$(DESTDIR)$(sysconfdir)/postern' 2>/dev/null || :
 
 # Build the Debian package and the RPM from the distribution tarball, so
 # that they contain exactly what a release contains (doc/packaging.md).

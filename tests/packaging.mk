@@ -12,6 +12,11 @@ dist_check_SCRIPTS += tests/e2e/t-pkg-static.py
 TESTS += tests/e2e/t-pkg-static.py
 EXTRA_DIST += tests/e2e/pkgtest.py
 
+# make install / make uninstall with DESTDIR: files, docs, the sample
+# configuration (installed when absent, never overwritten).
+dist_check_SCRIPTS += tests/e2e/t-pkg-install.py
+TESTS += tests/e2e/t-pkg-install.py
+
 # The fail2ban filter against the real daemon's log lines.
 dist_check_SCRIPTS += tests/e2e/t-pkg-fail2ban.py
 TESTS += tests/e2e/t-pkg-fail2ban.py

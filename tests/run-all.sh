@@ -1,7 +1,8 @@
 #!/bin/sh
 # run-all.sh - install what the tests need, build postern with warnings as
 # errors, run the whole test suite, then again in an AddressSanitizer +
-# UndefinedBehaviorSanitizer build. Run as root on Debian 12 (the
+# UndefinedBehaviorSanitizer build, then the sandbox checks in a
+# --without-seccomp build. Run as root on Debian 12 (the
 # end-to-end tests create real users and talk to real PAM).
 # The last line is "N passed, N failed" summed over every run.
 set -u
@@ -15,9 +16,14 @@ status=0
 POSTERN_TEST_PACKAGES=${POSTERN_TEST_PACKAGES:-1}
 export POSTERN_TEST_PACKAGES
 sh contrib/install-deps.sh || exit 1
+# Every tool the tests use is installed now: a test that finds one missing
+# fails instead of noting it (tests/e2e/pkgtest.py, need()).
+POSTERN_REQUIRE_TOOLS=1
+export POSTERN_REQUIRE_TOOLS
 autoreconf -fi || exit 1
 
-# run NAME DIR CONFIGURE-ARGS...: configure in DIR, build, make check.
+# run NAME DIR CONFIGURE-ARGS...: configure in DIR, build, make check
+# (only the tests in $RUN_TESTS when it is set).
 run() {
 	name=$1 dir=$2
 	shift 2
@@ -27,16 +33,22 @@ run() {
 	echo "=== $name: make"
 	make -C "$dir" -j"$jobs" >"$dir/build.log" 2>&1 || { tail -50 "$dir/build.log"; status=1; return; }
 	echo "=== $name: make check"
-	make -C "$dir" -j"$jobs" check || status=1
+	make -C "$dir" -j"$jobs" check ${RUN_TESTS:+"TESTS=$RUN_TESTS"} || status=1
 }
 
 run "release build" "$top/_build/main"
 POSTERN_TEST_PACKAGES=0 \
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run "ASan+UBSan build" "$top/_build/asan" --enable-asan
+# The build without the seccomp sandbox (not for production): it must say
+# so loudly at every start, and otherwise confine its workers the same
+# way; t-sec-procs.py checks both against live processes.
+POSTERN_TEST_PACKAGES=0 RUN_TESTS=tests/e2e/t-sec-procs.py \
+	run "--without-seccomp build" "$top/_build/noseccomp" --without-seccomp
 
-# Each fuzz target for a bounded time (clang, libFuzzer, ASan+UBSan), and
-# the static analysers; each step counts as one test in the summary.
+# Each fuzz target for a bounded time (clang, libFuzzer, ASan+UBSan), the
+# static analysers and make distcheck; each step counts as one test in
+# the summary.
 extra_pass=0 extra_fail=0
 step() {
 	echo "=== $1"
@@ -51,6 +63,15 @@ fuzz() {
 }
 step "fuzz-smoke (${FUZZ_SECONDS:-30} s per target)" fuzz
 step "lint (cppcheck, clang-tidy)" make -C "$top/_build/main" lint
+# The release tarball: it builds out of tree from a read-only source,
+# its C tests pass, install/uninstall leave nothing behind (about 30 s:
+# the end-to-end tests are left to the builds above).
+distcheck() {
+	make -C "$top/_build/main" -j"$jobs" distcheck-fast DISTCHECK_CONFIGURE_FLAGS=--enable-werror \
+		>"$top/_build/main/distcheck.log" 2>&1 ||
+		{ tail -60 "$top/_build/main/distcheck.log"; return 1; }
+}
+step "make distcheck (C tests only)" distcheck
 # Every C test program (unit tests, fuzz replays) under valgrind memcheck,
 # in the release build; its test-suite-valgrind.log is summed below.
 step "unit tests under valgrind" make -C "$top/_build/main" -j"$jobs" check-valgrind

@@ -112,3 +112,17 @@ def conffile_defaults(path=os.path.join(PKG, "postern.conf")):
 def have(prog):
     from shutil import which
     return which(prog) is not None
+
+
+def need(t, prog, package, strict=False):
+    """Whether prog is installed. If it is not, a failed test where the
+    tools are required (strict, or POSTERN_REQUIRE_TOOLS=1 as
+    tests/run-all.sh sets after installing them all), a note elsewhere."""
+    if have(prog):
+        return True
+    why = "%s missing (apt-get install %s)" % (prog, package)
+    if strict or os.environ.get("POSTERN_REQUIRE_TOOLS") == "1":
+        t.ok(False, why)
+    else:
+        t.diag(why + ": not checked")
+    return False

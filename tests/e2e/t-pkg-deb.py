@@ -6,7 +6,12 @@ install it with dpkg -i on this machine, start the installed daemon the
 way postern.service does (no systemd is running: the unit's ExecStartPre
 and ExecStart, under its capability bounding set and no_new_privs), fetch
 a real user's mail from /var/mail through the installed PAM service with
-poplib, then dpkg --purge and check that nothing is left but the mail.
+poplib and with mpop, check that an enabled socket unit survives an
+upgrade (against a stand-in systemctl), then dpkg --purge and check that
+nothing is left but the mail: /etc, /usr, /lib, /var/lib and the account
+databases are compared with a snapshot taken before the install.
+lintian, systemd-analyze and mpop missing are failures (CI installs
+them).
 
 Slow (a full package build): runs only with POSTERN_TEST_PACKAGES=1.
 Refuses to touch a machine where postern is already installed.
@@ -26,6 +31,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import clientlib as cl  # noqa: E402
 import harness  # noqa: E402
 import pkgtest  # noqa: E402
 
@@ -56,10 +62,99 @@ OWNED = [
     "/usr/share/man/man8/postern.8.gz", "/usr/share/man/man5/postern.conf.5.gz",
     "/var/lib/postern/empty", "/var/lib/postern/index",
 ]
+# Installed by make install (dist_doc_DATA) into /usr/share/doc/postern;
+# dh_compress may gzip any of them.
+DOCS = ["README", "NEWS", "SECURITY.md", "clients.md", "design.md",
+        "packaging.md", "security.md", "tls.md"]
 
 
 def sh(cmd, **kw):
     return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
+
+
+# No systemd runs here: the maintainer scripts' unit handling runs against
+# a stand-in systemctl (first in PATH; /run/systemd/system made to exist)
+# that logs each call and keeps which units are "active" as files, and
+# asks the real systemctl only whether a unit is enabled (with --root=/
+# it reads the unit links instead of asking a running systemd).
+FAKE_SYSTEMCTL = """#!/bin/sh
+state=%s
+case "${1:-}" in --version) exec /usr/bin/systemctl --version ;; esac
+echo "$*" >>"$state/calls"
+args=
+for a in "$@"; do case $a in -*) ;; *) args="$args $a" ;; esac; done
+set -- $args
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case $cmd in
+is-enabled) exec /usr/bin/systemctl --root=/ is-enabled -- "$@" ;;
+is-active) for u; do [ -e "$state/active/$u" ] || exit 3; done ;;
+start|restart) for u; do : >"$state/active/$u"; done ;;
+stop) for u; do rm -f "$state/active/$u"; done ;;
+esac
+exit 0
+"""
+fake_state = os.path.join(work, "systemd")
+os.makedirs(os.path.join(fake_state, "active"))
+os.makedirs(os.path.join(work, "bin"))
+with open(os.path.join(work, "bin", "systemctl"), "w") as f:
+    f.write(FAKE_SYSTEMCTL % fake_state)
+os.chmod(os.path.join(work, "bin", "systemctl"), 0o755)
+dpkg_env = dict(os.environ, PATH=os.path.join(work, "bin") + ":" + os.environ["PATH"])
+
+
+def unit_active(unit):
+    return os.path.exists(os.path.join(fake_state, "active", unit))
+
+
+def unit_calls():
+    try:
+        return pkgtest.read(os.path.join(fake_state, "calls")).splitlines()
+    except FileNotFoundError:
+        return []
+
+
+# What purge must give back: every path under these trees with its type,
+# mode and owner (and size and mtime for files), and the account
+# databases' contents, compared before dpkg -i and after dpkg --purge.
+SNAPSHOT_TREES = ("/etc", "/usr", "/lib", "/var/lib")
+ACCOUNT_DBS = ("/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow")
+# Allowed to differ: dpkg's and apt's own records, deb-systemd-helper's
+# state, and the backups shadow's tools keep of the account databases.
+BOOKKEEPING = re.compile(r"^(/var/lib/dpkg/|/var/lib/apt/|"
+                         r"/var/lib/systemd/deb-systemd-helper-(enabled|masked)(/|$)|"
+                         r"/etc/(passwd|group|shadow|gshadow|subuid|subgid)-$)")
+
+
+def snapshot():
+    snap = {}
+    for top in SNAPSHOT_TREES:
+        if os.path.islink(top):     # merged /usr: /lib is /usr/lib
+            continue
+        for root, dirs, files in os.walk(top):
+            for name in dirs + files:
+                path = os.path.join(root, name)
+                if path in ACCOUNT_DBS or BOOKKEEPING.match(path):
+                    continue
+                try:
+                    st = os.lstat(path)
+                except FileNotFoundError:
+                    continue
+                # A directory's size and mtime change with its entries.
+                if stat.S_ISDIR(st.st_mode):
+                    snap[path] = (st.st_mode, st.st_uid, st.st_gid)
+                else:
+                    snap[path] = (st.st_mode, st.st_uid, st.st_gid, st.st_size,
+                                  st.st_mtime_ns)
+    for db in ACCOUNT_DBS:
+        with open(db, "rb") as f:
+            snap[db] = f.read()
+    return snap
+
+
+def snapshot_diff(before, after):
+    return sorted(p for p in set(before) | set(after)
+                  if before.get(p) != after.get(p))
 
 
 def installed():
@@ -86,15 +181,13 @@ if not t.ok(r.returncode == 0 and len(debs) == 1,
 deb = os.path.join(work, debs[0])
 changes = [f for f in os.listdir(work) if f.endswith(".changes")][0]
 
-if pkgtest.have("lintian"):
+if pkgtest.need(t, "lintian", "lintian", strict=True):
     r = sh(["lintian", "--pedantic", "--suppress-tags", "running-with-root-privileges",
             os.path.join(work, changes)])
     tags = [l for l in r.stdout.decode().splitlines() if re.match(r"^[EWIPX]: ", l)]
     t.eq([l for l in tags if l.startswith("E: ")], [], "lintian: no errors")
     for l in tags:
         t.diag("lintian " + l)
-else:
-    t.diag("lintian missing (apt-get install lintian): not checked")
 
 info = sh(["dpkg-deb", "-f", deb, "Provides", "Conflicts", "Replaces"]).stdout.decode()
 t.ok(re.search(r"^Provides: .*\bpop3-server\b", info, re.M) and
@@ -104,6 +197,10 @@ t.ok(re.search(r"^Provides: .*\bpop3-server\b", info, re.M) and
 listing = sh(["dpkg-deb", "-c", deb]).stdout.decode()
 missing = [p for p in OWNED if " ." + p not in listing and " ." + p + "/" not in listing]
 t.eq(missing, [], "the package contains the daemon, config, PAM, units, man pages, fail2ban files")
+missing = [d for d in DOCS
+           if not re.search(r" \./usr/share/doc/postern/%s(\.gz)?$" % re.escape(d),
+                            listing, re.M)]
+t.eq(missing, [], "the package contains README, NEWS, SECURITY.md and doc/*.md")
 
 # --- install, serve, purge ------------------------------------------------
 harness.ensure_user(USER)
@@ -119,7 +216,12 @@ mail_stat = os.stat(mailbox)
 # using it: hold the harness's account lock until it is purged.
 lock = harness._accounts_lock()
 proc = None
+made_run_systemd = []
 try:
+    for d in ("/run/systemd", "/run/systemd/system"):
+        if not os.path.isdir(d):
+            os.mkdir(d)
+            made_run_systemd.insert(0, d)
     try:
         pwd.getpwnam("postern")
         user_existed = True
@@ -136,7 +238,8 @@ try:
         t.diag("other POP3 servers installed (%s): installing with --force-conflicts"
                % ", ".join(others))
         force = ["--force-conflicts"]
-    r = sh(["dpkg", "-i"] + force + [deb])
+    system_before = snapshot()
+    r = sh(["dpkg", "-i"] + force + [deb], env=dpkg_env)
     if not t.ok(r.returncode == 0 and installed(), "dpkg -i installs the package"):
         t.diag(r.stdout.decode()[-3000:])
         raise SystemExit
@@ -168,7 +271,7 @@ try:
          sorted((k, v) for k, v in pkgtest.conffile_defaults("/etc/postern/postern.conf")
                 if not (k == "listen_tls" and v == "")),
          "installed: postern -n equals the conffile's commented defaults")
-    if pkgtest.have("systemd-analyze"):
+    if pkgtest.need(t, "systemd-analyze", "systemd", strict=True):
         r = sh(["systemd-analyze", "verify", "/lib/systemd/system/postern.service",
                 "/lib/systemd/system/postern.socket",
                 "/lib/systemd/system/postern-tls.socket"])
@@ -176,6 +279,29 @@ try:
              "systemd-analyze verify passes on the installed units (man pages found)")
     r = sh(["man", "-w", "postern.conf"])
     t.ok(r.returncode == 0, "man finds postern.conf(5)")
+
+    # The sockets: not started by a fresh install (not enabled); one the
+    # administrator enabled and started is neither stopped nor restarted
+    # by an upgrade (a reinstall of the same .deb runs the same scripts).
+    t.ok(not unit_active("postern.socket") and not unit_active("postern-tls.socket"),
+         "a fresh install starts neither socket unit")
+    r = sh(["/usr/bin/systemctl", "--root=/", "enable", "postern.socket"])
+    sh(["systemctl", "start", "postern.socket"], env=dpkg_env)
+    t.ok(r.returncode == 0 and unit_active("postern.socket"),
+         "postern.socket enabled and started (as systemctl enable --now does)")
+    before = len(unit_calls())
+    r = sh(["dpkg", "-i"] + force + [deb], env=dpkg_env)
+    upgrade_calls = unit_calls()[before:]
+    touched = [c for c in upgrade_calls
+               if re.match(r"(.* )?(stop|restart|try-restart|kill) ", c) and "socket" in c]
+    t.ok(r.returncode == 0 and installed() and unit_active("postern.socket") and
+         touched == [],
+         "an enabled postern.socket is still listening after an upgrade, "
+         "neither stopped nor restarted")
+    if touched:
+        t.diag("systemctl calls during the upgrade: %r" % upgrade_calls)
+    t.ok(not unit_active("postern-tls.socket"),
+         "the disabled postern-tls.socket is not started by the upgrade")
 
     # The installed daemon, started as its unit starts it, on a test port.
     unit = "/lib/systemd/system/postern.service"
@@ -210,6 +336,25 @@ try:
         t.diag("POP3: %r" % e)
     t.eq(got, [harness.expected_retr(harness.message(i)) for i in (1, 2, 3)],
          "a real user's mail is fetched through /etc/pam.d/postern")
+    # A real client too: mpop, as the user, keeping the mail on the
+    # server, into a Maildir.
+    if pkgtest.need(t, "mpop", "mpop", strict=True):
+        client_dir = tempfile.mkdtemp(prefix="postern-deb-mpop-")
+        maildir = os.path.join(client_dir, "Maildir")
+        for sub in ("", "/cur", "/new", "/tmp"):
+            os.mkdir(maildir + sub)
+        cl.chown_tree(client_dir, USER)
+        r = cl.run_client(cl.as_user(USER, [
+            "mpop", "--host=127.0.0.1", "--port=%d" % port, "--auth=user",
+            "--user=" + USER, "--passwordeval=echo '%s'" % harness.TEST_PASSWORD,
+            "--tls=off", "--received-header=off", "--keep=on",
+            "--uidls-file=" + os.path.join(client_dir, "uidls"),
+            "--delivery=maildir," + maildir, "--timeout=20"], client_dir))
+        fetched = cl.maildir_messages(maildir)
+        shutil.rmtree(client_dir, ignore_errors=True)
+        if not t.eq(fetched, sorted(harness.message(i) for i in (1, 2, 3)),
+                    "mpop fetches the same mail byte for byte"):
+            cl.show(t, r)
     t.ok(os.path.isdir("/var/lib/postern/index/" + USER),
          "the per-user index directory was created")
     proc.send_signal(signal.SIGTERM)
@@ -224,13 +369,18 @@ try:
     if not up or got is None:
         t.diag(pkgtest.read(os.path.join(work, "postern.log"))[-3000:])
 
-    r = sh(["dpkg", "--purge", "postern"])
+    r = sh(["dpkg", "--purge", "postern"], env=dpkg_env)
     t.ok(r.returncode == 0 and not installed(), "dpkg --purge removes the package")
+    t.ok(not unit_active("postern.socket"), "removal stops postern.socket")
     left = [p for p in OWNED + ["/etc/postern", "/var/lib/postern", "/run/postern",
-                                "/usr/libexec/postern",
-                                "/etc/systemd/system/multi-user.target.wants/postern.service"]
+                                "/usr/libexec/postern", "/usr/share/doc/postern",
+                                "/etc/systemd/system/multi-user.target.wants/postern.service",
+                                "/etc/systemd/system/sockets.target.wants/postern.socket"]
             if os.path.lexists(p)]
     t.eq(left, [], "nothing of the package is left after purge")
+    diff = snapshot_diff(system_before, snapshot())
+    t.eq(diff, [], "after purge, %s and the account databases are as before "
+         "the install (dpkg's and apt's records aside)" % ", ".join(SNAPSHOT_TREES))
     try:
         pwd.getpwnam("postern")
         still = True
@@ -255,7 +405,9 @@ finally:
         proc.kill()
         proc.wait()
     if installed():
-        sh(["dpkg", "--purge", "postern"])
+        sh(["dpkg", "--purge", "postern"], env=dpkg_env)
+    for d in made_run_systemd:
+        os.rmdir(d)
     lock.close()
     try:
         os.unlink(mailbox)

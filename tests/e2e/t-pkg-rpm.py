@@ -83,6 +83,13 @@ try:
     t.ok(any(re.match(r"^/usr/share/man/man8/postern\.8", f) for f in files) and
          any(re.match(r"^/usr/share/man/man5/postern\.conf\.5", f) for f in files),
          "both manual pages are packaged")
+    docs = ["README", "NEWS", "SECURITY.md", "clients.md", "design.md",
+            "packaging.md", "security.md", "tls.md"]
+    t.eq([d for d in docs if "/usr/share/doc/postern/" + d not in files], [],
+         "README, NEWS, SECURITY.md and doc/*.md are in /usr/share/doc/postern")
+    docfiles = subprocess.run(["rpm", "-qdp", rpm], stdout=subprocess.PIPE,
+                              check=True).stdout.decode().split()
+    t.ok("/usr/share/doc/postern/tls.md" in docfiles, "and are marked %doc")
 
     cfg = subprocess.run(["rpm", "-qcp", rpm], stdout=subprocess.PIPE,
                          check=True).stdout.decode().split()
@@ -92,8 +99,24 @@ try:
                              check=True).stdout.decode()
     t.ok(re.search(r"useradd -r .*postern", scripts) and "/nonexistent" in scripts,
          "%pre creates the system account postern")
-    t.ok("preset postern.service" in scripts or "systemd_post" in scripts or
-         "systemctl" in scripts, "%post/%preun/%postun use the systemd scriptlets")
+    # rpm -q --scripts prints each scriptlet under a line "NAME scriptlet
+    # (using /bin/sh):".
+    parts = dict(re.findall(r"^(\w+) scriptlet[^\n]*:\n(.*?)(?=^\w+ scriptlet|\Z)",
+                            scripts, re.M | re.S))
+    units = ("postern.service", "postern.socket", "postern-tls.socket")
+    for part, what in (("postinstall", "%systemd_post (preset)"),
+                       ("preuninstall", "%systemd_preun (stop, disable)")):
+        t.eq([u for u in units if u not in parts.get(part, "")], [],
+             "%s names every unit" % what)
+    # %systemd_postun expands to a bare daemon-reload: read the spec.
+    spec = pkgtest.read(os.path.join(pkgtest.PKG, "rpm", "postern.spec"))
+    postun = re.search(r"^%postun\n(.*?)(?=^%\w+\s*$|\Z)", spec, re.M | re.S)
+    t.eq([u for u in units if not postun or u not in postun.group(1)], [],
+         "%postun names every unit (%systemd_postun[_with_restart])")
+    restarted = " ".join(re.findall(r"(?:try-restart|mark-restart-system-units) ([^\n>|;]*)",
+                                    parts.get("postuninstall", "")))
+    t.ok("postern.service" in restarted and "socket" not in restarted,
+         "an upgrade restarts the service, not the sockets (%r)" % restarted)
     t.ok("%systemd" not in scripts and "%{" not in scripts,
          "no unexpanded macro is left in the scriptlets")
     prov = subprocess.run(["rpm", "-qp", "--provides", "--conflicts", rpm],
