@@ -482,6 +482,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	ipc_conn_init(&m->auth, -1);
 	m->auth_out_tail = &m->auth_out;
+	login_delay_init(&m->login_delay, LOGIN_DELAY_SLOTS);
 
 	if (listeners_open(m) == -1)
 		return 1;

@@ -40,6 +40,9 @@ struct pop3_session {
 	char *user;			/* pending USER argument */
 	uint64_t preauth_deadline;	/* now_ms() by which to be logged in */
 	unsigned auth_attempts;
+	/* EXPIRE 0: a bitmap of the message numbers RETR sent in full */
+	uint8_t *retrieved_set;
+	size_t retrieved_set_len;	/* bytes */
 	/* counters for the session-end log line */
 	uint32_t retrieved, deleted;
 	uint64_t octets;

@@ -65,13 +65,22 @@ start_transaction(struct pop3_session *s)
 		pop3_peer_failed(s, "master", "unexpected message");
 	}
 	if (status != IPC_ST_OK || m.fd < 0) {
+		const char *code = "SYS/TEMP";
+
 		if (m.fd >= 0)
 			close(m.fd);
-		client_printf(&s->client, "-ERR [%s] %s\r\n",
-		    status == IPC_ST_IN_USE ? "IN-USE" : "SYS/TEMP",
+		s->end_reason = "storage unavailable";
+		if (status == IPC_ST_IN_USE) {
+			code = "IN-USE";
+		} else if (status == IPC_ST_LOGIN_DELAY) {
+			/* RFC 2449 section 8.1.1: the master refused a
+			 * login too soon after the last one. */
+			code = "LOGIN-DELAY";
+			s->end_reason = "login delay";
+		}
+		client_printf(&s->client, "-ERR [%s] %s\r\n", code,
 		    text[0] ? text : "Mailbox unavailable.");
 		free(text);
-		s->end_reason = "storage unavailable";
 		s->state = POP3_DONE;
 		return;
 	}

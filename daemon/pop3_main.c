@@ -132,6 +132,16 @@ pop3_capa(struct pop3_session *s)
 
 	client_printf(c, "+OK Capability list follows\r\n");
 	client_printf(c, "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n");
+	/* RFC 2449 sections 6.5 and 6.7, only when configured (and then
+	 * enforced: the master refuses early logins, pop3_trans.c deletes
+	 * what was retrieved). The values are the same for every user, so
+	 * both states show the plain value, never the "USER" form. */
+	if (s->cfg.login_delay > 0)
+		client_printf(c, "LOGIN-DELAY %u\r\n", s->cfg.login_delay);
+	if (s->cfg.expire == CFG_EXPIRE_NEVER)
+		client_printf(c, "EXPIRE NEVER\r\n");
+	else if (s->cfg.expire == CFG_EXPIRE_0)
+		client_printf(c, "EXPIRE 0\r\n");
 	if (s->state == POP3_AUTHORIZATION) {
 		client_printf(c, "UTF8 USER\r\n");
 		/* RFC 2595 section 2.3: no USER or SASL where they would be
