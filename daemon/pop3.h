@@ -36,7 +36,6 @@ struct pop3_session {
 	uint32_t preauth_used_ms;	/* by the worker before STLS */
 	bool moved;			/* handed to a TLS worker at STLS */
 	bool loopback;			/* the client is on 127/8 or ::1 */
-	bool utf8;			/* RFC 6856 UTF8 issued */
 	char *user;			/* pending USER argument */
 	uint64_t preauth_deadline;	/* now_ms() by which to be logged in */
 	unsigned auth_attempts;

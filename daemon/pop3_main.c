@@ -143,9 +143,15 @@ pop3_capa(struct pop3_session *s)
 	else if (s->cfg.expire == CFG_EXPIRE_0)
 		client_printf(c, "EXPIRE 0\r\n");
 	if (s->state == POP3_AUTHORIZATION) {
-		client_printf(c, "UTF8 USER\r\n");
 		/* RFC 2595 section 2.3: no USER or SASL where they would be
-		 * refused; STLS until the connection is encrypted. */
+		 * refused; STLS until the connection is encrypted. RFC 6856:
+		 * UTF8's USER argument says that USER and PASS take UTF-8,
+		 * so it goes (with the USER tag it requires) only where USER
+		 * itself is offered; the UTF8 command is always valid. */
+		if (pop3_plaintext_allowed(s))
+			client_printf(c, "UTF8 USER\r\n");
+		else
+			client_printf(c, "UTF8\r\n");
 		if (pop3_tls_available() && !s->tls)
 			client_printf(c, "STLS\r\n");
 		if (pop3_plaintext_allowed(s))
