@@ -255,7 +255,8 @@ main(int argc, char **argv)
 			 * outlast the pre-authentication deadline either. */
 			client_write_timeout_ms = timeout;
 		} else {
-			timeout = (int)s->cfg.idle_timeout * 1000;
+			/* Test-hook builds only: the tests shorten it. */
+			timeout = TESTHOOK_IDLE_MS((int)s->cfg.idle_timeout * 1000);
 			client_write_timeout_ms = timeout;
 		}
 		rr = client_read_line(&s->client, line, POP3_MAX_CMD_LINE - 2,
