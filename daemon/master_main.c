@@ -490,6 +490,7 @@ main(int argc, char **argv)
 	log_notice("postern %s started", PACKAGE_VERSION);
 	sd_notify_send("READY=1\nSTATUS=accepting connections");
 	run(m);
+	login_delay_free(&m->login_delay);
 	log_notice("postern stopped");
 	return 0;
 }
