@@ -27,6 +27,7 @@
 
 #include "auth_pam.h"
 #include "ipc.h"
+#include "testhook.h"
 #include "util.h"
 
 static const char *conv_pass;
@@ -153,6 +154,16 @@ no_delay(int retval, unsigned usec_delay, void *appdata)
 }
 
 static void
+set_item_failed(pam_handle_t *ph, int r, const char *item,
+    struct auth_pam_result *res)
+{
+	res->status = IPC_AUTH_TEMPFAIL;
+	snprintf(res->reason, sizeof(res->reason), "pam_set_item(%s): %s",
+	    item, pam_strerror(ph, r));
+	pam_end(ph, r);
+}
+
+static void
 run_pam(const char *service, const char *user, const char *rhost,
     struct auth_pam_result *res)
 {
@@ -169,8 +180,22 @@ run_pam(const char *service, const char *user, const char *rhost,
 		snprintf(res->reason, sizeof(res->reason), "pam_start failed");
 		return;
 	}
-	(void)pam_set_item(ph, PAM_RHOST, rhost);
-	(void)pam_set_item(ph, PAM_FAIL_DELAY, (const void *)no_delay);
+	/* Without PAM_RHOST, modules that decide by the client's address
+	 * (pam_access, pam_succeed_if rhost) would see none; without our
+	 * delay hook, PAM's own delay would let failures be told apart by
+	 * timing. Either way the attempt cannot be judged as configured:
+	 * refuse it, as a temporary failure the log explains. */
+	r = TESTHOOK_FAIL("pam_rhost") ? PAM_BUF_ERR :
+	    pam_set_item(ph, PAM_RHOST, rhost);
+	if (r != PAM_SUCCESS) {
+		set_item_failed(ph, r, "PAM_RHOST", res);
+		return;
+	}
+	r = pam_set_item(ph, PAM_FAIL_DELAY, (const void *)no_delay);
+	if (r != PAM_SUCCESS) {
+		set_item_failed(ph, r, "PAM_FAIL_DELAY", res);
+		return;
+	}
 	r = pam_authenticate(ph, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
 	res->verified = r == PAM_SUCCESS || r == PAM_AUTH_ERR;
 	if (r == PAM_SUCCESS)

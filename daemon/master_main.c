@@ -310,10 +310,12 @@ run(struct master *m)
 		uint64_t now = now_ms();
 
 		if (stopping && stop_at == 0) {
-			log_notice("stopping: no new connections; open sessions may finish (up to 30 s)");
+			log_notice("stopping: no new connections; open sessions finish their current command (up to 30 s)");
 			listeners_close(m);
+			/* Each worker finishes the command under way (a QUIT's
+			 * expunge included), then says so and closes. */
 			for (struct session *s = m->sessions; s; s = s->next)
-				if (s->phase == SESSION_PREAUTH && s->worker_pid > 0)
+				if (s->worker_pid > 0)
 					kill(s->worker_pid, SIGTERM);
 			stop_at = now + MASTER_STOP_GRACE_MS;
 		}
@@ -461,11 +463,21 @@ main(int argc, char **argv)
 		return 1;
 	}
 
+	/* Listeners before detaching: an address in use must make the
+	 * command that starts the daemon fail, with the reason on its stderr
+	 * (and in syslog), not exit 0 and leave the news to syslog alone.
+	 * The sockets survive the forks of daemonize. */
 	if (!m->foreground) {
 		if (notify)
 			fprintf(stderr, "postern: under systemd, run with -F (Type=notify)\n");
-		daemonize();
 		log_init("postern", LOG_TARGET_SYSLOG, -1);
+		log_set_stderr_echo(1);
+	}
+	if (listeners_open(m) == -1)
+		return 1;
+	if (!m->foreground) {
+		daemonize();
+		log_set_stderr_echo(0);
 	}
 	if (!sandbox_available())
 		log_err("WARNING: built --without-seccomp: workers run WITHOUT a system call filter. Do not use this build in production.");
@@ -484,8 +496,6 @@ main(int argc, char **argv)
 	m->auth_out_tail = &m->auth_out;
 	login_delay_init(&m->login_delay, LOGIN_DELAY_SLOTS);
 
-	if (listeners_open(m) == -1)
-		return 1;
 	write_pid_file(m->cfg.pid_file);
 	log_notice("postern %s started", PACKAGE_VERSION);
 	sd_notify_send("READY=1\nSTATUS=accepting connections");

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +80,60 @@ client_discard_input(struct client *c)
 	wipe(c->in, sizeof(c->in));
 	c->inpos = c->inlen = 0;
 	c->discarding = false;
+}
+
+static volatile sig_atomic_t stop_requested;
+static sigset_t wait_mask;	/* while waiting for a line: SIGTERM open */
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+void
+client_stop_signal_init(void)
+{
+	struct sigaction sa;
+	sigset_t block;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: the wait below must see EINTR. */
+	if (sigaction(SIGTERM, &sa, NULL) == -1)
+		return;
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	(void)sigprocmask(SIG_BLOCK, &block, &wait_mask);
+	sigdelset(&wait_mask, SIGTERM);
+}
+
+/*
+ * Wait for the client's next bytes, the one place where SIGTERM is let
+ * through (ppoll switches the mask atomically: a signal that arrived
+ * during a command is pending and delivered here). Returns 1 ready,
+ * 0 timeout, -1 error, -2 stop.
+ */
+static int
+wait_input(int fd, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct timespec ts, *tp = NULL;
+	int r;
+
+	if (timeout_ms >= 0) {
+		ts.tv_sec = timeout_ms / 1000;
+		ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000;
+		tp = &ts;
+	}
+	do {
+		r = ppoll(&pfd, 1, tp, &wait_mask);
+		if (stop_requested)
+			return -2;
+	} while (r < 0 && errno == EINTR);
+	return r;
 }
 
 /* Wait for the socket; returns 1 ready, 0 timeout, -1 error. */
@@ -159,11 +214,12 @@ client_read_line(struct client *c, char *line, size_t max, size_t *len,
 			c->discarding = true;
 		}
 		if (!c->tr.pending(c)) {
-			int r = wait_fd(c->fd, POLLIN,
-			    remaining(deadline, timeout_ms));
+			int r = wait_input(c->fd, remaining(deadline, timeout_ms));
 
 			if (r == 0)
 				return CLIENT_TIMEOUT;
+			if (r == -2)
+				return CLIENT_STOP;
 			if (r < 0)
 				return CLIENT_ERROR;
 		}

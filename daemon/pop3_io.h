@@ -36,6 +36,7 @@ enum client_read_result {
 	CLIENT_ERROR = -1,	/* I/O error */
 	CLIENT_TIMEOUT = -2,	/* nothing within the timeout */
 	CLIENT_TOO_LONG = -3,	/* line over the cap: discarded up to its LF */
+	CLIENT_STOP = -4,	/* postern is stopping (SIGTERM from the master) */
 };
 
 struct client {
@@ -51,6 +52,13 @@ struct client {
 };
 
 void client_init(struct client *, int fd);
+/*
+ * postern is stopping: the master sends SIGTERM. It is blocked except
+ * while client_read_line() waits for the client, so a command under way
+ * always finishes (a QUIT's expunge included) and the next wait returns
+ * CLIENT_STOP. Call once, before the sandbox.
+ */
+void client_stop_signal_init(void);
 void client_free(struct client *);
 
 /*

@@ -205,6 +205,7 @@ main(int argc, char **argv)
 	(void)setsockopt(FD_CLIENT, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (set_nonblock(FD_CLIENT, true) == -1)
 		fatal("O_NONBLOCK on the client socket");
+	client_stop_signal_init();
 	/* TLS needs the key, readable by root only: load it before the
 	 * privilege drop, and all of OpenSSL's start-up with it (rule 4). */
 	if (!pop3_tls_setup(s) && s->start != IPC_START_PLAIN)
@@ -269,6 +270,16 @@ main(int argc, char **argv)
 			client_printf(&s->client, "-ERR Autologout; idle for too long.\r\n");
 			(void)client_flush(&s->client);
 			s->end_reason = "timeout";
+			break;
+		}
+		if (rr == CLIENT_STOP) {
+			/* Between commands: nothing is half done, and without
+			 * QUIT storage deletes nothing. */
+			client_printf(&s->client, "-ERR [SYS/TEMP] Server stopping; %s\r\n",
+			    s->state == POP3_TRANSACTION ?
+			    "no messages were deleted." : "try again later.");
+			(void)client_flush(&s->client);
+			s->end_reason = "server stopping";
 			break;
 		}
 		if (rr != CLIENT_LINE) {

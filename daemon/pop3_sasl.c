@@ -23,9 +23,33 @@ struct sasl_work {
 	struct sasl_server srv;
 };
 
+/*
+ * An exchange that ends without credentials checked no password, so it is
+ * not a failed login (no "login failed" line, not counted by the auth
+ * helper's throttle or by fail2ban: see doc/security.md). It is logged,
+ * at info, so that an admin can see why a client cannot log in.
+ */
 static void
-answer_result(struct pop3_session *s, enum sasl_result r)
+log_refused(enum sasl_mech mech, enum sasl_result r)
 {
+	static const char *const why[] = {
+		[SASL_CANCEL] = "cancelled by the client",
+		[SASL_BAD_BASE64] = "invalid base64",
+		[SASL_TOO_LONG] = "response too long",
+		[SASL_MALFORMED] = "malformed message",
+	};
+
+	if (r <= SASL_OK || (size_t)r >= sizeof(why) / sizeof(why[0]) ||
+	    why[r] == NULL)
+		return;
+	log_info("SASL %s exchange ended without credentials: %s",
+	    mech == SASL_MECH_PLAIN ? "PLAIN" : "LOGIN", why[r]);
+}
+
+static void
+answer_result(struct pop3_session *s, enum sasl_mech mech, enum sasl_result r)
+{
+	log_refused(mech, r);
 	switch (r) {
 	case SASL_CANCEL:
 		client_printf(&s->client, "-ERR Authentication cancelled.\r\n");
@@ -74,6 +98,9 @@ challenge(struct pop3_session *s, const char *chal, struct sasl_work *w,
 	if (rr == CLIENT_TIMEOUT) {
 		client_printf(&s->client, "-ERR Autologout; idle for too long.\r\n");
 		s->end_reason = "timeout";
+	} else if (rr == CLIENT_STOP) {
+		client_printf(&s->client, "-ERR [SYS/TEMP] Server stopping; try again later.\r\n");
+		s->end_reason = "server stopping";
 	} else {
 		s->end_reason = rr == CLIENT_EOF ? "disconnected" : "read error";
 	}
@@ -103,7 +130,7 @@ exchange(struct pop3_session *s, enum sasl_mech mech, char *initial,
 		enum client_read_result rr = challenge(s, srv->challenge, w, &len);
 
 		if (rr == CLIENT_TOO_LONG) {
-			answer_result(s, SASL_TOO_LONG);
+			answer_result(s, mech, SASL_TOO_LONG);
 			return;
 		}
 		if (rr != CLIENT_LINE)
@@ -112,7 +139,7 @@ exchange(struct pop3_session *s, enum sasl_mech mech, char *initial,
 		wipe(w->line, len);
 	}
 	if (st == SASL_STEP_FAIL) {
-		answer_result(s, srv->why);
+		answer_result(s, mech, srv->why);
 		return;
 	}
 	pop3_auth_submit(s, mech == SASL_MECH_PLAIN ? IPC_MECH_PLAIN :

@@ -15,14 +15,29 @@
 #include "pop3.h"
 #include "util.h"
 
-/* Receive the next storage reply; any failure ends the session. */
+/* Receive the next storage reply, waiting at most timeout_ms; any
+ * failure ends the session. */
 static void
-store_recv(struct pop3_session *s, struct ipc_msg *m)
+store_recv_within(struct pop3_session *s, struct ipc_msg *m, int timeout_ms)
 {
-	if (ipc_conn_recv(&s->store, m, IPC_REPLY_TIMEOUT_MS) != 1)
+	if (ipc_conn_recv(&s->store, m, timeout_ms) != 1)
 		pop3_peer_failed(s, "storage", "no reply");
 	if (m->fd >= 0)
 		pop3_peer_failed(s, "storage", "unexpected descriptor");
+}
+
+static void
+store_recv(struct pop3_session *s, struct ipc_msg *m)
+{
+	store_recv_within(s, m, IPC_REPLY_TIMEOUT_MS);
+}
+
+/* OPEN and COMMIT take the mailbox locks first, which may take up to
+ * lock_timeout when an MDA holds them. */
+static void
+store_recv_locked(struct pop3_session *s, struct ipc_msg *m)
+{
+	store_recv_within(s, m, config_store_locked_reply_ms(&s->cfg));
 }
 
 static void
@@ -78,12 +93,12 @@ pop3_trans_begin(struct pop3_session *s)
 	uint64_t octets;
 
 	store_request(s, IPC_STORE_OPEN, 0, 0, 0);
-	store_recv(s, &m);
+	store_recv_locked(s, &m);
 	if (m.type == IPC_STORE_OPENED) {
 		if (!ipc_dec_store_count(&m, &n, &octets))
 			pop3_peer_failed(s, "storage", "bad OPENED");
-		client_printf(&s->client, "+OK Logged in; %u messages (%llu octets).\r\n",
-		    n, (unsigned long long)octets);
+		client_printf(&s->client, "+OK Logged in; %u message%s (%llu octets).\r\n",
+		    n, n == 1 ? "" : "s", (unsigned long long)octets);
 		return true;
 	}
 	store_error(s, &m, 0);
@@ -284,7 +299,7 @@ cmd_quit(struct pop3_session *s)
 		return;
 	}
 	store_request(s, IPC_STORE_COMMIT, 0, 0, 0);
-	store_recv(s, &m);
+	store_recv_locked(s, &m);
 	if (m.type == IPC_STORE_ERROR) {
 		store_error(s, &m, 0);
 		s->end_reason = "expunge failed";

@@ -69,7 +69,7 @@ static const struct config_key config_keys[] = {
 	{ "plaintext_auth", K_ENUM, OFF(plaintext_auth), "loopback", 0, 0, plaintext_modes, false },
 	{ "idle_timeout", K_UINT, OFF(idle_timeout), "600", POP3_IDLE_TIMEOUT_MIN, 86400, NULL, false },
 	{ "preauth_timeout", K_UINT, OFF(preauth_timeout), "60", 5, 3600, NULL, false },
-	{ "lock_timeout", K_UINT, OFF(lock_timeout), "30", 1, 600, NULL, false },
+	{ "lock_timeout", K_UINT, OFF(lock_timeout), "30", 1, STORE_LOCK_TIMEOUT_MAX, NULL, false },
 	{ "login_delay", K_UINT, OFF(login_delay), "0", 0, LOGIN_DELAY_MAX, NULL, false },
 	{ "expire", K_ENUM, OFF(expire), "", 0, 0, expire_words, false },
 	{ "auth_fail_delay", K_UINT, OFF(auth_fail_delay), "2000", 0, 60000, NULL, false },
@@ -549,4 +549,22 @@ config_expand(const char *tmpl, const char *user, const char *home)
 		return NULL;
 	}
 	return out;
+}
+
+/*
+ * How long the worker waits for postern-store's answer to OPEN and
+ * COMMIT: each may first wait up to lock_timeout for a lock an MDA holds
+ * (and a COMMIT that gives up then still answers), then scan, recover or
+ * rewrite the mailbox, for which the usual reply time is the margin.
+ * Waiting less would answer -ERR [SYS/TEMP] "Internal error" while
+ * storage may still complete the expunge.
+ */
+int
+config_store_locked_reply_ms(const struct config *cfg)
+{
+	unsigned lt = cfg->lock_timeout;
+
+	if (lt > STORE_LOCK_TIMEOUT_MAX)
+		lt = STORE_LOCK_TIMEOUT_MAX;
+	return (int)lt * 1000 + IPC_REPLY_TIMEOUT_MS;
 }

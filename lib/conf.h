@@ -75,6 +75,10 @@ bool config_validate(const struct config *, char *err, size_t errsz);
 char *config_dump(const struct config *);
 void config_free(struct config *);
 
+/* The worker's wait for postern-store's OPEN and COMMIT answers (ms):
+ * lock_timeout plus IPC_REPLY_TIMEOUT_MS. */
+int config_store_locked_reply_ms(const struct config *);
+
 /*
  * Expand a path template: %u user, %h home, %% a percent sign. Returns
  * NULL if the template has an unknown escape or the result would not be

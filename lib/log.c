@@ -22,6 +22,7 @@ static int log_fd = -1;
 static int log_verbose;
 static char log_context[160];
 static int log_journal;	/* stderr is systemd's journal stream */
+static int log_echo;	/* syslog target: warnings also to stderr */
 
 /*
  * systemd sets JOURNAL_STREAM=dev:inode for the stderr it connects to
@@ -53,6 +54,12 @@ log_init(const char *ident, enum log_target target, int fd)
 		log_journal = stderr_is_journal();
 	if (target == LOG_TARGET_SYSLOG)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+void
+log_set_stderr_echo(int on)
+{
+	log_echo = on;
 }
 
 void
@@ -92,7 +99,17 @@ log_relay(int prio, const char *ident, long pid, const char *text)
 	if (prio == LOG_DEBUG && !log_verbose)
 		return;
 	if (log_target == LOG_TARGET_SYSLOG) {
-		syslog(prio, "%s[%ld]: %s", ident, pid, text);
+		/* syslog(3) tags every line with our own ident and pid
+		 * already: name only the children whose lines we relay. */
+		if (pid == (long)getpid())
+			syslog(prio, "%s", text);
+		else
+			syslog(prio, "%s[%ld]: %s", ident, pid, text);
+		if (log_echo && prio <= LOG_WARNING) {
+			fprintf(stderr, "%s: %s: %s\n", ident, prio_name(prio),
+			    text);
+			fflush(stderr);
+		}
 	} else if (log_journal) {
 		fprintf(stderr, "<%d>%s[%ld]: %s: %s\n", prio, ident, pid,
 		    prio_name(prio), text);

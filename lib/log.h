@@ -19,6 +19,10 @@ enum log_target {
 /* ident is the role name ("postern", "postern-pop3", ...). fd is the
  * master channel for LOG_TARGET_IPC, ignored otherwise. */
 void log_init(const char *ident, enum log_target, int fd);
+/* With LOG_TARGET_SYSLOG: also write warnings and errors to stderr (the
+ * master, until it detaches, so that the command starting it says why it
+ * failed). */
+void log_set_stderr_echo(int);
 void log_set_verbose(int);
 int log_get_verbose(void);
 /* Extra context prepended to each line, e.g. "session=12 rhost=1.2.3.4". */

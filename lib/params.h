@@ -47,14 +47,22 @@
  * chunks from storage, small enough that a hostile peer cannot make us
  * allocate much. */
 #define IPC_MAX_PAYLOAD		(256 * 1024)
-/* How long a child may take to answer a request before the session ends. */
+/* How long a child may take to answer a request before the session ends.
+ * postern-store's OPEN and COMMIT get lock_timeout more (see
+ * config_store_locked_reply_ms): they may first wait that long for a
+ * lock an MDA holds, and this much is the margin for their I/O. */
 #define IPC_REPLY_TIMEOUT_MS	(120 * 1000)
 
 /* Storage: the chunk of transformed message data sent per frame. */
 #define STORE_DATA_CHUNK	(128 * 1024)
 /* Debian Policy 11.6 does not give a number; MDAs wait minutes. We wait
- * long enough for a large delivery to finish, then report [IN-USE]. */
+ * long enough for a large delivery to finish, then report [SYS/TEMP]
+ * (RFC 3206's "a central resource which is currently locked"; [IN-USE]
+ * is RFC 2449's code for another POP3 session holding the maildrop). The
+ * maximum stays under the 10 minutes after which a dot-lock counts as
+ * stale anyway (MBOX_DOTLOCK_STALE_S). */
 #define STORE_LOCK_TIMEOUT_DEFAULT	30
+#define STORE_LOCK_TIMEOUT_MAX		600
 
 /* Auth throttling per client address (auth_throttle_max is the cap, ms).
  * The first AUTH_THROTTLE_FREE failures cost only the uniform delay (a

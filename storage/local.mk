@@ -73,6 +73,12 @@ tests_unit_test_mbox_crash_CPPFLAGS = $(MBOX_TEST_CPPFLAGS)
 tests_unit_test_mbox_crash_LDADD = tests/unit/libmboxtest.a \
 	tests/unit/libmbox_fault.a lib/libpostern.a
 
+MBOX_TESTS += tests/unit/test-mbox-eio
+tests_unit_test_mbox_eio_SOURCES = tests/unit/test-mbox-eio.c
+tests_unit_test_mbox_eio_CPPFLAGS = $(MBOX_TEST_CPPFLAGS)
+tests_unit_test_mbox_eio_LDADD = tests/unit/libmboxtest.a \
+	tests/unit/libmbox_fault.a lib/libpostern.a
+
 # A manual benchmark (built, not run, by make check).
 check_PROGRAMS += tests/unit/mbox-bench
 tests_unit_mbox_bench_SOURCES = tests/unit/mbox-bench.c

@@ -398,9 +398,11 @@ jbuild(struct mbox *m, const struct jloc *jl, uint32_t first,
 		if (sr < 0 || b.err != 0)
 			mbox_log(m, LOG_ERR, "%s: expunge: %s", m->path,
 			    strerror(b.err != 0 ? b.err : errno));
-		else
+		else {
 			mbox_log(m, LOG_WARNING, "%s: changed since it was "
 			    "scanned; not expunged", m->path);
+			mbox_index_distrust(m);
+		}
 		goto out;
 	}
 	/* Mail delivered since the scan is summed, not parsed. */
@@ -488,6 +490,7 @@ commit_locked(struct mbox *m, const struct jloc *jl, uint32_t first)
 		if (!mbox_from_at(m->fd, m->msgs[i].from_off)) {
 			mbox_log(m, LOG_WARNING, "%s: changed since it was "
 			    "scanned; not expunged", m->path);
+			mbox_index_distrust(m);
 			return MBOX_ERR_TEMP;
 		}
 	}
@@ -545,10 +548,14 @@ mbox_commit(struct mbox *m, uint32_t *deleted)
 	if (r == MBOX_OK)
 		mbox_index_prepare(m);
 	mbox_unlock(m);
+	/* The index for the new layout, or after a mismatch one that makes
+	 * the next open rescan (mbox_index_distrust). */
+	mbox_index_write(m);
 	if (r == MBOX_OK) {
-		mbox_index_write(m);
 		*deleted = ndel;
-		MBOX_FAULT();	/* "killed right after a whole commit" */
+		/* "killed right after a whole commit"; nothing here can
+		 * fail, so an I/O error at this point is not one */
+		(void)MBOX_FAULT();
 	}
 	return r;
 }

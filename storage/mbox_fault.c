@@ -1,9 +1,10 @@
 /*
- * mbox_fault.c - the fault-injection points of the crash test (see
- * mbox_fault.h). Built only with -DMBOX_FAULT_INJECTION.
+ * mbox_fault.c - the fault-injection points of the crash and I/O error
+ * tests (see mbox_fault.h). Built only with -DMBOX_FAULT_INJECTION.
  */
 #include "config.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 
@@ -15,6 +16,7 @@
 #endif
 
 static long fault_kill_at;
+static long fault_eio_at;
 static long fault_count;
 static size_t fault_chunk = MBOX_IO_CHUNK;
 
@@ -22,8 +24,16 @@ void
 mbox_fault_set(long kill_at, size_t chunk)
 {
 	fault_kill_at = kill_at;
+	fault_eio_at = 0;
 	fault_count = 0;
 	fault_chunk = chunk > 0 ? chunk : MBOX_IO_CHUNK;
+}
+
+void
+mbox_fault_set_eio(long eio_at, size_t chunk)
+{
+	mbox_fault_set(0, chunk);
+	fault_eio_at = eio_at;
 }
 
 long
@@ -32,11 +42,16 @@ mbox_fault_count(void)
 	return fault_count;
 }
 
-void
+int
 mbox_fault_point(void)
 {
 	if (++fault_count == fault_kill_at)
 		raise(SIGKILL);
+	if (fault_count == fault_eio_at) {
+		errno = EIO;
+		return -1;
+	}
+	return 0;
 }
 
 size_t

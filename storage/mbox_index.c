@@ -353,6 +353,23 @@ index_name(const struct mbox *m, char *out, size_t outsz, const char *ext)
 }
 
 /*
+ * An all-zero validation hash marks an index whose records are known not
+ * to describe the mailbox (mbox_index_distrust): kept only so that a
+ * rescan can reuse its UIDLs. A real hash that happens to be all zero
+ * (2^-128) only costs one needless rescan.
+ */
+static bool
+validation_is_distrust(const uint8_t v[MBOX_HASH_LEN])
+{
+	size_t k;
+
+	for (k = 0; k < MBOX_HASH_LEN; k++)
+		if (v[k] != 0)
+			return false;
+	return true;
+}
+
+/*
  * Read and check the index. *verdict says how it relates to the mailbox
  * (st is the mailbox, locked): NONE, STALE (old records still returned,
  * to keep UIDLs across a rescan), SAME or GROWN.
@@ -399,6 +416,8 @@ mbox_index_load_and_check(struct mbox *m, const struct stat *st,
 	close(fd);
 	*nold = h.nmsgs;
 	*verdict = MBOX_IDXV_STALE;
+	if (validation_is_distrust(h.validation))
+		return;		/* written by mbox_index_distrust() */
 	if (h.format != (uint32_t)m->cfg.format ||
 	    h.dev != (uint64_t)st->st_dev || h.ino != (uint64_t)st->st_ino ||
 	    (uint64_t)st->st_size < h.size)
@@ -425,11 +444,41 @@ mbox_index_prepare(struct mbox *m)
 	m->idx_dirty = false;
 	if (m->idxfd < 0 || m->fd < 0 || fstat(m->fd, &st) != 0)
 		return;
-	if (mbox_validation_hash(m->fd, m->msgs, m->nmsgs, m->scanned_end,
-	    m->idx_validation) != 0)
+	if (m->idx_distrust) {
+		/* A commit that succeeded after RETR or an earlier commit
+		 * found the file unlike the table: the records of the part
+		 * it did not re-scan are still suspect. */
+		memset(m->idx_validation, 0, MBOX_HASH_LEN);
+	} else if (mbox_validation_hash(m->fd, m->msgs, m->nmsgs,
+	    m->scanned_end, m->idx_validation) != 0)
 		return;
 	m->idx_mtime_sec = (int64_t)st.st_mtim.tv_sec;
 	m->idx_mtime_nsec = (uint32_t)st.st_mtim.tv_nsec;
+	m->idx_dirty = true;
+}
+
+/*
+ * The mailbox does not match the table built from the index (RETR found
+ * a message elsewhere or of another size, commit's re-scan disagreed):
+ * the index's cheap validation missed a change, typically a header
+ * rewritten in place (Dovecot's and UW imapd's status padding) followed
+ * by new mail. Rewrite the index so that the next open rescans the whole
+ * mailbox; its records stay, so the rescan keeps the UIDLs of the
+ * messages it finds again. Without this, every later session would load
+ * the same wrong records and fail the same way. The caller writes it
+ * with mbox_index_write() once the mailbox is unlocked.
+ */
+void
+mbox_index_distrust(struct mbox *m)
+{
+	if (m->idx_distrust)
+		return;
+	m->idx_distrust = true;
+	if (m->idxfd < 0)
+		return;
+	mbox_log(m, LOG_NOTICE, "%s: the index will be rebuilt at the next "
+	    "login", m->path);
+	memset(m->idx_validation, 0, MBOX_HASH_LEN);
 	m->idx_dirty = true;
 }
 

@@ -83,6 +83,8 @@ struct mbox {
 
 	/* the index to write once the mailbox is unlocked */
 	bool idx_dirty;
+	bool idx_distrust;	/* the file did not match the table: every
+				 * index this session writes forces a rescan */
 	uint8_t idx_validation[MBOX_HASH_LEN];
 	int64_t idx_mtime_sec;
 	uint32_t idx_mtime_nsec;
@@ -140,6 +142,7 @@ void mbox_index_load_and_check(struct mbox *, const struct stat *,
     struct mbox_msg **old, uint32_t *nold, int *verdict);
 void mbox_index_write(struct mbox *);
 void mbox_index_prepare(struct mbox *);
+void mbox_index_distrust(struct mbox *);	/* then mbox_index_write */
 
 /* Index verdicts */
 enum {
@@ -149,12 +152,14 @@ enum {
 	MBOX_IDXV_GROWN,	/* old part intact, mail was appended */
 };
 
-/* mbox_fault.c: test builds only */
+/* mbox_fault.c: test builds only. MBOX_FAULT() is 0, or -1 with errno
+ * set when the test makes this point fail (the caller fails as if the
+ * system call had); it may also never return (SIGKILL). */
 #ifdef MBOX_FAULT_INJECTION
-void mbox_fault_point(void);
+int mbox_fault_point(void);
 #define MBOX_FAULT()	mbox_fault_point()
 #else
-#define MBOX_FAULT()	do { } while (0)
+#define MBOX_FAULT()	0
 #endif
 
 #endif

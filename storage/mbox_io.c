@@ -50,7 +50,8 @@ mbox_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 
 	while (len > 0) {
 		n = len < chunk ? len : chunk;
-		MBOX_FAULT();
+		if (MBOX_FAULT() != 0)
+			return -1;
 		w = pwrite(fd, p, n, (off_t)off);
 		if (w < 0) {
 			if (errno == EINTR)
@@ -118,7 +119,8 @@ mbox_copy_range(int in, uint64_t in_off, int out, uint64_t out_off,
 		want = len < chunk ? (size_t)len : chunk;
 		io = (loff_t)in_off;
 		oo = (loff_t)out_off;
-		MBOX_FAULT();
+		if (MBOX_FAULT() != 0)
+			return -1;
 		n = copy_file_range(in, &io, out, &oo, want, 0);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -143,7 +145,8 @@ mbox_copy_range(int in, uint64_t in_off, int out, uint64_t out_off,
 int
 mbox_fsync(int fd)
 {
-	MBOX_FAULT();
+	if (MBOX_FAULT() != 0)
+		return -1;
 	while (fsync(fd) != 0) {
 		if (errno != EINTR)
 			return -1;
@@ -154,7 +157,8 @@ mbox_fsync(int fd)
 int
 mbox_ftruncate(int fd, uint64_t len)
 {
-	MBOX_FAULT();
+	if (MBOX_FAULT() != 0)
+		return -1;
 	while (ftruncate(fd, (off_t)len) != 0) {
 		if (errno != EINTR)
 			return -1;
@@ -165,14 +169,16 @@ mbox_ftruncate(int fd, uint64_t len)
 int
 mbox_renameat(int dfd, const char *from, const char *to)
 {
-	MBOX_FAULT();
+	if (MBOX_FAULT() != 0)
+		return -1;
 	return renameat(dfd, from, dfd, to);
 }
 
 int
 mbox_unlinkat(int dfd, const char *name)
 {
-	MBOX_FAULT();
+	if (MBOX_FAULT() != 0)
+		return -1;
 	return unlinkat(dfd, name, 0);
 }
 

@@ -424,6 +424,8 @@ mbox_retr(struct mbox *m, uint32_t msgno, int64_t body_lines,
 	if (!mbox_boundaries_ok(m, i)) {
 		mbox_log(m, LOG_WARNING, "mailbox %s changed under us "
 		    "(message %u is no longer where it was)", m->path, msgno);
+		mbox_index_distrust(m);
+		mbox_index_write(m);
 		return MBOX_ERR_TEMP;
 	}
 	memset(&o, 0, sizeof(o));
@@ -451,6 +453,8 @@ mbox_retr(struct mbox *m, uint32_t msgno, int64_t body_lines,
 		mbox_log(m, LOG_ERR, "mailbox %s: message %u sent %llu octets, "
 		    "expected %llu: changed under us", m->path, msgno,
 		    (unsigned long long)octets, (unsigned long long)msg->size);
+		mbox_index_distrust(m);
+		mbox_index_write(m);
 		r = MBOX_ERR_TEMP;
 	}
 	/* Checked: the last chunk may go now, and says so. */

@@ -162,6 +162,15 @@ do_retr(struct store *st, uint32_t msgno, uint32_t lines)
 	st->retr_ok_pending = true;
 	r = mbox_retr(st->mbox, msgno, lines == UINT32_MAX ? -1 : (int64_t)lines,
 	    data_sink, st);
+	if (r != MBOX_OK && st->retr_ok_pending) {
+		/* Nothing went out yet (the mailbox changed under us, found
+		 * before the first chunk: any message shorter than a chunk):
+		 * a plain -ERR, and the session goes on. */
+		ipc_buf_free(&st->retr_ok);
+		st->retr_ok_pending = false;
+		reply_mbox_error(st, r);
+		return;
+	}
 	if (r != MBOX_OK) {
 		/* The +OK is out (or goes now, as it always did): the worker
 		 * cannot send -ERR any more. End the session rather than

@@ -4,6 +4,7 @@
 EXTRA_DIST += tests/e2e/clientlib.py
 CLIENTS_TESTS = \
 	tests/e2e/t-transaction.py \
+	tests/e2e/t-stop.py \
 	tests/e2e/t-client-fetchmail.py \
 	tests/e2e/t-client-mpop.py \
 	tests/e2e/t-client-getmail.py \

@@ -36,6 +36,14 @@ postern_store_hooks_CPPFLAGS = $(AM_CPPFLAGS) -DPOSTERN_TEST_HOOKS
 postern_store_hooks_CFLAGS = $(AM_CFLAGS) $(SECCOMP_CFLAGS)
 postern_store_hooks_LDADD = storage/libmbox.a lib/libpostern.a $(SECCOMP_LIBS)
 
+# postern-auth-hooks: the auth helper with failure injection for the
+# PAM items it must set (auth_pam.c).
+check_PROGRAMS += postern-auth-hooks
+postern_auth_hooks_SOURCES = $(postern_auth_SOURCES) lib/testhook.c lib/testhook.h
+postern_auth_hooks_CPPFLAGS = $(AM_CPPFLAGS) -DPOSTERN_TEST_HOOKS
+postern_auth_hooks_LDADD = $(postern_auth_LDADD)
+postern_auth_hooks_LDFLAGS = $(postern_auth_LDFLAGS)
+
 # The reviewed seccomp exports must match what the code builds.
 check_PROGRAMS += tests/postern-sandbox-dump
 tests_postern_sandbox_dump_SOURCES = tests/postern-sandbox-dump.c

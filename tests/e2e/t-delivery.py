@@ -130,7 +130,9 @@ try:
                 return
             stats["sessions"] += 1
             if not p.logged_in:
-                # The MDA held the lock past lock_timeout: a clean refusal.
+                # A clean refusal: [SYS/TEMP] when the MDA held the lock
+                # past lock_timeout, [IN-USE] when this loop's previous
+                # session had not quite ended yet.
                 if b"[IN-USE]" in p.login_reply or b"[SYS/TEMP]" in p.login_reply:
                     stats["busy"] += 1
                 else:
@@ -153,7 +155,7 @@ try:
                 r = p.quit()
                 if r.startswith(b"+OK"):
                     deleted.update(marked)
-                elif r.startswith(b"-ERR [SYS/TEMP]") or r.startswith(b"-ERR [IN-USE]"):
+                elif r.startswith(b"-ERR [SYS/TEMP]"):  # MDA's lock
                     stats["commit_failed"] += 1
                 else:
                     problems.append("QUIT: %r" % r)

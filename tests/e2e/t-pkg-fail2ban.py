@@ -3,14 +3,17 @@
 t-pkg-fail2ban.py - the fail2ban filter against the real daemon's log.
 
 Failed logins (wrong password, unknown user, a name built to forge a
-second address, and a bad SASL exchange when the server offers SASL)
-come from distinct loopback source addresses, plus IPv6 ::1 when the
+second address, wrong passwords through AUTH PLAIN and AUTH LOGIN) come
+from distinct loopback source addresses, plus IPv6 ::1 when the
 host has it; a successful login comes from another. fail2ban-regex must
 find each failure with its own address and nothing for the success,
 in the daemon's three output forms: standard error as written (-F),
 the journal (JOURNAL_STREAM set, as systemd does; "<N>" stripped and
 "host postern[PID]: " added, as journald and fail2ban's journal reader
 do), and syslog (the priority word dropped, syslog's prefix added).
+SASL exchanges that end before any password is checked (invalid base64,
+"*" cancel, a malformed PLAIN message) are logged, but are not failed
+logins and must not be matched.
 """
 import base64
 import collections
@@ -76,25 +79,32 @@ def attempt(host, port, source, user, password):
         return False
 
 
-def sasl_plain_fails(host, port, source, user):
-    """AUTH PLAIN with a wrong password; None if SASL is not offered."""
+def sasl(host, port, source, mech, answers):
+    """AUTH mech, then each of answers (text lines) while the server
+    sends "+" challenges; returns the server's final line, or None if
+    CAPA does not offer mech."""
     c = Pop3From(host, port, source)
     try:
         caps = c.capa()
-        if "SASL" not in caps or "PLAIN" not in caps["SASL"]:
+        if "SASL" not in caps or mech not in caps["SASL"]:
             return None
-        c._putcmd("AUTH PLAIN")
+        c._putcmd("AUTH " + mech)
         resp = c._getline()[0]
-        if resp.startswith(b"+"):
-            c._putcmd(base64.b64encode(
-                b"\0" + user.encode() + b"\0wrong-sasl-password").decode())
+        for a in answers:
+            if not resp.startswith(b"+ "):
+                break
+            c._putcmd(a)
             resp = c._getline()[0]
-        return resp.startswith(b"-ERR")
+        return resp
     finally:
         try:
             c.quit()
         except (poplib.error_proto, OSError, EOFError):
             pass
+
+
+def b64(data):
+    return base64.b64encode(data).decode()
 
 
 def f2b(logfile):
@@ -143,12 +153,29 @@ try:
     t.ok(not attempt("127.0.0.1", d.port, "127.0.0.13", USER, "wrong: again"),
          "wrong password refused (from 127.0.0.13 again)")
     expected["127.0.0.13"] += 1
-    sasl = sasl_plain_fails("127.0.0.1", d.port, "127.0.0.14", USER)
-    if sasl is None:
-        t.diag("server offers no SASL PLAIN: SASL failures not exercised")
-    else:
-        t.ok(sasl, "bad SASL PLAIN refused (from 127.0.0.14)")
-        expected["127.0.0.14"] += 1
+    r = sasl("127.0.0.1", d.port, "127.0.0.14", "PLAIN",
+             [b64(b"\0" + USER.encode() + b"\0wrong-sasl-password")])
+    t.eq(r, b"-ERR [AUTH] Authentication failed.",
+         "AUTH PLAIN, wrong password: refused (from 127.0.0.14)")
+    expected["127.0.0.14"] += 1
+    r = sasl("127.0.0.1", d.port, "127.0.0.16", "LOGIN",
+             [b64(USER.encode()), b64(b"wrong-login-password")])
+    t.eq(r, b"-ERR [AUTH] Authentication failed.",
+         "AUTH LOGIN, wrong password: refused (from 127.0.0.16)")
+    expected["127.0.0.16"] += 1
+    # Exchanges that end before any credentials reach the auth helper
+    # check no password: logged at info by the worker, not failed logins
+    # (doc/security.md), so fail2ban must not count them.
+    malformed = (("PLAIN", ["!!not base64!!"], "invalid base64"),
+                 ("LOGIN", ["*"], "cancelled by the client"),
+                 ("PLAIN", [b64(b"no-nul-separators")], "malformed message"))
+    for mech, answers, why in malformed:
+        r = sasl("127.0.0.1", d.port, "127.0.0.17", mech, answers)
+        t.ok(r is not None and r.startswith(b"-ERR") and b"[AUTH]" not in r,
+             "AUTH %s, %s: refused before authentication (%r)" % (mech, why, r))
+        t.ok(d.wait_log("rhost=127.0.0.17 SASL %s exchange ended without "
+                        "credentials: %s" % (mech, why)),
+             "logged by the worker at info: %s" % why)
     if v6:
         t.ok(not attempt("::1", port6, "::1", USER, "wrong v6"),
              "wrong password refused (from ::1)")
@@ -167,6 +194,8 @@ try:
     t.eq(dict(ips), dict(expected),
          "stderr form: every failure matched, with its own address")
     t.ok("6.6.6.6" not in ips, "the forged address is not taken")
+    t.ok("127.0.0.17" not in ips,
+         "SASL exchanges that checked no password are not matched")
     t.ok("login ok" not in msgs and "127.0.0.20" not in ips,
          "the successful login is not matched")
 
@@ -179,7 +208,8 @@ try:
                 f.write("Nov 22 05:00:00 mailhost postern[4242]: %s: %s\n"
                         % (m.group(1), m.group(3)))
     rc, ips, msgs = f2b(syslog)
-    t.eq(dict(ips), dict(expected), "syslog form: every failure matched")
+    t.eq(dict(ips), dict(expected), "syslog form: every failure matched "
+         "(none for 127.0.0.17)")
     t.ok("login ok" not in msgs, "syslog form: the success is not matched")
 
     # Journal form: the daemon sees its stderr is the journal stream.

@@ -9,7 +9,7 @@ for byte with what RFC 1939 requires: the +OK line, the dot-stuffed
 CRLF lines, one terminating line; its octets equal LIST's. Read
 promptly, pipelined and read late (the worker's writes fill the socket
 and complete in parts), and many times over in one session; and a
-mailbox rewritten behind the session's back sends nothing of it.
+message changed behind the session's back never ends as if complete.
 """
 import os
 import socket
@@ -161,20 +161,48 @@ try:
         extra = b""
     t.eq(c.buf + extra, b"", "nothing after the last response")
 
-    # The mailbox rewritten in place behind the session's back (every
-    # offset shifted by one byte): not a byte of the wrong message goes
-    # out, nothing ends as if complete, and the session ends.
-    d.write_mbox("ptalice", b"X" + h.make_mbox(MSGS))
-    c.send(b"RETR 2\r\n")
-    t.ok(c.closed(10), "RETR from a mailbox changed under us ends the "
-         "session")
-    okline = b"+OK %d octets\r\n" % sizes[1]
-    rest = c.buf[len(okline):] if c.buf.startswith(okline) else c.buf
-    t.ok(rest == b"" or (rest.startswith(b"-ERR") and
-                         rest.count(b"\r\n") == 1 and rest.endswith(b"\r\n")),
-         "with at most the +OK line and one -ERR line: no data, no "
-         "terminating line (got %r)" % c.buf[:80])
+    # The mailbox changed in place behind the session's back, every
+    # offset where it was, but one space of message 2 and one of
+    # message 6 turned into a line end: one line, one octet more as
+    # served. Message 2 fits in one data frame, so nothing of it has
+    # gone out when its count comes out wrong: a plain -ERR [SYS/TEMP],
+    # and the session goes on. Message 6 (~1 MB) has sent frames by
+    # then: no last frame, no terminating line, and the session ends.
+    def edit(m):
+        at = m.index(b"000001 ") + 6
+        return m[:at] + b"\n" + m[at + 1:]
+    EDITED = [edit(m) if i in (1, 5) else m for i, m in enumerate(MSGS)]
+    d.write_mbox("ptalice", h.make_mbox(EDITED))
+    r = c.cmd("RETR 2")
+    t.ok(r.startswith(b"-ERR [SYS/TEMP] "), "RETR of a message changed "
+         "under us, found before anything was sent: -ERR [SYS/TEMP] "
+         "(got %r)" % r[:60])
+    t.eq(c.cmd("NOOP"), b"+OK", "and the session goes on")
+    c.send(b"RETR 6\r\n")
+    t.ok(c.closed(10), "RETR of a large message found changed after its "
+         "first frames ends the session")
+    okline = b"+OK %d octets\r\n" % sizes[5]
+    full = retr_bytes(6)
+    t.ok(c.buf.startswith(okline) and len(c.buf) < len(full) and
+         not c.buf.endswith(b"\r\n.\r\n"), "with part of the message "
+         "and no terminating line (%d of %d bytes)" % (len(c.buf),
+                                                       len(full)))
     t.ok(d.wait_log("changed under us"), "and says why in the log")
+    c.close()
+
+    # The next session serves the mailbox as it is now.
+    c = h.raw_session(d.host, d.port, timeout=30)
+    c.line()
+    t.ok(c.cmd("USER ptalice").startswith(b"+OK") and
+         c.cmd("PASS " + h.TEST_PASSWORD).startswith(b"+OK"), "log in again")
+    for i in (2, 6):
+        m = EDITED[i - 1]
+        want = b"+OK %d octets\r\n" % octets(m) + \
+            stuffed(served_lines(m)) + b".\r\n"
+        c.send(b"RETR %d\r\n" % i)
+        t.ok(read_exact(c, len(want)) == want, "RETR %d of the edited "
+             "message: byte-exact, one octet longer" % i)
+    t.eq(c.cmd("QUIT")[:3], b"+OK", "QUIT")
 finally:
     d.cleanup()
 t.done()

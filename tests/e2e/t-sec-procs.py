@@ -2,24 +2,30 @@
 """
 t-sec-procs.py - inspect live postern processes from the outside:
 the worker's ids, groups, capabilities, root directory, descriptors,
-no_new_privs, seccomp mode and rlimits; storage's ids and groups; the
-auth helper's hardening; fresh address-space layout per connection; one
-process per connection; and the master never reading client data.
+no_new_privs, seccomp mode and rlimits, for a plaintext connection
+(postern-pop3, which has no OpenSSL mapped) and for an implicit-TLS one
+waiting for its ClientHello (postern-pop3s, already confined); storage's
+ids and groups (group mail only where the mailbox directory needs it);
+the auth helper's hardening and exact descriptors; fresh address-space layout
+per connection; one process per connection; and the master never reading
+client data.
 """
 import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import time
 
 import harness
 import sechelp
+import tlsutil
 
 harness.require_root()
 t = harness.TAP()
 USER = "ptsecprocs"
-d = harness.Daemon(users=(USER,))
+d = tlsutil.tls_daemon((USER,))
 d.write_mbox(USER, harness.make_mbox([harness.message(1), harness.message(2)]))
 d.start()
 unpriv = pwd.getpwnam("postern")
@@ -38,6 +44,13 @@ def std_err(d):
 
 def ids(st, key):
     return [int(x) for x in st[key].split()]
+
+
+def tls_libraries(pid):
+    """OpenSSL's libraries mapped into pid."""
+    with open("/proc/%d/maps" % pid) as f:
+        return sorted({line.split()[-1] for line in f
+                       if "/libssl" in line or "/libcrypto" in line})
 
 
 def exe_and_stack(pid):
@@ -99,6 +112,54 @@ try:
              "worker: RLIMIT_AS set (%s)" % lim["Max address space"][0])
     t.eq(os.path.basename(os.readlink("/proc/%d/exe" % w1)), "postern-pop3",
          "worker: runs the postern-pop3 binary (fresh exec)")
+    t.eq(tls_libraries(w1), [],
+         "worker: a plaintext connection's worker has no OpenSSL mapped")
+
+    # ---- the implicit-TLS worker, confined before the handshake ----
+    tc = socket.create_connection((d.host, d.tls_port), 15)
+    tp = sechelp.server_pids(master, tc, d.tls_port)
+    t.eq(len(tp), 1, "exactly one process serves the implicit-TLS connection")
+    if tp:
+        wt = tp[0]
+        # It sends nothing before the client's hello: wait until it has
+        # confined itself (the filter is the last step).
+        harness.wait_for(lambda: sechelp.status(wt)["Seccomp"] == FILTER and
+                         sechelp.status(wt)["NoNewPrivs"] == "1" and
+                         os.readlink("/proc/%d/root" % wt) ==
+                         os.path.realpath(d.empty))
+        t.eq(os.path.basename(os.readlink("/proc/%d/exe" % wt)),
+             "postern-pop3s", "TLS worker: runs its own binary, postern-pop3s")
+        st = sechelp.status(wt)
+        t.eq(st["Seccomp"], FILTER, "TLS worker: Seccomp %s" % FILTER)
+        t.eq(st["NoNewPrivs"], "1", "TLS worker: NoNewPrivs 1")
+        t.eq(ids(st, "Uid"), [unpriv.pw_uid] * 4,
+             "TLS worker: all four uids are postern's")
+        t.eq(ids(st, "Gid"), [unpriv.pw_gid] * 4,
+             "TLS worker: all four gids are postern's")
+        t.eq(st["Groups"], "", "TLS worker: no supplementary groups")
+        t.ok(all(int(st[k], 16) == 0 for k in ("CapInh", "CapPrm", "CapEff",
+                                               "CapAmb")),
+             "TLS worker: no capabilities")
+        t.eq(os.readlink("/proc/%d/root" % wt), os.path.realpath(d.empty),
+             "TLS worker: its root directory is empty_dir")
+        tf = sechelp.fds(wt)
+        t.eq(sorted(tf), [0, 1, 2, 3, 4, 5],
+             "TLS worker: exactly fds 0-5 (no key, certificate or library "
+             "file left open) %r" % tf)
+        client = "socket:[%s]" % sechelp._socket_inode(
+            d.tls_port, tc.getsockname()[1])
+        t.ok(tf.get(0) == tf.get(1) == "/dev/null" and
+             tf.get(2) == std_err(d) and tf.get(4) == client and
+             all(tf.get(i, "").startswith("socket:") for i in (3, 5)),
+             "TLS worker: 0-1 /dev/null, 2 %s, 3 master, 4 the client's "
+             "connection, 5 auth" % std_err(d))
+        t.eq(sechelp.limits(wt)["Max open files"], ("7", "7"),
+             "TLS worker: RLIMIT_NOFILE 7")
+        t.eq(os.stat("/proc/%d/environ" % wt).st_uid, 0,
+             "TLS worker: not dumpable")
+        t.ok(any("libssl" in l for l in tls_libraries(wt)),
+             "(control) TLS worker: libssl is mapped there")
+    tc.close()
 
     # ---- a second connection: a different process, a different layout ----
     b = sechelp.connect(d)
@@ -156,6 +217,19 @@ try:
         t.ok(not any("TCP" in v or v == sechelp.fds(w1)[4]
                      for v in sechelp.fds(hp).values()),
              "auth helper: holds no client socket")
+        # Open sessions: A (logged in) and B; the TLS connection closed
+        # earlier is detached once the master has seen it end.
+        harness.wait_for(lambda: len(sechelp.fds(hp)) == 6, timeout=5)
+        hf = sechelp.fds(hp)
+        t.eq(sorted(hf)[:4], [0, 1, 2, 3], "auth helper: fds 0-3 open")
+        t.ok(hf.get(0) == hf.get(1) == "/dev/null" and
+             hf.get(2) == std_err(d) and hf.get(3, "").startswith("socket:"),
+             "auth helper: 0-1 /dev/null, 2 %s, 3 its master channel"
+             % std_err(d))
+        chans = [v for k, v in hf.items() if k > 3]
+        t.ok(len(chans) == 2 and all(v.startswith("socket:") for v in chans),
+             "auth helper: otherwise exactly one auth channel per open "
+             "session (A and B), no file, pipe or PAM leftover (%r)" % hf)
 
     # ---- one process per connection ----
     more = [sechelp.connect(d) for _ in range(4)]
@@ -220,4 +294,41 @@ except Exception as e:
     t.diag(d.read_log()[-3000:])
 finally:
     d.cleanup()
+
+# ---- storage gets group mail only where the mailbox directory needs it:
+# mailbox = %h/mbox in a home directory the user owns ----
+NOMAIL = "ptsecnomail"
+d = harness.Daemon(users=(NOMAIL,), config={"mailbox": "%h/mbox"})
+try:
+    home = os.path.join(d.dir, "home-" + NOMAIL)
+    pw = pwd.getpwnam(NOMAIL)
+    os.mkdir(home, 0o700)
+    os.chown(home, pw.pw_uid, pw.pw_gid)
+    with harness._accounts_lock():
+        harness.run(["usermod", "-d", home, NOMAIL])
+    box = os.path.join(home, "mbox")
+    with open(box, "wb") as f:
+        f.write(harness.make_mbox([harness.message(1)]))
+    os.chown(box, pw.pw_uid, pw.pw_gid)
+    os.chmod(box, 0o600)
+    d.start()
+    c, r = sechelp.login(d, NOMAIL)
+    t.ok(r.startswith(b"+OK") and b"1 message" in r,
+         "mailbox = %%h/mbox: logged in, one message (%r)" % r)
+    stores = sechelp.role_pids(d.proc.pid, "postern-store")
+    t.eq(len(stores), 1, "one storage process")
+    if stores:
+        st = sechelp.status(stores[0])
+        t.eq(st["Groups"], "",
+             "storage: no supplementary group (the home needs no group mail)")
+        t.eq(ids(st, "Gid"), [pw.pw_gid] * 4, "storage: the user's own group")
+    t.eq(c.cmd("QUIT")[:3], b"+OK", "QUIT")
+    c.close()
+except Exception as e:
+    t.ok(False, "unexpected exception: %r" % e)
+    t.diag(d.read_log()[-3000:])
+finally:
+    d.cleanup()
+    with harness._accounts_lock():
+        harness.run(["usermod", "-d", "/home/" + NOMAIL, NOMAIL])
 t.done()

@@ -4,7 +4,8 @@ t-tls-protocol.py - TLS on the wire: STLS command injection (the
 CVE-2011-0411 family), state reset after STLS, protocol floor, ALPN and
 SNI (ALPACA), server cipher preference, no renegotiation, no tickets or
 compression, and one log line that says why each refused handshake
-failed.
+failed; tls_min_version, tls_ciphersuites and tls_ciphers taking effect
+on SIGHUP.
 """
 import os
 import signal
@@ -283,6 +284,86 @@ try:
          "handshake failures logged at notice with session and rhost (%d)" % len(fails))
     for l in bad[:3]:
         t.diag(l)
+
+    # --- The TLS settings take effect (SIGHUP: new connections use them).
+    def reload(changes):
+        n = d.read_log().count("configuration reloaded")
+        d.config.update(changes)
+        d.write_config()
+        d.proc.send_signal(signal.SIGHUP)
+        return h.wait_for(lambda: d.read_log().count("configuration reloaded") > n,
+                          timeout=10)
+
+    def tls12_only():
+        cli = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        cli.load_verify_locations(d.ca.cert)
+        cli.maximum_version = ssl.TLSVersion.TLSv1_2
+        return cli
+
+    t.ok(reload({"tls_min_version": "TLSv1.3"}), "SIGHUP with tls_min_version = TLSv1.3")
+    for mode, port in (("implicit", d.tls_port), ("STLS", d.port)):
+        mark = len(d.read_log())
+        if mode == "implicit":
+            rc, out = s_client(["-tls1_2", "-CAfile", d.ca.cert, "-connect",
+                                "127.0.0.1:%d" % port])
+        else:
+            rc, out = s_client(["-tls1_2", "-CAfile", d.ca.cert, "-starttls", "pop3",
+                                "-connect", "127.0.0.1:%d" % port])
+        t.ok(rc != 0 and b"+OK postern" not in out,
+             "tls_min_version = TLSv1.3: a TLS 1.2-only client is refused (%s)" % mode)
+        t.ok(log_after(d, mark, "TLS handshake failed (%s): protocol too old: the "
+                       "client offers at most TLSv1.2, the minimum is TLSv1.3 "
+                       "(tls_min_version)" % mode),
+             "logged why: TLS 1.2 offered, TLSv1.3 required (%s)" % mode)
+    try:
+        tc = tlsutil.raw_tls("127.0.0.1", d.tls_port, tls12_only(),
+                             server_hostname="localhost")
+        t.ok(False, "Python client limited to TLS 1.2 refused")
+        tc.close()
+    except ssl.SSLError as e:
+        t.ok(True, "Python client limited to TLS 1.2 refused: %s" % e.reason)
+    tc = tlsutil.raw_tls("127.0.0.1", d.tls_port, ctx, server_hostname="localhost")
+    t.eq(tc.sock.version(), "TLSv1.3", "a TLS 1.3 client is still served")
+    tc.close()
+
+    t.ok(reload({"tls_ciphersuites": "TLS_CHACHA20_POLY1305_SHA256"}),
+         "SIGHUP with tls_ciphersuites = TLS_CHACHA20_POLY1305_SHA256")
+    tc = tlsutil.raw_tls("127.0.0.1", d.tls_port, ctx, server_hostname="localhost")
+    t.eq(tc.sock.cipher()[0], "TLS_CHACHA20_POLY1305_SHA256",
+         "tls_ciphersuites: ChaCha20 negotiated with a default client "
+         "(which prefers AES-GCM)")
+    t.ok(tc.line().startswith(b"+OK"), "and the session works")
+    tc.close()
+    # A TLS 1.3 client without ChaCha20 has no suite in common.
+    mark = len(d.read_log())
+    rc, out = s_client(["-tls1_3", "-ciphersuites", "TLS_AES_256_GCM_SHA384",
+                        "-CAfile", d.ca.cert, "-connect", "127.0.0.1:%d" % d.tls_port])
+    t.ok(rc != 0 and b"+OK postern" not in out,
+         "tls_ciphersuites: a client with only AES-256-GCM is refused")
+    t.ok(log_after(d, mark, "TLS handshake failed (implicit): no shared cipher"),
+         "logged: no shared cipher")
+
+    t.ok(reload({"tls_min_version": "TLSv1.2",
+                 "tls_ciphers": "ECDHE-ECDSA-AES256-GCM-SHA384"}),
+         "SIGHUP with TLS 1.2 allowed and tls_ciphers = ECDHE-ECDSA-AES256-GCM-SHA384")
+    tc = tlsutil.raw_tls("127.0.0.1", d.tls_port, tls12_only(),
+                         server_hostname="localhost")
+    t.eq((tc.sock.version(), tc.sock.cipher()[0]),
+         ("TLSv1.2", "ECDHE-ECDSA-AES256-GCM-SHA384"),
+         "tls_ciphers: a TLS 1.2 client gets AES-256-GCM (by default AES-128-GCM)")
+    tc.close()
+    cli = tls12_only()
+    cli.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305")
+    mark = len(d.read_log())
+    try:
+        tc = tlsutil.raw_tls("127.0.0.1", d.tls_port, cli, server_hostname="localhost")
+        t.ok(False, "tls_ciphers: a TLS 1.2 client without AES-256-GCM is refused")
+        tc.close()
+    except ssl.SSLError as e:
+        t.ok(True, "tls_ciphers: a TLS 1.2 client without AES-256-GCM is refused "
+             "(%s)" % e.reason)
+    t.ok(log_after(d, mark, "TLS handshake failed (implicit): no shared cipher"),
+         "logged: no shared cipher")
 finally:
     d.cleanup()
 t.done()

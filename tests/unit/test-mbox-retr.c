@@ -2,11 +2,14 @@
  * test-mbox-retr.c - RETR/TOP through the public API on real files: the
  * octets LIST/STAT report equal the octets RETR sends (before stuffing)
  * for every message of many generated mailboxes, the bytes equal the
- * reference parser's, TOP, errors, chunking of the sink, and refusal to
- * serve bytes from a mailbox that changed under us.
+ * reference parser's, TOP, errors, chunking of the sink, refusal to
+ * serve bytes from a mailbox that changed under us, and that opening and
+ * RETR of a 64 MB message stream it (peak memory grows by far less).
  */
 #include "config.h"
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -335,6 +338,151 @@ test_boundary_checks(void)
 	tl_buf_free(&good);
 }
 
+/* The process's peak resident set size in kB (VmHWM), or -1. */
+static long
+peak_rss_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* Start a new peak from the current resident set (Linux >= 4.0: "5"
+ * to clear_refs resets VmHWM). Where that fails the old peak stays and
+ * the growth measured can only be smaller than the real one: the test
+ * says so in its description. */
+static bool
+reset_peak_rss(void)
+{
+	int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+	bool done;
+
+	if (fd == -1)
+		return false;
+	done = write(fd, "5", 1) == 1;
+	close(fd);
+	return done;
+}
+
+struct count_sink {
+	uint64_t octets, lines, stuffed;
+	bool crlf_ok, last;
+	uint8_t prev[2];	/* the last two bytes seen */
+	bool at_line_start;
+};
+
+/* Checks the wire form on the fly and keeps nothing of it. */
+static int
+count_sink(void *ctx, const void *buf, size_t len, bool last)
+{
+	struct count_sink *c = ctx;
+	const uint8_t *p = buf;
+
+	for (size_t i = 0; i < len; i++) {
+		if (c->at_line_start && p[i] == '.')
+			c->stuffed++;
+		if (p[i] == '\n') {
+			if (c->prev[1] != '\r')
+				c->crlf_ok = false;
+			c->lines++;
+		}
+		c->at_line_start = p[i] == '\n';
+		c->prev[0] = c->prev[1];
+		c->prev[1] = p[i];
+	}
+	c->octets += len;
+	c->last = last;
+	return 0;
+}
+
+/*
+ * A 64 MB message: mbox_open (the scan) and mbox_retr must stream it
+ * through fixed buffers. Loading it whole would raise the peak resident
+ * set by at least 64 MB; the bound allows 16.
+ */
+static void
+test_streaming_memory(void)
+{
+	enum { MSG_MB = 64, LINE = 72, BOUND_KB = 16 * 1024 };
+	const char *dir = tl_tmpdir();
+	char *path = tl_path(dir, "big");
+	static char block[LINE * 1024];
+	struct mbox_config cfg;
+	struct count_sink c = { .crlf_ok = true, .at_line_start = true };
+	struct mbox *m;
+	uint64_t lines = 0, dots = 0, size = 0, want;
+	long base, peak;
+	bool reset;
+	int fd;
+	static const char head[] = "From big@example.org Sat Nov 21 10:00:00 2026\n"
+	    "From: big@example.org\nSubject: 64 MB\n\n";
+
+	/* Written a block at a time: the test holds no copy either. Every
+	 * 1024th line starts with a dot, so stuffing is exercised. */
+	for (size_t i = 0; i < sizeof(block) / LINE; i++) {
+		memset(block + i * LINE, 'a' + (int)(i % 26), LINE - 1);
+		block[i * LINE + LINE - 1] = '\n';
+	}
+	block[0] = '.';
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ok(fd != -1, "create a 64 MB mailbox");
+	if (fd == -1)
+		return;
+	ok(write(fd, head, sizeof(head) - 1) == (ssize_t)sizeof(head) - 1,
+	    "write its header");
+	for (size_t done = 0; done < (size_t)MSG_MB << 20; done += sizeof(block)) {
+		if (write(fd, block, sizeof(block)) != (ssize_t)sizeof(block))
+			break;
+		lines += sizeof(block) / LINE;
+		dots++;
+	}
+	close(fd);
+	ok(lines * LINE >= (uint64_t)MSG_MB << 20, "%llu body lines written",
+	    (unsigned long long)lines);
+
+	tl_cfg(&cfg, path, NULL);
+	reset = reset_peak_rss();
+	base = peak_rss_kb();
+	if (mbox_open(&cfg, &m) != MBOX_OK) {
+		ok(0, "open the 64 MB mailbox");
+		return;
+	}
+	peak = peak_rss_kb();
+	ok(base > 0 && peak - base < BOUND_KB,
+	    "opening (scanning) it raised peak memory by %ld kB (< %d kB)%s",
+	    peak - base, BOUND_KB, reset ? "" : " (peak not reset)");
+	/* Served: the three header lines and the body, without the From_
+	 * line, every LF as CRLF. */
+	want = sizeof(head) - 1 - (size_t)(strchr(head, '\n') - head + 1) +
+	    3 + lines * (LINE + 1);
+	ok(mbox_info(m, 1, &size, NULL) == MBOX_OK && size == want,
+	    "LIST size %llu: the header and body with CRLF line ends (%llu)",
+	    (unsigned long long)size, (unsigned long long)want);
+
+	reset = reset_peak_rss();
+	base = peak_rss_kb();
+	is_int(mbox_retr(m, 1, -1, count_sink, &c), MBOX_OK, "RETR of 64 MB");
+	peak = peak_rss_kb();
+	ok(base > 0 && peak - base < BOUND_KB,
+	    "RETR raised peak memory by %ld kB (< %d kB)%s", peak - base,
+	    BOUND_KB, reset ? "" : " (peak not reset)");
+	ok(c.last && c.crlf_ok && c.octets == size + c.stuffed &&
+	    c.stuffed == dots && c.lines == lines + 3,
+	    "every byte sent once, CRLF lines, %llu dot-stuffed, ends CRLF "
+	    "(%llu octets)", (unsigned long long)c.stuffed,
+	    (unsigned long long)c.octets);
+	mbox_close(m);
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -342,5 +490,6 @@ main(void)
 	test_errors_and_chunks();
 	test_session_reuse();
 	test_boundary_checks();
+	test_streaming_memory();
 	return tap_done();
 }

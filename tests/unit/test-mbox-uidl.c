@@ -493,6 +493,166 @@ test_index_dirs(void)
 	tl_buf_free(&u2);
 }
 
+/* RETR msgno (1-based, no pseudo message in these mailboxes) must give
+ * what the reference parser says the file holds now. */
+static bool
+retr_like_reference(struct mbox *m, const char *path, uint32_t msgno)
+{
+	struct tl_buf now = { 0 }, got = { 0 }, want = { 0 };
+	struct tl_omsg *o = NULL;
+	size_t n;
+	bool good;
+
+	tl_read(path, &now);
+	n = tl_oracle(now.p, now.len, MBOX_FMT_MBOXO, &o);
+	good = msgno >= 1 && msgno <= n;
+	if (good) {
+		tl_stuff(&o[msgno - 1].served, &want);
+		good = tl_retr(m, msgno, -1, &got) == MBOX_OK &&
+		    same(&got, &want);
+	}
+	tl_oracle_free(o, n);
+	tl_buf_free(&now);
+	tl_buf_free(&got);
+	tl_buf_free(&want);
+	return good;
+}
+
+/*
+ * An edit inside the old part of the mailbox followed by new mail: the
+ * index's cheap validation (sampled From_ lines, the last 64 KiB) cannot
+ * see it, and the open takes the append path with a stale record for the
+ * edited message. RETR or commit notices the mismatch; the session gets
+ * MBOX_ERR_TEMP and the next open must rescan instead of loading the same
+ * stale records again (which made every later commit or RETR fail, for
+ * good). Two edits: a header rewritten at the same size (what Dovecot
+ * and UW imapd do with their status padding) changes the digest commit
+ * checks; a space turned into a LF keeps the offsets but adds a line,
+ * so the message is one octet longer as served.
+ */
+static void
+test_edit_then_append(void)
+{
+	static const struct {
+		const char *name;
+		const char *find, *repl;	/* same length */
+		bool retr_first;		/* notice by RETR, then commit
+						 * a later message in the
+						 * same session */
+	} edits[] = {
+		{ "header rewritten, same size", "Subject: message 2\n",
+		  "Subject: MESSAGE 2\n", false },
+		{ "line added, same bytes", "body of e 2\n", "body\nof e 2\n",
+		  true },
+	};
+	struct tl_buf mb = { 0 }, u = { 0 }, u2 = { 0 }, now = { 0 },
+	    want = { 0 }, got = { 0 };
+	struct mbox_stats st;
+	struct mbox *m;
+	struct fx f;
+	uint32_t n;
+	size_t e;
+	char a[80], b[80];
+	int del1[] = { 1 }, k, kept;
+	char *p;
+
+	for (e = 0; e < sizeof(edits) / sizeof(edits[0]); e++) {
+		fx_init(&f, true);
+		mb.len = 0;
+		build(&mb, 2000, "e");
+		tl_write(f.path, mb.p, mb.len);
+		ok(session(&f, &u, &st) == MBOX_OK &&
+		    st.index_use == MBOX_INDEX_NONE, "%s: first open, index "
+		    "written", edits[e].name);
+		p = memmem(mb.p, mb.len, edits[e].find, strlen(edits[e].find));
+		if (p == NULL || (size_t)(p - (char *)mb.p) + 64 * 1024 >
+		    mb.len) {
+			ok(0, "%s: edit far from the end", edits[e].name);
+			continue;
+		}
+		memcpy(p, edits[e].repl, strlen(edits[e].repl));
+		tl_write(f.path, mb.p, mb.len);
+		mb.len = 0;
+		tl_gen_msg(&mb, "new@example.org", "new mail", "new body");
+		tl_append(f.path, mb.p, mb.len);
+		tl_read(f.path, &now);
+
+		/* The session that trips over it: a clean TEMP. */
+		tl_log_clear();
+		if (mbox_open(&f.cfg, &m) != MBOX_OK) {
+			ok(0, "%s: open after edit and append", edits[e].name);
+			continue;
+		}
+		mbox_get_stats(m, &st);
+		is_int(st.index_use, MBOX_INDEX_APPEND, "%s: the edit is not "
+		    "seen by the append check", edits[e].name);
+		if (edits[e].retr_first) {
+			is_int(tl_retr(m, 3, -1, &got), MBOX_ERR_TEMP,
+			    "%s: RETR of the edited message: TEMP",
+			    edits[e].name);
+			ok(retr_like_reference(m, f.path, 4),
+			    "%s: the session goes on, RETR 4 works",
+			    edits[e].name);
+			/* A commit that does not reach the edited message
+			 * succeeds, and must not vouch for the index. */
+			mbox_dele(m, 5);
+			ok(mbox_commit(m, &n) == MBOX_OK && n == 1,
+			    "%s: DELE 5 committed", edits[e].name);
+			tl_read(f.path, &now);
+		} else {
+			mbox_dele(m, 1);
+			is_int(mbox_commit(m, &n), MBOX_ERR_TEMP,
+			    "%s: commit of DELE 1: TEMP", edits[e].name);
+			tl_read(f.path, &got);
+			ok(same(&got, &now), "%s: mailbox left as it was",
+			    edits[e].name);
+		}
+		mbox_close(m);
+		ok(tl_log_seen("rebuilt at the next login"),
+		    "%s: logged", edits[e].name);
+
+		/* The next session rescans and everything works again. */
+		if (mbox_open(&f.cfg, &m) != MBOX_OK) {
+			ok(0, "%s: open after the failure", edits[e].name);
+			continue;
+		}
+		mbox_get_stats(m, &st);
+		ok(st.index_use == MBOX_INDEX_REBUILT &&
+		    st.bytes_scanned == now.len, "%s: next open rescans the "
+		    "whole mailbox", edits[e].name);
+		tl_uidls(m, &u2);
+		for (k = 0, kept = 0; k < 2000; k++) {
+			if (k == 2 || (edits[e].retr_first && k == 4))
+				continue;
+			line_of(&u, k, a, sizeof(a));
+			line_of(&u2, edits[e].retr_first && k > 4 ? k - 1 : k,
+			    b, sizeof(b));
+			kept += strcmp(a, b) == 0;
+		}
+		is_int(kept, 1999 - (edits[e].retr_first ? 1 : 0),
+		    "%s: the other messages keep their UIDLs", edits[e].name);
+		ok(retr_like_reference(m, f.path, 3), "%s: RETR of the edited "
+		    "message works", edits[e].name);
+		mbox_dele(m, 1);
+		tl_expect_deleted(&now, MBOX_FMT_MBOXO, del1, 1, &want);
+		ok(mbox_commit(m, &n) == MBOX_OK && n == 1, "%s: commit of "
+		    "DELE 1 works", edits[e].name);
+		mbox_close(m);
+		tl_read(f.path, &got);
+		ok(same(&got, &want), "%s: exactly message 1 gone",
+		    edits[e].name);
+		ok(session(&f, NULL, &st) == MBOX_OK &&
+		    st.index_use == MBOX_INDEX_WARM, "%s: and the index is "
+		    "trusted again", edits[e].name);
+	}
+	tl_buf_free(&mb);
+	tl_buf_free(&u);
+	tl_buf_free(&u2);
+	tl_buf_free(&now);
+	tl_buf_free(&want);
+	tl_buf_free(&got);
+}
+
 int
 main(void)
 {
@@ -501,6 +661,7 @@ main(void)
 	test_deletions();
 	test_bad_indexes();
 	test_rewrites();
+	test_edit_then_append();
 	test_index_dirs();
 	return tap_done();
 }
