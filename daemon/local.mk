@@ -4,6 +4,7 @@ postern_SOURCES = \
 	daemon/master.h \
 	daemon/master_main.c \
 	daemon/master_auth.c \
+	daemon/login_delay.c daemon/login_delay.h \
 	daemon/master_listen.c \
 	daemon/master_session.c \
 	daemon/master_spawn.c \

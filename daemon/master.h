@@ -12,6 +12,7 @@
 
 #include "conf.h"
 #include "ipc.h"
+#include "login_delay.h"
 #include "util.h"
 
 struct listener {
@@ -82,6 +83,7 @@ struct master {
 	unsigned nsessions;
 	uint64_t next_id;
 	uint64_t last_limit_log[4];	/* per enum master_limit */
+	struct login_delay login_delay;	/* last logins, for login_delay */
 };
 
 /* master_spawn.c */

@@ -277,7 +277,9 @@ mail_group(const char *mailbox, gid_t *out)
 	return n;
 }
 
-static void
+/* Start storage and hand the worker its channel; false if the session
+ * could not have its mailbox (the worker has been told why). */
+static bool
 start_storage(struct master *m, struct session *s, const char *home, gid_t gid)
 {
 	char *mailbox, *index_tmpl, *index, path[4096];
@@ -294,7 +296,7 @@ start_storage(struct master *m, struct session *s, const char *home, gid_t gid)
 		free(mailbox);
 		free(index_tmpl);
 		tell_worker(s, IPC_ST_SYS_TEMP, "Mailbox location is misconfigured.", -1);
-		return;
+		return false;
 	}
 	index = prepare_index_dir(index_tmpl, s->uid, gid);
 	free(index_tmpl);
@@ -304,7 +306,7 @@ start_storage(struct master *m, struct session *s, const char *home, gid_t gid)
 		free(mailbox);
 		free(index);
 		tell_worker(s, IPC_ST_SYS_TEMP, "Server busy.", -1);
-		return;
+		return false;
 	}
 	ids.uid = s->uid;
 	ids.gid = gid;
@@ -326,8 +328,10 @@ start_storage(struct master *m, struct session *s, const char *home, gid_t gid)
 		free(mailbox);
 		free(index);
 		tell_worker(s, IPC_ST_SYS_TEMP, "Server busy.", -1);
-		return;
+		return false;
 	}
+	log_debug("session=%llu: storage pid %ld", (unsigned long long)s->id,
+	    (long)s->store_pid);
 	ipc_conn_init(&s->store, ms[0]);
 	(void)master_send_config(m, ms[0]);
 	ipc_begin(&b, IPC_STORE_INIT);
@@ -343,6 +347,36 @@ start_storage(struct master *m, struct session *s, const char *home, gid_t gid)
 	free(index);
 	tell_worker(s, IPC_ST_OK, "", sw[1]);
 	close(sw[1]);
+	return true;
+}
+
+/*
+ * RFC 2449 LOGIN-DELAY: refuse a login that comes too soon after this
+ * user's last one, before any storage is started. Decided here, on the
+ * uid the auth helper granted, after the password was right: the answer
+ * reveals nothing to a client that does not know it.
+ */
+static bool
+login_delayed(struct master *m, struct session *s)
+{
+	uint64_t left;
+	char text[96], user[160];
+
+	if (m->cfg.login_delay == 0)
+		return false;
+	left = login_delay_left(&m->login_delay, (uint32_t)s->uid, now_ms(),
+	    (uint64_t)m->cfg.login_delay * 1000);
+	if (left == 0)
+		return false;
+	escape_for_log(s->user, strlen(s->user), user, sizeof(user));
+	log_notice("login delayed: rhost=%s user=\"%s\" session=%llu: %llu s left of login_delay %u",
+	    s->rhost, user, (unsigned long long)s->id,
+	    (unsigned long long)(left + 999) / 1000, m->cfg.login_delay);
+	snprintf(text, sizeof(text), "Logged in less than %u seconds ago; "
+	    "try again in %llu seconds.", m->cfg.login_delay,
+	    (unsigned long long)(left + 999) / 1000);
+	tell_worker(s, IPC_ST_LOGIN_DELAY, text, -1);
+	return true;
 }
 
 static bool
@@ -386,7 +420,13 @@ handle_granted(struct master *m, struct ipc_msg *msg)
 			return true;
 		}
 	}
-	start_storage(m, s, home, (gid_t)g.gid);
+	if (login_delayed(m, s)) {
+		free(home);
+		return true;
+	}
+	if (start_storage(m, s, home, (gid_t)g.gid) && m->cfg.login_delay > 0)
+		login_delay_record(&m->login_delay, (uint32_t)s->uid, now_ms(),
+		    (uint64_t)m->cfg.login_delay * 1000);
 	free(home);
 	return true;
 }

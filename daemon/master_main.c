@@ -494,11 +494,13 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	ipc_conn_init(&m->auth, -1);
 	m->auth_out_tail = &m->auth_out;
+	login_delay_init(&m->login_delay, LOGIN_DELAY_SLOTS);
 
 	write_pid_file(m->cfg.pid_file);
 	log_notice("postern %s started", PACKAGE_VERSION);
 	sd_notify_send("READY=1\nSTATUS=accepting connections");
 	run(m);
+	login_delay_free(&m->login_delay);
 	log_notice("postern stopped");
 	return 0;
 }

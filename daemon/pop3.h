@@ -36,10 +36,12 @@ struct pop3_session {
 	uint32_t preauth_used_ms;	/* by the worker before STLS */
 	bool moved;			/* handed to a TLS worker at STLS */
 	bool loopback;			/* the client is on 127/8 or ::1 */
-	bool utf8;			/* RFC 6856 UTF8 issued */
 	char *user;			/* pending USER argument */
 	uint64_t preauth_deadline;	/* now_ms() by which to be logged in */
 	unsigned auth_attempts;
+	/* EXPIRE 0: a bitmap of the message numbers RETR sent in full */
+	uint8_t *retrieved_set;
+	size_t retrieved_set_len;	/* bytes */
 	/* counters for the session-end log line */
 	uint32_t retrieved, deleted;
 	uint64_t octets;

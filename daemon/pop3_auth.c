@@ -65,13 +65,22 @@ start_transaction(struct pop3_session *s)
 		pop3_peer_failed(s, "master", "unexpected message");
 	}
 	if (status != IPC_ST_OK || m.fd < 0) {
+		const char *code = "SYS/TEMP";
+
 		if (m.fd >= 0)
 			close(m.fd);
-		client_printf(&s->client, "-ERR [%s] %s\r\n",
-		    status == IPC_ST_IN_USE ? "IN-USE" : "SYS/TEMP",
+		s->end_reason = "storage unavailable";
+		if (status == IPC_ST_IN_USE) {
+			code = "IN-USE";
+		} else if (status == IPC_ST_LOGIN_DELAY) {
+			/* RFC 2449 section 8.1.1: the master refused a
+			 * login too soon after the last one. */
+			code = "LOGIN-DELAY";
+			s->end_reason = "login delay";
+		}
+		client_printf(&s->client, "-ERR [%s] %s\r\n", code,
 		    text[0] ? text : "Mailbox unavailable.");
 		free(text);
-		s->end_reason = "storage unavailable";
 		s->state = POP3_DONE;
 		return;
 	}
@@ -219,7 +228,6 @@ cmd_stls(struct pop3_session *s)
 	}
 	free_secret(s->user);
 	s->user = NULL;
-	s->utf8 = false;
 }
 
 void
@@ -239,8 +247,17 @@ pop3_auth_command(struct pop3_session *s, struct pop3_cmd *cmd)
 		s->state = POP3_DONE;
 		break;
 	case CMD_UTF8:
-		/* RFC 6856: UTF-8 user names and passwords from now on. */
-		s->utf8 = true;
+		/*
+		 * RFC 6856: the client announces UTF-8 user names and
+		 * passwords. It leaves nothing to change here: a name in
+		 * UTF-8 is accepted with or without it, as SASL PLAIN
+		 * (RFC 4616) accepts one without it. The RFC asks clients
+		 * not to send UTF-8 before UTF8, not servers to refuse it;
+		 * refusing would only lock out older clients of users with
+		 * such names. Either way the auth helper sees the same
+		 * checks (valid UTF-8, no control bytes, length; rule 10).
+		 * Messages are sent as stored, in both modes.
+		 */
 		client_printf(&s->client, "+OK UTF8 enabled.\r\n");
 		break;
 	case CMD_APOP:

@@ -132,10 +132,26 @@ pop3_capa(struct pop3_session *s)
 
 	client_printf(c, "+OK Capability list follows\r\n");
 	client_printf(c, "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n");
+	/* RFC 2449 sections 6.5 and 6.7, only when configured (and then
+	 * enforced: the master refuses early logins, pop3_trans.c deletes
+	 * what was retrieved). The values are the same for every user, so
+	 * both states show the plain value, never the "USER" form. */
+	if (s->cfg.login_delay > 0)
+		client_printf(c, "LOGIN-DELAY %u\r\n", s->cfg.login_delay);
+	if (s->cfg.expire == CFG_EXPIRE_NEVER)
+		client_printf(c, "EXPIRE NEVER\r\n");
+	else if (s->cfg.expire == CFG_EXPIRE_0)
+		client_printf(c, "EXPIRE 0\r\n");
 	if (s->state == POP3_AUTHORIZATION) {
-		client_printf(c, "UTF8 USER\r\n");
 		/* RFC 2595 section 2.3: no USER or SASL where they would be
-		 * refused; STLS until the connection is encrypted. */
+		 * refused; STLS until the connection is encrypted. RFC 6856:
+		 * UTF8's USER argument says that USER and PASS take UTF-8,
+		 * so it goes (with the USER tag it requires) only where USER
+		 * itself is offered; the UTF8 command is always valid. */
+		if (pop3_plaintext_allowed(s))
+			client_printf(c, "UTF8 USER\r\n");
+		else
+			client_printf(c, "UTF8\r\n");
 		if (pop3_tls_available() && !s->tls)
 			client_printf(c, "STLS\r\n");
 		if (pop3_plaintext_allowed(s))
@@ -240,7 +256,8 @@ main(int argc, char **argv)
 			 * outlast the pre-authentication deadline either. */
 			client_write_timeout_ms = timeout;
 		} else {
-			timeout = (int)s->cfg.idle_timeout * 1000;
+			/* Test-hook builds only: the tests shorten it. */
+			timeout = TESTHOOK_IDLE_MS((int)s->cfg.idle_timeout * 1000);
 			client_write_timeout_ms = timeout;
 		}
 		rr = client_read_line(&s->client, line, POP3_MAX_CMD_LINE - 2,

@@ -169,6 +169,67 @@ cmd_listing(struct pop3_session *s, bool uidl, const struct pop3_cmd *cmd)
 		client_printf(&s->client, ".\r\n");
 }
 
+/* EXPIRE 0: note a message RETR sent, to delete it at QUIT. */
+static void
+remember_retrieved(struct pop3_session *s, uint32_t msgno)
+{
+	size_t byte = msgno / 8;
+
+	if (byte >= s->retrieved_set_len) {
+		size_t len = byte + 1;
+
+		s->retrieved_set = xreallocarray(s->retrieved_set, len, 1);
+		memset(s->retrieved_set + s->retrieved_set_len, 0,
+		    len - s->retrieved_set_len);
+		s->retrieved_set_len = len;
+	}
+	s->retrieved_set[byte] |= (uint8_t)(1u << (msgno % 8));
+}
+
+/*
+ * EXPIRE 0 (RFC 2449 section 6.7): the client may not leave on the server
+ * what it retrieved. At QUIT, before the commit, every message that RETR
+ * sent in full is marked for deletion as if the client had sent DELE
+ * (RSET does not bring them back). Only the normal end of a session
+ * deletes: a dropped connection never reaches this. False if storage
+ * refused a mark; then nothing is committed.
+ */
+static bool
+expire_retrieved(struct pop3_session *s)
+{
+	for (size_t byte = 0; byte < s->retrieved_set_len; byte++) {
+		for (unsigned bit = 0; bit < 8; bit++) {
+			uint32_t msgno = (uint32_t)(byte * 8 + bit);
+			struct ipc_msg m;
+			uint64_t v;
+			uint8_t code;
+			char *text = NULL;
+
+			if ((s->retrieved_set[byte] & (1u << bit)) == 0)
+				continue;
+			store_request(s, IPC_STORE_DELE, 1, msgno, 0);
+			store_recv(s, &m);
+			if (m.type == IPC_STORE_OK) {
+				if (!ipc_dec_u64(&m, &v))
+					pop3_peer_failed(s, "storage", "bad reply");
+				continue;
+			}
+			if (m.type != IPC_STORE_ERROR ||
+			    !ipc_dec_status(&m, &code, &text))
+				pop3_peer_failed(s, "storage", "unexpected message");
+			free(text);
+			/* Already marked by the client: nothing to add. */
+			if (code != IPC_ST_DELETED) {
+				client_printf(&s->client, "-ERR [SYS/TEMP] Could not "
+				    "delete the retrieved messages (EXPIRE 0); "
+				    "nothing was deleted.\r\n");
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
 static void
 cmd_retr(struct pop3_session *s, uint32_t msgno, uint32_t lines)
 {
@@ -201,8 +262,11 @@ cmd_retr(struct pop3_session *s, uint32_t msgno, uint32_t lines)
 		client_write_data(&s->client, data, len, last ? ".\r\n" : NULL,
 		    last ? 3 : 0);
 	}
-	if (lines == UINT32_MAX)
+	if (lines == UINT32_MAX) {
 		s->retrieved++;
+		if (s->cfg.expire == CFG_EXPIRE_0)
+			remember_retrieved(s, msgno);
+	}
 }
 
 /* DELE and RSET: true when storage said OK (the caller answers). */
@@ -230,6 +294,10 @@ cmd_quit(struct pop3_session *s)
 	uint64_t deleted;
 
 	s->state = POP3_DONE;
+	if (s->cfg.expire == CFG_EXPIRE_0 && !expire_retrieved(s)) {
+		s->end_reason = "expunge failed";
+		return;
+	}
 	store_request(s, IPC_STORE_COMMIT, 0, 0, 0);
 	store_recv_locked(s, &m);
 	if (m.type == IPC_STORE_ERROR) {

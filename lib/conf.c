@@ -51,6 +51,8 @@ struct config_key {
 static const char *const mbox_formats[] = { "mboxo", "mboxrd", NULL };
 static const char *const plaintext_modes[] = { "never", "loopback", "always", NULL };
 static const char *const yes_no[] = { "no", "yes", NULL };
+/* "" (the default) leaves EXPIRE out of CAPA. */
+static const char *const expire_words[] = { "", "never", "0", NULL };
 
 #define OFF(f) offsetof(struct config, f)
 static const struct config_key config_keys[] = {
@@ -68,6 +70,8 @@ static const struct config_key config_keys[] = {
 	{ "idle_timeout", K_UINT, OFF(idle_timeout), "600", POP3_IDLE_TIMEOUT_MIN, 86400, NULL, false },
 	{ "preauth_timeout", K_UINT, OFF(preauth_timeout), "60", 5, 3600, NULL, false },
 	{ "lock_timeout", K_UINT, OFF(lock_timeout), "30", 1, STORE_LOCK_TIMEOUT_MAX, NULL, false },
+	{ "login_delay", K_UINT, OFF(login_delay), "0", 0, LOGIN_DELAY_MAX, NULL, false },
+	{ "expire", K_ENUM, OFF(expire), "", 0, 0, expire_words, false },
 	{ "auth_fail_delay", K_UINT, OFF(auth_fail_delay), "2000", 0, 60000, NULL, false },
 	{ "auth_max_attempts", K_UINT, OFF(auth_max_attempts), "3", 1, 100, NULL, false },
 	{ "auth_throttle_max", K_UINT, OFF(auth_throttle_max), "30000", 0, 60000, NULL, false },
@@ -226,7 +230,12 @@ config_set(struct config *cfg, const struct config_key *k, const char *v,
 				return true;
 			}
 		}
-		*why = "not one of the allowed words (see postern.conf(5))";
+		/* EXPIRE is a promise to clients; postern deletes no mail on
+		 * its own, so a retention of N days could not be kept. */
+		*why = k->words == expire_words ?
+		    "expected never or 0: postern enforces no other retention "
+		    "period (see postern.conf(5))" :
+		    "not one of the allowed words (see postern.conf(5))";
 		return false;
 	case K_PATH:
 		if (v[0] != '/') {

@@ -22,6 +22,9 @@ struct config_listen {
 
 enum mbox_format_cfg { CFG_MBOXO = 0, CFG_MBOXRD = 1 };
 enum plaintext_auth_cfg { CFG_PT_NEVER = 0, CFG_PT_LOOPBACK = 1, CFG_PT_ALWAYS = 2 };
+/* RFC 2449 EXPIRE: unset (not advertised), NEVER, or 0 (what a session
+ * retrieved is deleted at its QUIT). */
+enum expire_cfg { CFG_EXPIRE_UNSET = 0, CFG_EXPIRE_NEVER = 1, CFG_EXPIRE_0 = 2 };
 
 struct config {
 	struct config_listen listen[MASTER_MAX_LISTEN];
@@ -39,6 +42,8 @@ struct config {
 	unsigned idle_timeout;		/* seconds */
 	unsigned preauth_timeout;	/* seconds */
 	unsigned lock_timeout;		/* seconds */
+	unsigned login_delay;		/* seconds; 0: no LOGIN-DELAY */
+	int expire;			/* enum expire_cfg */
 	unsigned auth_fail_delay;	/* milliseconds */
 	unsigned auth_max_attempts;
 	unsigned auth_throttle_max;	/* milliseconds; 0: no throttling */

@@ -16,6 +16,14 @@
 /* RFC 1939 section 3: the autologout timer must be at least 10 minutes. */
 #define POP3_IDLE_TIMEOUT_DEFAULT	600
 #define POP3_IDLE_TIMEOUT_MIN		600
+/* RFC 2449 section 6.5 LOGIN-DELAY (login_delay, seconds; 0: off). The
+ * master remembers each user's last login in a fixed table: a slot is
+ * found by uid among LOGIN_DELAY_PROBE neighbours; when all of them are
+ * still within their delay, the oldest is forgotten (that user may log
+ * in early: memory stays bounded whatever the number of users). */
+#define LOGIN_DELAY_MAX			86400
+#define LOGIN_DELAY_SLOTS		16384
+#define LOGIN_DELAY_PROBE		8
 /* Time from accept to successful authentication (slowloris defence). */
 #define POP3_PREAUTH_TIMEOUT_DEFAULT	60
 /* Commands a client may pipeline before we stop reading until it reads

@@ -8,10 +8,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "testhook.h"
+#include "util.h"
 
 #ifndef POSTERN_TEST_HOOKS
 #error "testhook.c is only built into test-hook binaries"
@@ -26,4 +28,15 @@ testhook_fail(const char *step)
 		return false;
 	errno = EPERM;
 	return true;
+}
+
+int
+testhook_idle_ms(int ms)
+{
+	const char *v = getenv(TESTHOOK_IDLE_ENV);
+	uint64_t n;
+
+	if (v == NULL || !parse_uint(v, 1, 600000, &n))
+		return ms;
+	return (int)n;
 }

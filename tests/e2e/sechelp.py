@@ -51,13 +51,16 @@ SECCOMP = configured("HAVE_SECCOMP")
 ASAN = configured("POSTERN_ASAN")
 
 
-def _wrapper(path, binary, fail_step):
+def _wrapper(path, binary, fail_step=None, env=None):
     # The master starts children with an empty environment; the wrapper
-    # adds the one variable (descriptors pass through exec).
+    # adds the test variables (descriptors pass through exec).
+    env = dict(env or {})
+    if fail_step is not None:
+        env["POSTERN_TEST_FAIL"] = fail_step
     tmp = path + ".new"
     with open(tmp, "w") as f:
-        f.write("#!/bin/sh\nPOSTERN_TEST_FAIL=%s exec %s \"$@\"\n"
-                % (fail_step, binary))
+        f.write("#!/bin/sh\n%s exec %s \"$@\"\n"
+                % (" ".join("%s=%s" % kv for kv in sorted(env.items())), binary))
     os.chmod(tmp, 0o755)
     os.rename(tmp, path)
 
@@ -87,6 +90,14 @@ def set_fail_step(libexec, step):
             os.symlink(hooks, target)
         else:
             _wrapper(target, hooks, step)
+
+
+def set_worker_env(libexec, env):
+    """Start both hook-enabled workers with these test variables, e.g.
+    {"POSTERN_TEST_IDLE_MS": "2000"} (lib/testhook.h)."""
+    for name in ("postern-pop3", "postern-pop3s"):
+        _wrapper(os.path.join(libexec, name), builddir_file(name + "-hooks"),
+                 env=env)
 
 
 def set_store_fail_step(libexec, step):

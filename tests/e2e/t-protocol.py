@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """
 t-protocol.py - states and syntax on the wire: wrong-state and unknown
-commands, bad numbers, over-long lines, pipelining, idle behaviour.
+commands, bad numbers, over-long lines (RFC 2449's 255 octets including
+CRLF exactly, one more, and 20 KB sent in pieces), pipelining (also a
+whole session in one packet), idle behaviour.
 """
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+import clientlib as cl  # noqa: E402
 
 h.require_root()
 t = h.TAP()
@@ -53,8 +57,67 @@ try:
     top = c.multiline()
     t.eq(top, h.expected_retr(MSGS[0].split(b"\n\n")[0] + b"\n\n"),
          "TOP 1 0 is the header and the blank line")
+    # RFC 2449 section 4: a command line is at most 255 octets with its
+    # CRLF. Trailing spaces are tolerated, so padding makes exact sizes.
+    line = b"STAT" + b" " * (255 - 4 - 2) + b"\r\n"
+    assert len(line) == 255
+    t.eq(c.cmd(line), answers[300], "a 255-octet STAT line (the limit) is answered")
+    line = b"STAT" + b" " * (256 - 4 - 2) + b"\r\n"
+    t.eq(c.cmd(line), b"-ERR Line too long.", "a 256-octet line is refused")
+    t.eq(c.cmd("STAT"), answers[300], "in step after it")
+    # 20 KB without a line end, in pieces: one -ERR for the whole line,
+    # and the next command is read as a command (no piece of the long
+    # line is taken for one).
+    for i in range(20):
+        c.send(b"RETR 1 " * 146 + b"x")     # 1 KB, looks like commands
+        time.sleep(0.02)
+    c.send(b"\r\nNOOP\r\n")
+    t.eq(c.line(), b"-ERR Line too long.", "a 20 KB line sent in pieces: -ERR")
+    t.eq(c.line(), b"+OK", "exactly one -ERR, and the next command (NOOP) is answered")
+    t.eq(c.cmd("STAT"), answers[300], "still in step")
     t.ok(c.cmd("quit").startswith(b"+OK"), "lower-case quit")
     t.ok(c.closed(), "server closes after QUIT")
+    t.ok(cl.wait_ended(d, "ptcarol", 1), "session ended")
+
+    # The same limits before login.
+    c = h.raw_session(d.host, d.port)
+    c.line()
+    line = b"USER ptcarol" + b" " * (255 - 12 - 2) + b"\r\n"
+    assert len(line) == 255
+    t.eq(c.cmd(line), b"+OK", "a 255-octet USER line is accepted before login")
+    line = b"USER ptcarol" + b" " * (256 - 12 - 2) + b"\r\n"
+    t.eq(c.cmd(line), b"-ERR Line too long.", "a 256-octet USER line is refused")
+    c.send(b"QUIT\r\n")
+    t.ok(c.line().startswith(b"+OK"), "QUIT")
+    t.ok(c.closed(), "closed")
+
+    # A whole session in one packet after the greeting: every answer,
+    # in order, and the mailbox read as usual.
+    wires = [cl.wire(m) for m in MSGS]
+    for wait_greeting in (True, False):
+        how = "after the greeting" if wait_greeting else "before the greeting"
+        c = h.raw_session(d.host, d.port)
+        if wait_greeting:
+            t.ok(c.line().startswith(b"+OK"), "greeting")
+        c.send(b"USER ptcarol\r\nPASS " + h.TEST_PASSWORD.encode() +
+               b"\r\nSTAT\r\nLIST\r\nUIDL\r\nRETR 2\r\nQUIT\r\n")
+        if not wait_greeting:
+            t.ok(c.line().startswith(b"+OK"), "greeting (%s)" % how)
+        t.eq(c.line(), b"+OK", "one packet %s: USER" % how)
+        t.ok(c.line().startswith(b"+OK Logged in; 3 messages"), "one packet %s: PASS" % how)
+        t.eq(c.line(), answers[300], "one packet %s: STAT" % how)
+        t.ok(c.line().startswith(b"+OK"), "one packet %s: LIST" % how)
+        t.eq(c.multiline(), [b"%d %d" % (i, len(w)) for i, w in enumerate(wires, 1)],
+             "one packet %s: LIST listing" % how)
+        t.ok(c.line().startswith(b"+OK"), "one packet %s: UIDL" % how)
+        t.eq(len(c.multiline()), 3, "one packet %s: UIDL listing" % how)
+        t.eq(c.line(), b"+OK %d octets" % len(wires[1]), "one packet %s: RETR 2" % how)
+        t.eq(c.multiline(), h.expected_retr(MSGS[1]), "one packet %s: RETR 2 body" % how)
+        t.ok(c.line().startswith(b"+OK postern signing off"), "one packet %s: QUIT" % how)
+        t.ok(c.closed(), "one packet %s: closed" % how)
+        t.eq(c.buf, b"", "one packet %s: nothing else was sent" % how)
+        t.ok(cl.wait_ended(d, "ptcarol", 2 if wait_greeting else 3),
+             "one packet %s: session ended" % how)
     # A client that sends nothing gets closed by the pre-auth timer; a
     # NUL byte in a command is an error, not a crash.
     c = h.raw_session(d.host, d.port)

@@ -189,7 +189,8 @@ finally:
 have_hooks = sechelp.configured("POSTERN_TEST_HOOKS")
 for name in ("postern-pop3-hooks", "postern-pop3s-hooks"):
     t.ok(binary_has(name, sechelp.HOOK_MARKER) and
-         binary_has(name, b"POSTERN_TEST_FAIL"),
+         binary_has(name, b"POSTERN_TEST_FAIL") and
+         binary_has(name, b"POSTERN_TEST_IDLE_MS"),
          "(control) %s contains the hook markers" % name)
 for name in ("postern-pop3", "postern-pop3s", "postern-store", "postern",
              "postern-auth"):
@@ -198,6 +199,7 @@ for name in ("postern-pop3", "postern-pop3s", "postern-store", "postern",
              "release build" % name)
         continue
     t.ok(not binary_has(name, sechelp.HOOK_MARKER) and
-         not binary_has(name, b"POSTERN_TEST_FAIL"),
-         "release %s contains no test hook" % name)
+         not binary_has(name, b"POSTERN_TEST_FAIL") and
+         not binary_has(name, b"POSTERN_TEST_IDLE_MS"),
+         "release %s contains no test hook (nor the idle override)" % name)
 t.done()

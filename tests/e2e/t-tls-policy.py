@@ -128,13 +128,16 @@ def reload(d, mode, n):
 def allowed(r, desc):
     caps = r.get("capa", [])
     t.ok("USER" in caps and "SASL PLAIN LOGIN" in caps, desc + ": CAPA offers USER and SASL")
+    t.ok("UTF8 USER" in caps, desc + ": CAPA offers UTF-8 names for USER (UTF8 USER)")
     t.ok(r.get("login", "").startswith("+OK Logged in"), desc + ": login works")
 
 
 def refused(r, desc):
     caps = r.get("capa", [])
-    t.ok("USER" not in caps and not any(c.startswith("SASL") for c in caps),
-         desc + ": CAPA offers neither USER nor SASL")
+    t.ok(caps and not any("USER" in c for c in caps) and
+         not any(c.startswith("SASL") for c in caps),
+         desc + ": no CAPA line names USER (not even UTF8 USER), none SASL: %r" % caps)
+    t.ok("UTF8" in caps, desc + ": CAPA still offers the UTF8 command")
     t.ok("STLS" in caps, desc + ": CAPA offers STLS")
     for k in ["auth_list", "login"] + (["user"] if "user" in r else []):
         t.ok(r.get(k, "").startswith("-ERR [AUTH] Plaintext authentication is disabled")

@@ -6,7 +6,8 @@ RSET, QUIT expunging exactly the marked messages (checked on disk, byte
 for byte), a dropped connection or QUIT before login deleting nothing,
 UIDL and TOP shapes, bad arguments in TRANSACTION, pipelined batches
 that mix marks and reads, and the pre-auth timeout (the idle timeout is
-at least 600 s by RFC 1939, too slow to wait for here).
+at least 600 s by RFC 1939: t-idle-timeout.py shortens it in the
+test-hook workers).
 """
 import os
 import sys

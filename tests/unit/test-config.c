@@ -104,6 +104,54 @@ main(void)
 	ok(!config_validate(&c, err, sizeof(err)), "unpriv_user root is invalid");
 	config_free(&c);
 
+	/* RFC 2449 LOGIN-DELAY and EXPIRE: off by default; EXPIRE only as
+	 * far as postern enforces it; both survive the dump round trip. */
+	config_defaults(&c);
+	is_int(c.login_delay, 0, "login_delay off by default");
+	is_int(c.expire, CFG_EXPIRE_UNSET, "expire unset by default");
+	config_free(&c);
+	ok(parse(&c, "login_delay = 900\nexpire = 0\n", err, sizeof(err)),
+	    "login_delay and expire = 0 parse");
+	is_int(c.login_delay, 900, "login_delay value");
+	is_int(c.expire, CFG_EXPIRE_0, "expire = 0");
+	dump = config_dump(&c);
+	ok(strstr(dump, "login_delay = 900\n") != NULL &&
+	    strstr(dump, "expire = 0\n") != NULL, "both in the dump");
+	config_defaults(&d);
+	ok(config_parse(&d, dump, strlen(dump), "dump", err, sizeof(err)) &&
+	    d.login_delay == 900 && d.expire == CFG_EXPIRE_0,
+	    "login_delay and expire survive the round trip");
+	free(dump);
+	config_free(&c);
+	config_free(&d);
+	ok(parse(&c, "expire = never\n", err, sizeof(err)) &&
+	    c.expire == CFG_EXPIRE_NEVER, "expire = never parses");
+	config_free(&c);
+	config_defaults(&c);
+	dump = config_dump(&c);
+	config_defaults(&d);
+	ok(strstr(dump, "expire = \n") != NULL &&
+	    config_parse(&d, dump, strlen(dump), "dump", err, sizeof(err)) &&
+	    d.expire == CFG_EXPIRE_UNSET, "unset expire survives the round trip");
+	free(dump);
+	config_free(&c);
+	config_free(&d);
+	for (size_t i = 0; i < 4; i++) {
+		static const char *const bad[] = {
+			"expire = 30\n", "expire = NEVER\n", "expire = -1\n",
+			"expire = 0 days\n",
+		};
+
+		ok(!parse(&c, bad[i], err, sizeof(err)) &&
+		    strstr(err, "never or 0") != NULL,
+		    "%.*s refused with a clear reason (%s)",
+		    (int)strlen(bad[i]) - 1, bad[i], err);
+		config_free(&c);
+	}
+	ok(!parse(&c, "login_delay = 86401\n", err, sizeof(err)),
+	    "login_delay over a day refused");
+	config_free(&c);
+
 	e = config_expand("/var/mail/%u", "alice", "/home/alice");
 	is_str(e, "/var/mail/alice", "%%u expands");
 	free(e);
