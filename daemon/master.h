@@ -45,6 +45,9 @@ struct session {
 	pid_t store_pid;
 	struct ipc_conn store;		/* master <-> storage (logs only) */
 	bool deadline_killed;		/* pre-auth backstop fired */
+	bool end_logged;		/* its "session end" line is written */
+	bool worker_eof;		/* the worker closed its channel */
+	char end_cause[80];		/* why, if the master ended it */
 	char *user;			/* set when authenticated */
 	bool tls;			/* the worker reported a TLS handshake */
 	uid_t uid;
@@ -120,10 +123,16 @@ bool session_worker_drain(struct master *, struct session *);
 void session_store_input(struct master *, struct session *);
 void session_reaped(struct master *, pid_t, int status);
 void session_check_deadlines(struct master *);
+/* The master exits: end what is left, each with its session-end line. */
+void sessions_abandon(struct master *);
 struct session *session_by_id(struct master *, uint64_t);
 /* Kill what is left of a session; true if that freed it (no process
  * of it was left to reap). */
 bool session_end(struct master *, struct session *);
+/* Record why the master is ending s, for the "session end" line it
+ * writes when the worker did not report; the first cause stays. */
+void session_set_cause(struct session *, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* master_auth.c */
 void auth_start(struct master *);

@@ -428,8 +428,13 @@ auth_input(struct master *m)
 
 			ok = ipc_dec_auth_kill(&msg, &id, &why);
 			if (ok && (s = session_by_id(m, id)) != NULL) {
+				char text[48];
+
+				escape_for_log(why, strlen(why), text, sizeof(text));
 				log_warnx("session=%llu rhost=%s: ended at the auth helper's request",
 				    (unsigned long long)id, s->rhost);
+				session_set_cause(s, "ended by the auth helper: %s",
+				    text);
 				session_end(m, s);
 			}
 			free(why);

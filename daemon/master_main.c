@@ -313,8 +313,10 @@ run(struct master *m)
 			log_notice("stopping: no new connections; open sessions may finish (up to 30 s)");
 			listeners_close(m);
 			for (struct session *s = m->sessions; s; s = s->next)
-				if (s->phase == SESSION_PREAUTH && s->worker_pid > 0)
+				if (s->phase == SESSION_PREAUTH && s->worker_pid > 0) {
+					session_set_cause(s, "server stopping");
 					kill(s->worker_pid, SIGTERM);
+				}
 			stop_at = now + MASTER_STOP_GRACE_MS;
 		}
 		if (stopping && !killed && now >= stop_at && m->sessions != NULL) {
@@ -324,8 +326,10 @@ run(struct master *m)
 			log_notice("stopping: ending %u open session(s); waiting for storage to finish",
 			    m->nsessions);
 			for (struct session *s = m->sessions; s; s = s->next)
-				if (s->worker_pid > 0)
+				if (s->worker_pid > 0) {
+					session_set_cause(s, "server stopping");
 					kill(s->worker_pid, SIGKILL);
+				}
 			killed = true;
 			stop_at = now + MASTER_STOP_STORE_GRACE_MS;
 		}
@@ -383,10 +387,7 @@ run(struct master *m)
 		free(who);
 		session_check_deadlines(m);
 	}
-	for (struct session *s = m->sessions; s; s = s->next) {
-		if (s->worker_pid > 0)
-			kill(s->worker_pid, SIGKILL);
-	}
+	sessions_abandon(m);
 	if (m->auth_pid > 0)
 		kill(m->auth_pid, SIGTERM);
 }

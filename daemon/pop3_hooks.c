@@ -257,6 +257,23 @@ attack(struct pop3_session *s, const char *name, char *extra, size_t extrasz)
 		ipc_buf_free(&b);
 		return r;
 	}
+	if (strcmp(name, "master-stats") == 0) {
+		/* A WORKER_STATS of its own: the master takes one (a worker
+		 * reports its own counts) and ends the session at a second,
+		 * which would be a second "session end" line. Argument: the
+		 * reason to report. */
+		struct ipc_buf b;
+		long r;
+
+		ipc_begin(&b, IPC_WORKER_STATS);
+		ipc_put_u32(&b, 1);
+		ipc_put_u32(&b, 2);
+		ipc_put_u64(&b, 3);
+		ipc_put_str(&b, hook_arg ? hook_arg : "forged");
+		r = ipc_send(FD_MASTER, &b);
+		ipc_buf_free(&b);
+		return r;
+	}
 	if (strcmp(name, "master-stls") == 0) {
 		/* A WORKER_STLS hand-over the master must refuse: argument
 		 * "auth" (the second part first), "nofd", "devnull" (not a

@@ -62,6 +62,28 @@ def more_logged(needle, before, timeout=10):
     return False
 
 
+def session_of(pattern):
+    """The session id in the last log line matching pattern (a regex
+    around the marker SESSION), or None."""
+    ids = re.findall(pattern.replace("SESSION", r"session=(\d+)"), d.read_log())
+    return ids[-1] if ids else None
+
+
+def end_lines(sid):
+    """The "session end" lines of session sid."""
+    return [l for l in d.read_log().splitlines()
+            if "session end: " in l and " session=%s " % sid in l]
+
+
+def one_end_line(sid, reason, timeout=10):
+    """Wait for session sid's session-end line; true if there is exactly
+    one and it gives reason."""
+    harness.wait_for(lambda: end_lines(sid), timeout)
+    time.sleep(0.2)     # a second line would follow at once
+    lines = end_lines(sid)
+    return len(lines) == 1 and ('reason="%s"' % reason) in lines[0], lines
+
+
 def fresh():
     c = sechelp.connect(d)
     c.line()
@@ -114,6 +136,7 @@ try:
         name, arg = item if isinstance(item, tuple) else (item, None)
         before = sigsys_count()
         c = fresh()
+        pid = sechelp.worker_pid(d, c)
         r = attack(c, name, arg)
         closed = r is None or c.closed(5)
         t.ok(r is None and closed, "%s%s kills the worker (got %r)"
@@ -122,6 +145,10 @@ try:
         while time.time() < deadline and sigsys_count() <= before:
             time.sleep(0.05)
         t.ok(sigsys_count() > before, "the master logged the SIGSYS death (%s)" % name)
+        sid = session_of(r"SESSION rhost=\S+: postern-pop3\[%d\] killed by the sandbox" % pid)
+        ok, lines = one_end_line(sid, "killed by the sandbox (SIGSYS)")
+        t.ok(sid is not None and ok,
+             "exactly one session-end line for it, reason SIGSYS (%s)" % lines)
         c.close()
     t.ok(os.path.exists("/proc/%d" % vpid) and victim.cmd("CAPA")[:3] == b"+OK",
          "the attacked worker is alive and serving")
@@ -139,6 +166,11 @@ try:
         t.ok(closed, "%s: the session is ended (%r)" % (name, r))
         t.ok(d.wait_log("worker violated the auth protocol: " + why),
              "%s: the auth helper logs '%s'" % (name, why))
+        sid = session_of(r"SESSION rhost=\S+: worker violated the auth protocol: " + why)
+        ok, lines = one_end_line(sid, "ended by the auth helper: " + why)
+        t.ok(sid is not None and ok,
+             "%s: exactly one session-end line, the helper's reason (%s)"
+             % (name, lines))
         c.close()
     t.ok(d.wait_log("ended at the auth helper's request"),
          "the master ends sessions at the auth helper's request")
@@ -194,6 +226,29 @@ try:
     c, r = sechelp.login(d, EVIL)
     r = attack(c, "master-tls", "TLSv1.3")
     t.ok(c.closed(10), "a WORKER_TLS after login ends the session")
+    c.close()
+
+    # WORKER_STATS is the session-end line: taken once, a second one
+    # (a forged extra line) ends the session without a second line.
+    c, r = sechelp.login(d, EVIL)
+    pid = sechelp.worker_pid(d, c)
+    r = attack(c, "master-stats", "forged-one")
+    t.ok(r is not None and r.startswith("+OK master-stats rv=0"),
+         "a worker's first WORKER_STATS is taken (%r)" % r)
+    t.ok(d.wait_log('reason="forged-one"'), "... as its session-end line")
+    sid = session_of(r'session end: [^\n]* SESSION [^\n]*reason="forged-one"')
+    before = sechelp.log_count(d, "unexpected WORKER_STATS from postern-pop3")
+    attack(c, "master-stats", "forged-two")
+    t.ok(c.closed(10), "a second WORKER_STATS ends the session")
+    t.ok(more_logged("unexpected WORKER_STATS from postern-pop3", before),
+         "... and the master logs it")
+    t.ok(sechelp.wait_gone(pid), "... its worker is gone")
+    time.sleep(0.2)
+    lines = end_lines(sid)
+    t.ok(sid is not None and len(lines) == 1 and "forged-one" in lines[0],
+         "still exactly one session-end line for it (%s)" % lines)
+    t.ok('reason="forged-two"' not in d.read_log(),
+         "the second report was not logged")
     c.close()
 
     # ---- nobody read the victim's mailbox; the daemon keeps serving ----
