@@ -59,6 +59,7 @@ enum master_limit {
 	LIMIT_TOTAL,
 	LIMIT_PER_ADDR,
 	LIMIT_PREAUTH_PER_ADDR,
+	LIMIT_SESSIONS_PER_USER,	/* one (RFC 1939): [IN-USE] */
 };
 
 /* A frame waiting for room in the auth helper's channel (auth_send). */
@@ -84,7 +85,7 @@ struct master {
 	struct session *sessions;
 	unsigned nsessions;
 	uint64_t next_id;
-	uint64_t last_limit_log[4];	/* per enum master_limit */
+	uint64_t last_limit_log[LIMIT_SESSIONS_PER_USER + 1];	/* per enum master_limit */
 };
 
 /* master_spawn.c */
@@ -115,6 +116,9 @@ void sockaddr_host(const void *sa, socklen_t len, char *host, size_t hostsz,
     uint16_t *port);
 
 /* master_session.c */
+/* Whether to log that limit was reached now: at most once per
+ * MASTER_LIMIT_LOG_MS, so that a flood does not flood the log. */
+bool limit_log_due(struct master *, enum master_limit);
 void session_accept(struct master *, struct listener *);
 void session_worker_input(struct master *, struct session *);
 /* Read what the worker has already sent (without waiting); false if

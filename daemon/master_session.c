@@ -44,8 +44,20 @@ sessions_from(struct master *m, const char *rkey, bool preauth_only)
 	return n;
 }
 
+bool
+limit_log_due(struct master *m, enum master_limit limit)
+{
+	uint64_t now = now_ms();
+
+	if (m->last_limit_log[limit] != 0 &&
+	    now - m->last_limit_log[limit] < MASTER_LIMIT_LOG_MS)
+		return false;
+	m->last_limit_log[limit] = now;
+	return true;
+}
+
 /* Over a limit: tell the client in one line, close, log each limit at
- * most once per 10 s (a flood must not flood the log). */
+ * most once per interval. */
 static void
 refuse(struct master *m, int fd, const char *rhost, enum master_limit limit)
 {
@@ -56,16 +68,12 @@ refuse(struct master *m, int fd, const char *rhost, enum master_limit limit)
 		[LIMIT_PREAUTH_PER_ADDR] = "max_preauth_per_addr",
 	};
 	const char *which = names[limit];
-	uint64_t now = now_ms();
 
 	(void)send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 	close(fd);
-	if (now - m->last_limit_log[limit] >= 10000 ||
-	    m->last_limit_log[limit] == 0) {
-		m->last_limit_log[limit] = now;
+	if (limit_log_due(m, limit))
 		log_warnx("limit %s reached; refusing connections (first: rhost=%s); "
 		    "logged at most every 10 s", which, rhost);
-	}
 }
 
 void
