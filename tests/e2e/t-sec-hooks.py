@@ -3,7 +3,8 @@
 t-sec-hooks.py - a hostile worker. With the hook-enabled worker
 (postern-pop3-hooks, built for "make check" only), a live, confined worker
 is told to attack: open /etc/shadow and another user's mailbox (directly,
-through "..", through /proc), create files, exec, create sockets,
+through "..", through /proc; before login and after, while it holds its
+storage channel), create files, exec, create sockets,
 connect, fork, start a thread, signal, ptrace and read the memory of
 another worker, regain root, map executable memory; forge storage and
 master messages naming another user; send the master malformed and
@@ -188,6 +189,22 @@ try:
              "%s: storage ends the session instead of answering (%r)" % (name, r))
         t.ok(d.wait_log(logged), "%s: storage logs '%s'" % (name, logged))
         c.close()
+
+    # ---- after login, holding its storage channel: still no files ----
+    c, r = sechelp.login(d, EVIL)
+    t.ok(r.startswith(b"+OK") and c.cmd("STAT").startswith(b"+OK"),
+         "logged in as itself, storage answering")
+    for name, arg in [("open", vpath), ("open", "../../../../../.." + vpath),
+                      ("open", "/proc/self/root" + vpath),
+                      ("open", "/proc/1/root" + vpath), ("openat", vpath),
+                      ("openat2", vpath), ("stat", vpath),
+                      ("open", "/etc/shadow")]:
+        r = attack(c, name, arg)
+        t.ok(r is not None and r.startswith("+OK %s rv=-1 errno=EACCES" % name),
+             "after login: %s %s fails with EACCES (%r)" % (name, arg, r))
+    t.ok(c.cmd("STAT").startswith(b"+OK") and c.cmd("QUIT").startswith(b"+OK"),
+         "after login: the session still works, and ends normally")
+    c.close()
 
     c, r = sechelp.login(d, EVIL)
     r = attack(c, "auth-replay", VICTIM)
