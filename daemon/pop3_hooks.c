@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -273,6 +274,12 @@ attack(struct pop3_session *s, const char *name, char *extra, size_t extrasz)
 		r = ipc_send(FD_MASTER, &b);
 		ipc_buf_free(&b);
 		return r;
+	}
+	if (strcmp(name, "stall") == 0) {
+		/* A worker that no longer enforces its own deadlines (stuck,
+		 * or compromised): only the master's backstop ends it. */
+		for (;;)
+			(void)poll(NULL, 0, -1);
 	}
 	if (strcmp(name, "master-stls") == 0) {
 		/* A WORKER_STLS hand-over the master must refuse: argument

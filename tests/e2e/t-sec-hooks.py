@@ -70,18 +70,18 @@ def session_of(pattern):
     return ids[-1] if ids else None
 
 
-def end_lines(sid):
+def end_lines(sid, daemon=None):
     """The "session end" lines of session sid."""
-    return [l for l in d.read_log().splitlines()
+    return [l for l in (daemon or d).read_log().splitlines()
             if "session end: " in l and " session=%s " % sid in l]
 
 
-def one_end_line(sid, reason, timeout=10):
+def one_end_line(sid, reason, timeout=10, daemon=None):
     """Wait for session sid's session-end line; true if there is exactly
     one and it gives reason."""
-    harness.wait_for(lambda: end_lines(sid), timeout)
+    harness.wait_for(lambda: end_lines(sid, daemon), timeout)
     time.sleep(0.2)     # a second line would follow at once
-    lines = end_lines(sid)
+    lines = end_lines(sid, daemon)
     return len(lines) == 1 and ('reason="%s"' % reason) in lines[0], lines
 
 
@@ -91,7 +91,22 @@ def fresh():
     return c
 
 
+# A worker that stops enforcing its own pre-authentication deadline is
+# killed by the master's backstop: preauth_timeout + PAM's 30 s + the
+# failure delay + the throttling cap + 10 s, here 45 s. It runs on a
+# daemon of its own, from the start, while the rest of the test runs.
+BACKSTOP_S = 5 + 30 + 10
+d2 = harness.Daemon(users=(EVIL,), config={
+    "preauth_timeout": "5", "auth_fail_delay": "0", "auth_throttle_max": "0"})
+d2.config["libexec_dir"] = sechelp.hook_libexec(d2.dir)
+d2.write_config()
+stalled = None
 try:
+    d2.start()
+    stalled = sechelp.connect(d2)
+    stalled.line()
+    stalled.send(b"XPOSTERN-ATTACK stall\r\n")
+    stalled_at = time.time()
     d.start()
     deadline = time.time() + 10
     while time.time() < deadline and \
@@ -287,9 +302,31 @@ try:
     t.ok(os.stat(vpath).st_atime != atime0,
          "(control) a real read does change the mailbox's atime")
     t.ok(d.proc.poll() is None, "the master is still running")
+
+    # ---- the stalled worker meets the master's backstop ----
+    left = stalled_at + BACKSTOP_S + 15 - time.time()
+    t.ok(d2.wait_log("pre-authentication deadline passed; killing worker",
+                     max(left, 1)),
+         "a worker that stalls before login is killed at the master's "
+         "deadline")
+    t.ok(stalled.closed(10), "... and its client is disconnected")
+    sid = None
+    for line in d2.read_log().splitlines():
+        m = re.search(r"session=(\d+) rhost=\S+: pre-authentication deadline", line)
+        if m:
+            sid = m.group(1)
+    ok, lines = one_end_line(sid, "pre-authentication deadline passed",
+                             daemon=d2)
+    t.ok(sid is not None and ok,
+         "exactly one session-end line for it, the deadline as reason (%s)"
+         % lines)
 except Exception as e:
     t.ok(False, "unexpected exception: %r" % e)
     t.diag(d.read_log()[-4000:])
+    t.diag(d2.read_log()[-2000:])
 finally:
+    if stalled is not None:
+        stalled.close()
     d.cleanup()
+    d2.cleanup()
 t.done()
