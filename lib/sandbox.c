@@ -76,7 +76,9 @@ limits_for(enum sandbox_role role)
  * Sanitizer builds: LeakSanitizer's exit-time check stops the world with
  * clone and ptrace and lists threads in /proc, none of which a confined
  * process has. This documented LSan hook turns the check off once a
- * process is confined (the unconfined master and auth helper keep it).
+ * process is confined (the unconfined master and auth helper keep it),
+ * and in a worker that failed a confinement step after its chroot (no
+ * /proc there: LSan would abort, and the exit status would be lost).
  */
 static int sandbox_confined;
 int __lsan_is_turned_off(void);
@@ -84,7 +86,7 @@ int __lsan_is_turned_off(void);
 int
 __lsan_is_turned_off(void)
 {
-	return sandbox_confined;
+	return sandbox_confined || access("/proc/self/maps", R_OK) != 0;
 }
 #endif
 
