@@ -46,6 +46,9 @@ struct session {
 	pid_t store_pid;
 	struct ipc_conn store;		/* master <-> storage (logs only) */
 	bool deadline_killed;		/* pre-auth backstop fired */
+	bool end_logged;		/* its "session end" line is written */
+	bool worker_eof;		/* the worker closed its channel */
+	char end_cause[80];		/* why, if the master ended it */
 	char *user;			/* set when authenticated */
 	bool tls;			/* the worker reported a TLS handshake */
 	uid_t uid;
@@ -57,6 +60,7 @@ enum master_limit {
 	LIMIT_TOTAL,
 	LIMIT_PER_ADDR,
 	LIMIT_PREAUTH_PER_ADDR,
+	LIMIT_SESSIONS_PER_USER,	/* one (RFC 1939): [IN-USE] */
 };
 
 /* A frame waiting for room in the auth helper's channel (auth_send). */
@@ -82,7 +86,7 @@ struct master {
 	struct session *sessions;
 	unsigned nsessions;
 	uint64_t next_id;
-	uint64_t last_limit_log[4];	/* per enum master_limit */
+	uint64_t last_limit_log[LIMIT_SESSIONS_PER_USER + 1];	/* per enum master_limit */
 	struct login_delay login_delay;	/* last logins, for login_delay */
 };
 
@@ -114,6 +118,9 @@ void sockaddr_host(const void *sa, socklen_t len, char *host, size_t hostsz,
     uint16_t *port);
 
 /* master_session.c */
+/* Whether to log that limit was reached now: at most once per
+ * MASTER_LIMIT_LOG_MS, so that a flood does not flood the log. */
+bool limit_log_due(struct master *, enum master_limit);
 void session_accept(struct master *, struct listener *);
 void session_worker_input(struct master *, struct session *);
 /* Read what the worker has already sent (without waiting); false if
@@ -122,10 +129,16 @@ bool session_worker_drain(struct master *, struct session *);
 void session_store_input(struct master *, struct session *);
 void session_reaped(struct master *, pid_t, int status);
 void session_check_deadlines(struct master *);
+/* The master exits: end what is left, each with its session-end line. */
+void sessions_abandon(struct master *);
 struct session *session_by_id(struct master *, uint64_t);
 /* Kill what is left of a session; true if that freed it (no process
  * of it was left to reap). */
 bool session_end(struct master *, struct session *);
+/* Record why the master is ending s, for the "session end" line it
+ * writes when the worker did not report; the first cause stays. */
+void session_set_cause(struct session *, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* master_auth.c */
 void auth_start(struct master *);

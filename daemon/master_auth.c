@@ -410,10 +410,27 @@ handle_granted(struct master *m, struct ipc_msg *msg)
 	s->phase = SESSION_STORAGE;
 	s->user = g.user;
 	s->uid = (uid_t)g.uid;
-	/* One session per user at a time (RFC 1939 exclusive access). */
+	/*
+	 * One session per user at a time (RFC 1939 exclusive access). The
+	 * answer is [IN-USE] (RFC 2449), not [SYS/TEMP], on purpose: the
+	 * password was right, and [IN-USE] makes clients report a busy
+	 * mailbox instead of asking for the password again. It reveals
+	 * nothing to whoever does not know the password: only a granted
+	 * login gets this far. Logged like the connection limits, at most
+	 * once per interval.
+	 */
 	for (struct session *o = m->sessions; o != NULL; o = o->next) {
 		if (o != s && o->phase == SESSION_STORAGE && o->uid == s->uid &&
 		    o->store_pid > 0) {
+			char user[200];
+
+			if (limit_log_due(m, LIMIT_SESSIONS_PER_USER)) {
+				escape_for_log(s->user, strlen(s->user), user,
+				    sizeof(user));
+				log_warnx("limit sessions_per_user reached; refusing logins with [IN-USE] (first: rhost=%s user=\"%s\" session=%llu, open: session=%llu); logged at most every 10 s",
+				    s->rhost, user, (unsigned long long)s->id,
+				    (unsigned long long)o->id);
+			}
 			tell_worker(s, IPC_ST_IN_USE,
 			    "Mailbox is in use by another session.", -1);
 			free(home);
@@ -468,8 +485,13 @@ auth_input(struct master *m)
 
 			ok = ipc_dec_auth_kill(&msg, &id, &why);
 			if (ok && (s = session_by_id(m, id)) != NULL) {
+				char text[48];
+
+				escape_for_log(why, strlen(why), text, sizeof(text));
 				log_warnx("session=%llu rhost=%s: ended at the auth helper's request",
 				    (unsigned long long)id, s->rhost);
+				session_set_cause(s, "ended by the auth helper: %s",
+				    text);
 				session_end(m, s);
 			}
 			free(why);

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -196,12 +197,19 @@ daemonize(void)
 }
 
 /*
- * The pid file: created fresh (O_EXCL, so never written through a
- * symlink or into a file someone linked there), its directory created
- * root-owned if missing, removed on every exit of the master.
+ * The pid file, locked (flock) for the master's whole life: a second
+ * master finds it locked and refuses to start rather than take over
+ * the first one's file (and delete it when it exits). A file left by a
+ * master that was killed is not locked and is reused. Never opened
+ * through a symbolic link or if it is not a regular file, never written
+ * while it has another name (a hard link planted there); its directory
+ * is created root-owned if missing; removed on every exit of the master.
+ * The descriptor is close-on-exec and spawn_child() closes it anyway: no
+ * child may hold the lock after the master is gone.
  */
 static char *pid_file_written;
 static pid_t pid_file_owner;
+static int pid_file_fd = -1;
 
 static void
 remove_pid_file(void)
@@ -210,39 +218,109 @@ remove_pid_file(void)
 		(void)unlink(pid_file_written);
 }
 
+/* The pid recorded in a locked pid file, for the refusal message. */
 static void
-write_pid_file(const char *path)
+pid_file_holder(int fd, char *out, size_t outsz)
 {
-	struct stat st;
-	char buf[32], *dir;
-	int fd = -1, n;
+	char buf[32];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
 
-	for (int tries = 0; fd == -1 && tries < 3; tries++) {
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	buf[n > 0 ? n : 0] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	escape_for_log(buf, strlen(buf), out, outsz);
+}
+
+/*
+ * Open and lock path: the descriptor, -1 if it cannot be used (logged;
+ * the master runs without one), or -2 if another master holds it.
+ */
+static int
+lock_pid_file(const char *path)
+{
+	struct stat st, named;
+	char *dir, holder[64];
+	int fd;
+
+	for (int tries = 0; tries < 5; tries++) {
+		if (lstat(path, &named) == 0 && !S_ISREG(named.st_mode)) {
+			log_warnx("pid file %s is not a regular file (not written)",
+			    path);
+			return -1;
+		}
+		fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
 		    O_CLOEXEC | O_NOCTTY, 0644);
-		if (fd != -1)
-			break;
-		if (errno == ENOENT) {
+		if (fd == -1 && errno == ENOENT) {
 			dir = xstrdup(path);
 			(void)mkdir(dirname(dir), 0755);
 			free(dir);
-		} else if (errno == EEXIST && lstat(path, &st) == 0 &&
-		    S_ISREG(st.st_mode)) {
-			/* Left by a master that was killed. */
-			(void)unlink(path);
-		} else {
+			continue;
+		}
+		if (fd == -1)
+			break;
+		if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+			if (errno == EWOULDBLOCK) {
+				pid_file_holder(fd, holder, sizeof(holder));
+				log_warnx("pid file %s is locked by a running postern (pid %s); not starting",
+				    path, holder);
+				close(fd);
+				return -2;
+			}
 			break;
 		}
+		/* Ours only if it is still the file named path (a master
+		 * that is exiting removes it) and has no other name. */
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_nlink == 1 && lstat(path, &named) == 0 &&
+		    named.st_dev == st.st_dev && named.st_ino == st.st_ino)
+			return fd;
+		if (fstat(fd, &st) == 0 && st.st_nlink > 1)
+			(void)unlink(path);	/* a planted link: start afresh */
+		close(fd);
 	}
-	if (fd == -1) {
-		log_warn("pid file %s (not written)", path);
+	log_warn("pid file %s (not written)", path);
+	return -1;
+}
+
+/*
+ * Take the pid file before the listeners: a second master must not take
+ * them (or the first one's file) over. The lock survives daemonize()'s
+ * forks; pid_file_write() records the pid that stays. False if another
+ * master holds it: this one must not run.
+ */
+static bool
+pid_file_lock(const char *path)
+{
+	int fd = lock_pid_file(path);
+
+	if (fd == -2)
+		return false;
+	if (fd >= 0) {
+		pid_file_fd = fd;	/* held open: the lock lasts as long as we do */
+		pid_file_written = xstrdup(path);
+	}
+	return true;
+}
+
+/* Start-up failed after pid_file_lock(): leave no file behind. */
+static void
+pid_file_abandon(void)
+{
+	if (pid_file_fd >= 0)
+		(void)unlink(pid_file_written);
+}
+
+static void
+pid_file_write(void)
+{
+	char buf[32];
+	int n;
+
+	if (pid_file_fd < 0)
 		return;
-	}
 	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (write_all(fd, buf, (size_t)n) == -1)
-		log_warn("pid file %s", path);
-	close(fd);
-	pid_file_written = xstrdup(path);
+	if (ftruncate(pid_file_fd, 0) == -1 ||
+	    write_all(pid_file_fd, buf, (size_t)n) == -1)
+		log_warn("pid file %s", pid_file_written);
 	pid_file_owner = getpid();
 	atexit(remove_pid_file);
 }
@@ -315,8 +393,10 @@ run(struct master *m)
 			/* Each worker finishes the command under way (a QUIT's
 			 * expunge included), then says so and closes. */
 			for (struct session *s = m->sessions; s; s = s->next)
-				if (s->worker_pid > 0)
+				if (s->worker_pid > 0) {
+					session_set_cause(s, "server stopping");
 					kill(s->worker_pid, SIGTERM);
+				}
 			stop_at = now + MASTER_STOP_GRACE_MS;
 		}
 		if (stopping && !killed && now >= stop_at && m->sessions != NULL) {
@@ -326,8 +406,10 @@ run(struct master *m)
 			log_notice("stopping: ending %u open session(s); waiting for storage to finish",
 			    m->nsessions);
 			for (struct session *s = m->sessions; s; s = s->next)
-				if (s->worker_pid > 0)
+				if (s->worker_pid > 0) {
+					session_set_cause(s, "server stopping");
 					kill(s->worker_pid, SIGKILL);
+				}
 			killed = true;
 			stop_at = now + MASTER_STOP_STORE_GRACE_MS;
 		}
@@ -385,10 +467,7 @@ run(struct master *m)
 		free(who);
 		session_check_deadlines(m);
 	}
-	for (struct session *s = m->sessions; s; s = s->next) {
-		if (s->worker_pid > 0)
-			kill(s->worker_pid, SIGKILL);
-	}
+	sessions_abandon(m);
 	if (m->auth_pid > 0)
 		kill(m->auth_pid, SIGTERM);
 }
@@ -473,8 +552,12 @@ main(int argc, char **argv)
 		log_init("postern", LOG_TARGET_SYSLOG, -1);
 		log_set_stderr_echo(1);
 	}
-	if (listeners_open(m) == -1)
+	if (!pid_file_lock(m->cfg.pid_file))
 		return 1;
+	if (listeners_open(m) == -1) {
+		pid_file_abandon();
+		return 1;
+	}
 	if (!m->foreground) {
 		daemonize();
 		log_set_stderr_echo(0);
@@ -496,7 +579,7 @@ main(int argc, char **argv)
 	m->auth_out_tail = &m->auth_out;
 	login_delay_init(&m->login_delay, LOGIN_DELAY_SLOTS);
 
-	write_pid_file(m->cfg.pid_file);
+	pid_file_write();
 	log_notice("postern %s started", PACKAGE_VERSION);
 	sd_notify_send("READY=1\nSTATUS=accepting connections");
 	run(m);

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,8 +44,20 @@ sessions_from(struct master *m, const char *rkey, bool preauth_only)
 	return n;
 }
 
+bool
+limit_log_due(struct master *m, enum master_limit limit)
+{
+	uint64_t now = now_ms();
+
+	if (m->last_limit_log[limit] != 0 &&
+	    now - m->last_limit_log[limit] < MASTER_LIMIT_LOG_MS)
+		return false;
+	m->last_limit_log[limit] = now;
+	return true;
+}
+
 /* Over a limit: tell the client in one line, close, log each limit at
- * most once per 10 s (a flood must not flood the log). */
+ * most once per interval. */
 static void
 refuse(struct master *m, int fd, const char *rhost, enum master_limit limit)
 {
@@ -55,16 +68,47 @@ refuse(struct master *m, int fd, const char *rhost, enum master_limit limit)
 		[LIMIT_PREAUTH_PER_ADDR] = "max_preauth_per_addr",
 	};
 	const char *which = names[limit];
-	uint64_t now = now_ms();
 
 	(void)send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 	close(fd);
-	if (now - m->last_limit_log[limit] >= 10000 ||
-	    m->last_limit_log[limit] == 0) {
-		m->last_limit_log[limit] = now;
+	if (limit_log_due(m, limit))
 		log_warnx("limit %s reached; refusing connections (first: rhost=%s); "
 		    "logged at most every 10 s", which, rhost);
-	}
+}
+
+void
+session_set_cause(struct session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (s->end_cause[0] != '\0')
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(s->end_cause, sizeof(s->end_cause), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * The one "session end" line of a connection. Normally the worker's
+ * WORKER_STATS supplies the counts and the reason; a worker that ends
+ * without reporting (killed by the sandbox or by the master, failed,
+ * ended for breaking a protocol) cannot, so the master writes the line
+ * itself when it forgets the session: counts 0 (unknown), and the cause
+ * it saw. why is already escaped.
+ */
+static void
+session_log_end(struct session *s, uint32_t retrieved, uint32_t deleted,
+    uint64_t octets, const char *why)
+{
+	char user[200];
+
+	s->end_logged = true;
+	escape_for_log(s->user ? s->user : "", s->user ? strlen(s->user) : 0,
+	    user, sizeof(user));
+	log_notice("session end: rhost=%s user=\"%s\" session=%llu tls=%s retrieved=%u deleted=%u octets=%llu reason=\"%s\" seconds=%llu",
+	    s->rhost, user, (unsigned long long)s->id, s->tls ? "yes" : "no",
+	    retrieved, deleted, (unsigned long long)octets, why,
+	    (unsigned long long)((now_ms() - s->started_ms) / 1000));
 }
 
 /*
@@ -181,6 +225,7 @@ session_accept(struct master *m, struct listener *ls)
 	if (s->worker_pid == 0) {
 		close(wa[1]);
 		ipc_conn_close(&s->worker);
+		session_log_end(s, 0, 0, 0, "worker not started");
 		free(s);
 		return;
 	}
@@ -191,6 +236,7 @@ session_accept(struct master *m, struct listener *ls)
 	    (unsigned long long)s->id, rhost, rport, ls->name, (long)s->worker_pid);
 	if (!started) {
 		close(wa[1]);
+		session_set_cause(s, "worker not started");
 		session_end(m, s);
 		return;
 	}
@@ -226,6 +272,9 @@ session_end(struct master *m, struct session *s)
 	if (s->worker_pid > 0 || s->store_pid > 0)
 		return false;	/* freed when the last process is reaped */
 	ipc_conn_close(&s->store);
+	if (!s->end_logged)
+		session_log_end(s, 0, 0, 0, s->end_cause[0] != '\0' ?
+		    s->end_cause : "unknown");
 	for (pp = &m->sessions; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == s) {
 			*pp = s->next;
@@ -253,22 +302,18 @@ relay_log(struct ipc_msg *msg, const char *ident, pid_t pid)
 	return true;
 }
 
+/* The worker's report, written as the session-end line. Once per
+ * session: a second one (a forged line) is a protocol violation. */
 static bool
 worker_stats(struct session *s, struct ipc_msg *msg)
 {
 	struct ipc_worker_stats w;
-	char why[80], user[200];
+	char why[80];
 
-	if (!ipc_dec_worker_stats(msg, &w))
+	if (s->end_logged || !ipc_dec_worker_stats(msg, &w))
 		return false;
 	escape_for_log((const char *)w.reason, w.reason_len, why, sizeof(why));
-	escape_for_log(s->user ? s->user : "", s->user ? strlen(s->user) : 0,
-	    user, sizeof(user));
-	log_notice("session end: rhost=%s user=\"%s\" session=%llu tls=%s retrieved=%u deleted=%u octets=%llu reason=\"%s\" seconds=%llu",
-	    s->rhost, user, (unsigned long long)s->id, s->tls ? "yes" : "no",
-	    w.retrieved, w.deleted,
-	    (unsigned long long)w.octets, why,
-	    (unsigned long long)((now_ms() - s->started_ms) / 1000));
+	session_log_end(s, w.retrieved, w.deleted, w.octets, why);
 	return true;
 }
 
@@ -370,8 +415,10 @@ conn_input(struct master *m, struct session *s, struct ipc_conn *c,
 			if (final)
 				return true;
 			/* The process closed its channel; reaping finishes the job. */
-			if (c == &s->worker)
+			if (c == &s->worker) {
+				s->worker_eof = true;
 				return !session_end(m, s);
+			}
 			ipc_conn_close(c);
 			return true;
 		}
@@ -402,12 +449,15 @@ checked:
 				log_warnx("session=%llu: unexpected %s from %s[%ld]; ending session",
 				    (unsigned long long)s->id, ipc_type_name(msg.type),
 				    ident, (long)pid);
+				session_set_cause(s, "unexpected %s from %s",
+				    ipc_type_name(msg.type), ident);
 				return final || !session_end(m, s);
 			}
 		}
 		if (r < 0) {
 			log_warnx("session=%llu: bad frame from %s[%ld]; ending session",
 			    (unsigned long long)s->id, ident, (long)pid);
+			session_set_cause(s, "bad frame from %s", ident);
 			return final || !session_end(m, s);
 		}
 	} while (final);
@@ -451,6 +501,26 @@ describe_exit(struct session *s, const char *role, pid_t pid, int status)
 	}
 }
 
+/* A worker that ended without its report: why, from how it ended
+ * (unless the master had a reason to end it first). */
+static void
+worker_exit_cause(struct session *s, int status)
+{
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+		session_set_cause(s, "killed by the sandbox (SIGSYS)");
+	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL &&
+	    s->worker_eof)
+		session_set_cause(s, "worker closed its channel");
+	else if (WIFSIGNALED(status))
+		session_set_cause(s, "worker killed by signal %d",
+		    WTERMSIG(status));
+	else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+		session_set_cause(s, "worker failed (exit status %d)",
+		    WEXITSTATUS(status));
+	else
+		session_set_cause(s, "worker exited without its report");
+}
+
 void
 session_reaped(struct master *m, pid_t pid, int status)
 {
@@ -467,6 +537,8 @@ session_reaped(struct master *m, pid_t pid, int status)
 			/* Its last words handed the session over at STLS. */
 			if (s->worker_pid > 0)
 				return;
+			if (!s->end_logged)
+				worker_exit_cause(s, status);
 			session_end(m, s);
 			return;
 		}
@@ -511,7 +583,23 @@ session_check_deadlines(struct master *m)
 			s->deadline_killed = true;
 			log_warnx("session=%llu rhost=%s: pre-authentication deadline passed; killing worker",
 			    (unsigned long long)s->id, s->rhost);
+			session_set_cause(s, "pre-authentication deadline passed");
 			kill(s->worker_pid, SIGKILL);
+		}
+	}
+}
+
+/* The master exits: the sessions still open lose their connection now
+ * (storage is left to finish), and each still gets its line. */
+void
+sessions_abandon(struct master *m)
+{
+	for (struct session *s = m->sessions; s != NULL; s = s->next) {
+		if (s->worker_pid > 0)
+			kill(s->worker_pid, SIGKILL);
+		if (!s->end_logged) {
+			session_set_cause(s, "server stopped");
+			session_log_end(s, 0, 0, 0, s->end_cause);
 		}
 	}
 }

@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -256,6 +257,29 @@ attack(struct pop3_session *s, const char *name, char *extra, size_t extrasz)
 		r = ipc_send(FD_MASTER, &b);
 		ipc_buf_free(&b);
 		return r;
+	}
+	if (strcmp(name, "master-stats") == 0) {
+		/* A WORKER_STATS of its own: the master takes one (a worker
+		 * reports its own counts) and ends the session at a second,
+		 * which would be a second "session end" line. Argument: the
+		 * reason to report. */
+		struct ipc_buf b;
+		long r;
+
+		ipc_begin(&b, IPC_WORKER_STATS);
+		ipc_put_u32(&b, 1);
+		ipc_put_u32(&b, 2);
+		ipc_put_u64(&b, 3);
+		ipc_put_str(&b, hook_arg ? hook_arg : "forged");
+		r = ipc_send(FD_MASTER, &b);
+		ipc_buf_free(&b);
+		return r;
+	}
+	if (strcmp(name, "stall") == 0) {
+		/* A worker that no longer enforces its own deadlines (stuck,
+		 * or compromised): only the master's backstop ends it. */
+		for (;;)
+			(void)poll(NULL, 0, -1);
 	}
 	if (strcmp(name, "master-stls") == 0) {
 		/* A WORKER_STLS hand-over the master must refuse: argument

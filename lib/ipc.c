@@ -448,6 +448,9 @@ conn_fill(struct ipc_conn *c, int flags)
 	} else if (c->inpos > 0 && c->incap - c->inlen < 64 * 1024) {
 		memmove(c->in, c->in + c->inpos, c->inlen - c->inpos);
 		c->inlen -= c->inpos;
+		/* The vacated tail still holds a copy of what was moved: a
+		 * partly received frame may carry a password (auth helper). */
+		wipe(c->in + c->inlen, c->inpos);
 		c->inpos = 0;
 	}
 	if (c->incap - c->inlen < 64 * 1024) {

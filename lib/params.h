@@ -85,6 +85,9 @@
 /* Unauthenticated connections per address: enough for a NAT'ed office
  * whose clients poll at the same minute, too few for a slowloris. */
 #define MASTER_MAX_PREAUTH_PER_ADDR_DEFAULT	10
+/* A limit reached is logged at most this often: a flood of refused
+ * connections must not become a flood of log lines. */
+#define MASTER_LIMIT_LOG_MS		(10 * 1000)
 
 /* Sandbox rlimits. The worker holds fds 0-2 (/dev/null), 3 (master),
  * 4 (client), 5 (auth) and receives exactly one more, the storage

@@ -163,8 +163,8 @@ privdrop(const char *chroot_dir, uid_t uid, gid_t gid, const gid_t *groups,
 			*why = "chdir(\"/\") failed";
 			return -1;
 		}
-		if (stat("/", &got) == -1 || got.st_dev != want.st_dev ||
-		    got.st_ino != want.st_ino) {
+		if (TESTHOOK_FAIL("chroot_root") || stat("/", &got) == -1 ||
+		    got.st_dev != want.st_dev || got.st_ino != want.st_ino) {
 			*why = "\"/\" is not the chroot directory after chroot";
 			return -1;
 		}
@@ -211,11 +211,12 @@ privdrop(const char *chroot_dir, uid_t uid, gid_t gid, const gid_t *groups,
 		*why = "root could be regained";
 		return -1;
 	}
-	if (setgid(0) != -1 || setegid(0) != -1) {
+	if (TESTHOOK_FAIL("regain_gid") || setgid(0) != -1 ||
+	    setegid(0) != -1) {
 		*why = "gid 0 could be regained";
 		return -1;
 	}
-	if (!caps_all_clear()) {
+	if (TESTHOOK_FAIL("caps") || !caps_all_clear()) {
 		*why = "capabilities survived the uid change";
 		return -1;
 	}

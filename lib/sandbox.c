@@ -77,7 +77,9 @@ limits_for(enum sandbox_role role)
  * Sanitizer builds: LeakSanitizer's exit-time check stops the world with
  * clone and ptrace and lists threads in /proc, none of which a confined
  * process has. This documented LSan hook turns the check off once a
- * process is confined (the unconfined master and auth helper keep it).
+ * process is confined (the unconfined master and auth helper keep it),
+ * and in a worker that failed a confinement step after its chroot (no
+ * /proc there: LSan would abort, and the exit status would be lost).
  */
 static int sandbox_confined;
 int __lsan_is_turned_off(void);
@@ -85,16 +87,17 @@ int __lsan_is_turned_off(void);
 int
 __lsan_is_turned_off(void)
 {
-	return sandbox_confined;
+	return sandbox_confined || access("/proc/self/maps", R_OK) != 0;
 }
 #endif
 
+/* step: the test hook's name for this limit. */
 static int
-set_limit(int res, rlim_t v)
+set_limit(int res, rlim_t v, const char *step)
 {
 	struct rlimit rl = { v, v };
 
-	if (TESTHOOK_FAIL("rlimit"))
+	if (TESTHOOK_FAIL(step))
 		return -1;
 	return setrlimit(res, &rl);
 }
@@ -102,29 +105,35 @@ set_limit(int res, rlim_t v)
 static int
 apply_limits(const struct role_limits *l, const char **why)
 {
-	if (set_limit(RLIMIT_CORE, 0) == -1) {
+	if (set_limit(RLIMIT_CORE, 0, "rlimit_core") == -1) {
 		*why = "setrlimit(RLIMIT_CORE) failed";
 		return -1;
 	}
-	if (l->no_files && set_limit(RLIMIT_FSIZE, 0) == -1) {
+	if (l->no_files && set_limit(RLIMIT_FSIZE, 0, "rlimit_fsize") == -1) {
 		*why = "setrlimit(RLIMIT_FSIZE) failed";
 		return -1;
 	}
-	if (l->no_procs && set_limit(RLIMIT_NPROC, 0) == -1) {
+	if (l->no_procs && set_limit(RLIMIT_NPROC, 0, "rlimit_nproc") == -1) {
 		*why = "setrlimit(RLIMIT_NPROC) failed";
 		return -1;
 	}
-	if (l->no_procs && (set_limit(RLIMIT_MEMLOCK, 0) == -1 ||
-	    set_limit(RLIMIT_MSGQUEUE, 0) == -1)) {
-		*why = "setrlimit(RLIMIT_MEMLOCK/MSGQUEUE) failed";
+	if (l->no_procs &&
+	    set_limit(RLIMIT_MEMLOCK, 0, "rlimit_memlock") == -1) {
+		*why = "setrlimit(RLIMIT_MEMLOCK) failed";
 		return -1;
 	}
-	if (l->as != RLIM_INFINITY && set_limit(RLIMIT_AS, l->as) == -1) {
+	if (l->no_procs &&
+	    set_limit(RLIMIT_MSGQUEUE, 0, "rlimit_msgqueue") == -1) {
+		*why = "setrlimit(RLIMIT_MSGQUEUE) failed";
+		return -1;
+	}
+	if (l->as != RLIM_INFINITY &&
+	    set_limit(RLIMIT_AS, l->as, "rlimit_as") == -1) {
 		*why = "setrlimit(RLIMIT_AS) failed";
 		return -1;
 	}
 	if (l->nofile != RLIM_INFINITY &&
-	    set_limit(RLIMIT_NOFILE, l->nofile) == -1) {
+	    set_limit(RLIMIT_NOFILE, l->nofile, "rlimit_nofile") == -1) {
 		*why = "setrlimit(RLIMIT_NOFILE) failed";
 		return -1;
 	}
@@ -167,11 +176,8 @@ seccomp_apply(const struct sb_policy *p, uint32_t self, int export_fd,
 	scmp_filter_ctx ctx;
 	int rc = 0;
 
-	if (TESTHOOK_FAIL("seccomp")) {
-		*why = "seccomp_load failed";
-		return -1;
-	}
-	ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	ctx = TESTHOOK_FAIL("seccomp_init") ? NULL :
+	    seccomp_init(SCMP_ACT_KILL_PROCESS);
 	if (ctx == NULL) {
 		*why = "seccomp_init failed";
 		return -1;
@@ -199,7 +205,8 @@ seccomp_apply(const struct sb_policy *p, uint32_t self, int export_fd,
 			cmp[n++] = SCMP_CMP(c->arg, SCMP_CMP_MASKED_EQ,
 			    c->mask, value);
 		}
-		rc = seccomp_rule_add_array(ctx, action, r->nr, n, cmp);
+		rc = TESTHOOK_FAIL("seccomp_rule_add") ? -EPERM :
+		    seccomp_rule_add_array(ctx, action, r->nr, n, cmp);
 		/* A system call this architecture does not have (negative
 		 * pseudo number) is simply absent from the filter. */
 		if (rc < 0 && r->nr >= 0) {
@@ -211,7 +218,7 @@ seccomp_apply(const struct sb_policy *p, uint32_t self, int export_fd,
 	if (export_fd >= 0)
 		rc = seccomp_export_pfc(ctx, export_fd);
 	else
-		rc = seccomp_load(ctx);
+		rc = TESTHOOK_FAIL("seccomp") ? -EPERM : seccomp_load(ctx);
 	seccomp_release(ctx);
 	if (rc < 0) {
 		*why = export_fd >= 0 ? "seccomp_export_pfc failed" :
@@ -307,7 +314,8 @@ sandbox_enter(enum sandbox_role role, const char *const *dirs,
 	{
 		struct sysinfo si;
 
-		if (sysinfo(&si) != -1 || errno != EPERM) {
+		if (TESTHOOK_FAIL("filter_in_force") || sysinfo(&si) != -1 ||
+		    errno != EPERM) {
 			*why = "the seccomp filter is not in force";
 			return -1;
 		}

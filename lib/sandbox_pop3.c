@@ -73,10 +73,14 @@ static const struct sb_rule pop3_rules[] = {
 	SB_ALLOW(tgkill, SB_ARG_SELF(0)),
 
 	/* TLS (OpenSSL 3, initialised before the filter): the DRBG reseeds
-	 * from getrandom and checks getpid for forks; locks are futexes.
-	 * An established handshake, read and write need nothing else. */
+	 * from getrandom and checks getpid for forks. A handshake, read and
+	 * write need nothing else. No futex: the worker is single-threaded,
+	 * so its locks never wait, and strace of plain, STLS, implicit TLS
+	 * 1.2/1.3, SASL and RETR sessions shows futex only before the
+	 * filter (pthread_once waking waiters after OpenSSL's run-once
+	 * initialisation). Something initialised lazily after the filter
+	 * would die here: initialise it before (SECURITY-RULES rule 4). */
 	SB_ALLOW(getrandom),
-	SB_ALLOW(futex),
 
 	/* Harmless probes fail instead of killing (PF3, PF6, PF7): glibc
 	 * stdio fstat()s its streams, malloc's fatal path tries /dev/tty,

@@ -73,17 +73,15 @@ static const struct sb_rule store_rules[] = {
 	SB_ALLOW(madvise),
 
 	/* Time, waiting for locks, unique dot-lock names (getrandom).
-	 * futex was for OpenSSL's run-once locks; the store no longer
-	 * links OpenSSL (its hash is in-tree) and single-threaded glibc
-	 * should not need it: a candidate for removal once a traced
-	 * session (RETR, DELE, expunge, lock waits) shows no futex. */
+	 * No futex: storage does not link OpenSSL (its hash is in-tree),
+	 * is single-threaded, and traced sessions (RETR, DELE, expunge,
+	 * lock waits) make no futex call after the filter. */
 	SB_ALLOW(clock_gettime),
 	SB_ALLOW(gettimeofday),
 	SB_ALLOW(time),
 	SB_ALLOW(nanosleep),
 	SB_ALLOW(clock_nanosleep),
 	SB_ALLOW(getrandom),
-	SB_ALLOW(futex),
 	SB_ALLOW(getuid),
 	SB_ALLOW(geteuid),
 

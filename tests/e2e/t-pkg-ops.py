@@ -198,6 +198,30 @@ try:
     t.eq(int(open(d.config["pid_file"]).read()), d.proc.pid,
          "pid file: a stale one is replaced")
 
+    # A second master on another port but the same pid file finds it
+    # locked by the live one: it refuses to start, and neither takes
+    # the file over nor removes it when it exits.
+    conf2 = d.conf + ".second"
+    with open(d.conf) as f, open(conf2, "w") as g:
+        g.write(f.read().replace("listen = 127.0.0.1:%d" % d.port,
+                                 "listen = 127.0.0.1:%d" % harness.free_port()))
+    second = subprocess.Popen(unit_argv(d)[:-1] + [conf2],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out = second.communicate(timeout=15)[0]
+    except subprocess.TimeoutExpired:
+        second.kill()
+        out = second.communicate()[0]
+    t.ok(second.returncode == 1 and
+         ("pid file %s is locked by a running postern (pid %d); not starting"
+          % (d.config["pid_file"], d.proc.pid)).encode() in out,
+         "pid file: a second master refuses to start, naming the live one "
+         "(status %s, %r)" % (second.returncode, out[-300:]))
+    t.eq(open(d.config["pid_file"]).read(), "%d\n" % d.proc.pid,
+         "pid file: still the live master's after the second one exited")
+    t.ok(d.proc.poll() is None and login(d.port).quit().startswith(b"+OK"),
+         "pid file: the live master keeps serving")
+
     # --- SIGHUP: reload, and a bad file keeps the old configuration ---
     d.config["plaintext_auth"] = "never"
     d.write_config()

@@ -2,10 +2,13 @@
 """
 t-sec-failclosed.py - every confinement step fails closed. The
 hook-enabled worker is told to fail one step at a time (user lookup,
-empty_dir check, chroot, chdir, setgroups, setresgid, setresuid, the
-proof that root cannot be regained, descriptors, rlimits, dumpable,
-no_new_privs, seccomp): the client gets no greeting, only a closed
-connection, and the failure is logged. Real misconfigurations do the
+empty_dir check, chroot, chdir, the check that "/" is the chroot,
+setgroups, setresgid, setresuid, the proofs that root and gid 0 cannot
+be regained and that no capability survived, descriptors, each rlimit,
+dumpable, no_new_privs, seccomp_init, a seccomp rule, seccomp_load, the
+proof that the filter is in force): the client gets no greeting, only a
+closed connection, the failure is logged, and so is the session's end
+(one line). Real misconfigurations do the
 same with the release worker (empty_dir made non-empty, writable or
 seeded with a file of unpriv_user; an unpriv_user with gid 0). Storage's
 sandbox steps (Landlock, seccomp, ...) fail closed too. And the release
@@ -25,31 +28,47 @@ t = harness.TAP()
 USER = "ptsecfail"
 GID0 = "ptsecgidzero"
 
+# Each rlimit the role sets, then the filter's steps (with seccomp only).
+RLIMITS = ["core", "fsize", "nproc", "memlock", "msgqueue"] + \
+    ([] if sechelp.ASAN else ["as"]) + ["nofile"]   # ASan: no AS cap
+STORE_RLIMITS = ["core", "nproc", "memlock", "msgqueue", "nofile"]
+SECCOMP_STEPS = [
+    ("seccomp_init", "seccomp_init failed"),
+    ("seccomp_rule_add", "seccomp_rule_add failed"),
+    ("seccomp", "seccomp_load failed"),
+    ("filter_in_force", "the seccomp filter is not in force"),
+]
 WORKER_STEPS = [
     ("unpriv_user", "unpriv_user: the account does not exist"),
     ("empty_dir", "empty_dir: empty_dir check failed"),
     ("chroot", "privilege drop: chroot failed"),
     ("chdir", "privilege drop: chdir("),
+    # Log lines escape '"' (\x22).
+    ("chroot_root", "privilege drop: \\x22/\\x22 is not the chroot "
+     "directory after chroot"),
     ("setgroups", "privilege drop: setgroups failed"),
     ("setresgid", "privilege drop: setresgid failed"),
     ("setresuid", "privilege drop: setresuid failed"),
     ("regain_root", "privilege drop: root could be regained"),
+    ("regain_gid", "privilege drop: gid 0 could be regained"),
+    ("caps", "privilege drop: capabilities survived the uid change"),
     ("close_fds", "sandbox: closing descriptors failed"),
-    ("rlimit", "sandbox: setrlimit(RLIMIT_CORE) failed"),
+] + [("rlimit_" + r, "sandbox: setrlimit(RLIMIT_%s) failed" % r.upper())
+     for r in RLIMITS] + [
     ("dumpable", "sandbox: prctl(PR_SET_DUMPABLE, 0) failed"),
     ("no_new_privs", "sandbox: prctl(PR_SET_NO_NEW_PRIVS) failed"),
-    ("seccomp", "sandbox: seccomp_load failed"),
-]
+] + [(step, "sandbox: " + why) for step, why in SECCOMP_STEPS]
 STORE_STEPS = [
     ("close_fds", "closing descriptors failed"),
-    ("rlimit", "setrlimit(RLIMIT_CORE) failed"),
+] + [("rlimit_" + r, "setrlimit(RLIMIT_%s) failed" % r.upper())
+     for r in STORE_RLIMITS] + [
     ("dumpable", "prctl(PR_SET_DUMPABLE, 0) failed"),
     ("no_new_privs", "prctl(PR_SET_NO_NEW_PRIVS) failed"),
     ("landlock_abi", "landlock_create_ruleset(VERSION) failed"),
     ("landlock_rule", "landlock_add_rule failed"),
     ("landlock", "landlock_restrict_self failed"),
-    ("seccomp", "seccomp_load failed"),
-]
+] + SECCOMP_STEPS
+FILTER_STEPS = [step for step, _ in SECCOMP_STEPS]
 
 
 def no_greeting(d):
@@ -85,29 +104,41 @@ d.write_mbox(USER, harness.make_mbox([harness.message(1)]))
 try:
     d.start()
     t.ok(greeted(d), "the hook worker greets when no step is failed")
+    def end_lines():
+        return [l for l in d.read_log().splitlines() if "session end: " in l]
     for step, why in WORKER_STEPS:
-        if step == "seccomp" and not sechelp.SECCOMP:
-            t.ok(True, "# SKIP built --without-seccomp: no seccomp step")
+        if step in FILTER_STEPS and not sechelp.SECCOMP:
+            t.ok(True, "# SKIP built --without-seccomp: no %s step" % step)
             continue
         sechelp.set_fail_step(libexec, step)
+        needle = "confinement failed (%s" % why
+        before = sechelp.log_count(d, needle)
+        ends = len(end_lines())
         ok, got = no_greeting(d)
         t.ok(ok, "%s fails: connection closed without a greeting (got %r)"
              % (step, got))
-        t.ok(d.wait_log("confinement failed (%s" % why),
+        t.ok(harness.wait_for(lambda: sechelp.log_count(d, needle) > before, 10),
              "%s fails: logged \"%s\"" % (step, why))
+        harness.wait_for(lambda: len(end_lines()) > ends, 10)
+        new = end_lines()[ends:]
+        t.ok(len(new) == 1 and 'reason="worker failed (exit status 1)"' in new[0],
+             "%s fails: one session-end line, the worker's failure (%s)"
+             % (step, new))
     sechelp.set_fail_step(libexec, None)
     t.ok(greeted(d), "back to normal: greeting again")
 
     for step, why in STORE_STEPS:
-        if step == "seccomp" and not sechelp.SECCOMP:
-            t.ok(True, "# SKIP built --without-seccomp: no seccomp step")
+        if step in FILTER_STEPS and not sechelp.SECCOMP:
+            t.ok(True, "# SKIP built --without-seccomp: no %s step" % step)
             continue
         sechelp.set_store_fail_step(libexec, step)
+        needle = "sandbox: %s; ending the session" % why
+        before = sechelp.log_count(d, needle)
         c, r = sechelp.login(d, USER)
         t.ok(r.startswith(b"-ERR [SYS/TEMP]") or c.closed(5),
              "storage %s fails: the login ends in -ERR [SYS/TEMP] (%r)"
              % (step, r))
-        t.ok(d.wait_log("sandbox: %s; ending the session" % why),
+        t.ok(harness.wait_for(lambda: sechelp.log_count(d, needle) > before, 10),
              "storage %s fails: logged \"%s\"" % (step, why))
         c.close()
     # A kernel without Landlock is not a failure: storage goes on with

@@ -3,7 +3,8 @@
 t-sec-hooks.py - a hostile worker. With the hook-enabled worker
 (postern-pop3-hooks, built for "make check" only), a live, confined worker
 is told to attack: open /etc/shadow and another user's mailbox (directly,
-through "..", through /proc), create files, exec, create sockets,
+through "..", through /proc; before login and after, while it holds its
+storage channel), create files, exec, create sockets,
 connect, fork, start a thread, signal, ptrace and read the memory of
 another worker, regain root, map executable memory; forge storage and
 master messages naming another user; send the master malformed and
@@ -62,13 +63,50 @@ def more_logged(needle, before, timeout=10):
     return False
 
 
+def session_of(pattern):
+    """The session id in the last log line matching pattern (a regex
+    around the marker SESSION), or None."""
+    ids = re.findall(pattern.replace("SESSION", r"session=(\d+)"), d.read_log())
+    return ids[-1] if ids else None
+
+
+def end_lines(sid, daemon=None):
+    """The "session end" lines of session sid."""
+    return [l for l in (daemon or d).read_log().splitlines()
+            if "session end: " in l and " session=%s " % sid in l]
+
+
+def one_end_line(sid, reason, timeout=10, daemon=None):
+    """Wait for session sid's session-end line; true if there is exactly
+    one and it gives reason."""
+    harness.wait_for(lambda: end_lines(sid, daemon), timeout)
+    time.sleep(0.2)     # a second line would follow at once
+    lines = end_lines(sid, daemon)
+    return len(lines) == 1 and ('reason="%s"' % reason) in lines[0], lines
+
+
 def fresh():
     c = sechelp.connect(d)
     c.line()
     return c
 
 
+# A worker that stops enforcing its own pre-authentication deadline is
+# killed by the master's backstop: preauth_timeout + PAM's 30 s + the
+# failure delay + the throttling cap + 10 s, here 45 s. It runs on a
+# daemon of its own, from the start, while the rest of the test runs.
+BACKSTOP_S = 5 + 30 + 10
+d2 = harness.Daemon(users=(EVIL,), config={
+    "preauth_timeout": "5", "auth_fail_delay": "0", "auth_throttle_max": "0"})
+d2.config["libexec_dir"] = sechelp.hook_libexec(d2.dir)
+d2.write_config()
+stalled = None
 try:
+    d2.start()
+    stalled = sechelp.connect(d2)
+    stalled.line()
+    stalled.send(b"XPOSTERN-ATTACK stall\r\n")
+    stalled_at = time.time()
     d.start()
     deadline = time.time() + 10
     while time.time() < deadline and \
@@ -114,6 +152,7 @@ try:
         name, arg = item if isinstance(item, tuple) else (item, None)
         before = sigsys_count()
         c = fresh()
+        pid = sechelp.worker_pid(d, c)
         r = attack(c, name, arg)
         closed = r is None or c.closed(5)
         t.ok(r is None and closed, "%s%s kills the worker (got %r)"
@@ -122,6 +161,10 @@ try:
         while time.time() < deadline and sigsys_count() <= before:
             time.sleep(0.05)
         t.ok(sigsys_count() > before, "the master logged the SIGSYS death (%s)" % name)
+        sid = session_of(r"SESSION rhost=\S+: postern-pop3\[%d\] killed by the sandbox" % pid)
+        ok, lines = one_end_line(sid, "killed by the sandbox (SIGSYS)")
+        t.ok(sid is not None and ok,
+             "exactly one session-end line for it, reason SIGSYS (%s)" % lines)
         c.close()
     t.ok(os.path.exists("/proc/%d" % vpid) and victim.cmd("CAPA")[:3] == b"+OK",
          "the attacked worker is alive and serving")
@@ -139,6 +182,11 @@ try:
         t.ok(closed, "%s: the session is ended (%r)" % (name, r))
         t.ok(d.wait_log("worker violated the auth protocol: " + why),
              "%s: the auth helper logs '%s'" % (name, why))
+        sid = session_of(r"SESSION rhost=\S+: worker violated the auth protocol: " + why)
+        ok, lines = one_end_line(sid, "ended by the auth helper: " + why)
+        t.ok(sid is not None and ok,
+             "%s: exactly one session-end line, the helper's reason (%s)"
+             % (name, lines))
         c.close()
     t.ok(d.wait_log("ended at the auth helper's request"),
          "the master ends sessions at the auth helper's request")
@@ -156,6 +204,22 @@ try:
              "%s: storage ends the session instead of answering (%r)" % (name, r))
         t.ok(d.wait_log(logged), "%s: storage logs '%s'" % (name, logged))
         c.close()
+
+    # ---- after login, holding its storage channel: still no files ----
+    c, r = sechelp.login(d, EVIL)
+    t.ok(r.startswith(b"+OK") and c.cmd("STAT").startswith(b"+OK"),
+         "logged in as itself, storage answering")
+    for name, arg in [("open", vpath), ("open", "../../../../../.." + vpath),
+                      ("open", "/proc/self/root" + vpath),
+                      ("open", "/proc/1/root" + vpath), ("openat", vpath),
+                      ("openat2", vpath), ("stat", vpath),
+                      ("open", "/etc/shadow")]:
+        r = attack(c, name, arg)
+        t.ok(r is not None and r.startswith("+OK %s rv=-1 errno=EACCES" % name),
+             "after login: %s %s fails with EACCES (%r)" % (name, arg, r))
+    t.ok(c.cmd("STAT").startswith(b"+OK") and c.cmd("QUIT").startswith(b"+OK"),
+         "after login: the session still works, and ends normally")
+    c.close()
 
     c, r = sechelp.login(d, EVIL)
     r = attack(c, "auth-replay", VICTIM)
@@ -196,6 +260,29 @@ try:
     t.ok(c.closed(10), "a WORKER_TLS after login ends the session")
     c.close()
 
+    # WORKER_STATS is the session-end line: taken once, a second one
+    # (a forged extra line) ends the session without a second line.
+    c, r = sechelp.login(d, EVIL)
+    pid = sechelp.worker_pid(d, c)
+    r = attack(c, "master-stats", "forged-one")
+    t.ok(r is not None and r.startswith("+OK master-stats rv=0"),
+         "a worker's first WORKER_STATS is taken (%r)" % r)
+    t.ok(d.wait_log('reason="forged-one"'), "... as its session-end line")
+    sid = session_of(r'session end: [^\n]* SESSION [^\n]*reason="forged-one"')
+    before = sechelp.log_count(d, "unexpected WORKER_STATS from postern-pop3")
+    attack(c, "master-stats", "forged-two")
+    t.ok(c.closed(10), "a second WORKER_STATS ends the session")
+    t.ok(more_logged("unexpected WORKER_STATS from postern-pop3", before),
+         "... and the master logs it")
+    t.ok(sechelp.wait_gone(pid), "... its worker is gone")
+    time.sleep(0.2)
+    lines = end_lines(sid)
+    t.ok(sid is not None and len(lines) == 1 and "forged-one" in lines[0],
+         "still exactly one session-end line for it (%s)" % lines)
+    t.ok('reason="forged-two"' not in d.read_log(),
+         "the second report was not logged")
+    c.close()
+
     # ---- nobody read the victim's mailbox; the daemon keeps serving ----
     time.sleep(0.3)
     t.eq(os.stat(vpath).st_atime, atime0,
@@ -215,9 +302,31 @@ try:
     t.ok(os.stat(vpath).st_atime != atime0,
          "(control) a real read does change the mailbox's atime")
     t.ok(d.proc.poll() is None, "the master is still running")
+
+    # ---- the stalled worker meets the master's backstop ----
+    left = stalled_at + BACKSTOP_S + 15 - time.time()
+    t.ok(d2.wait_log("pre-authentication deadline passed; killing worker",
+                     max(left, 1)),
+         "a worker that stalls before login is killed at the master's "
+         "deadline")
+    t.ok(stalled.closed(10), "... and its client is disconnected")
+    sid = None
+    for line in d2.read_log().splitlines():
+        m = re.search(r"session=(\d+) rhost=\S+: pre-authentication deadline", line)
+        if m:
+            sid = m.group(1)
+    ok, lines = one_end_line(sid, "pre-authentication deadline passed",
+                             daemon=d2)
+    t.ok(sid is not None and ok,
+         "exactly one session-end line for it, the deadline as reason (%s)"
+         % lines)
 except Exception as e:
     t.ok(False, "unexpected exception: %r" % e)
     t.diag(d.read_log()[-4000:])
+    t.diag(d2.read_log()[-2000:])
 finally:
+    if stalled is not None:
+        stalled.close()
     d.cleanup()
+    d2.cleanup()
 t.done()

@@ -2,8 +2,9 @@
 """
 t-sec-limits.py - slow, silent and greedy clients cannot hold the server:
 unauthenticated connections per address (a slowloris), connections per
-address, total connections and sessions per user are limited, refused
-with -ERR [SYS/TEMP] and logged once per interval; silent and trickling
+address and total connections are limited, refused with -ERR [SYS/TEMP]
+and logged once per interval; a second session of a user gets -ERR
+[IN-USE], also logged once per interval; silent and trickling
 clients are cut at the pre-authentication deadline; a flood of pipelined
 commands is answered in order with bounded memory; and throughout, a
 legitimate client from another address is served.
@@ -87,6 +88,15 @@ try:
     t.eq(r, b"-ERR [IN-USE] Mailbox is in use by another session.",
          "a second concurrent session of one user gets [IN-USE]")
     c.close()
+    t.ok(d.wait_log('limit sessions_per_user reached; refusing logins with '
+                    '[IN-USE] (first: rhost=127.0.0.4 user="%s" session=' % U1),
+         "the per-user limit is logged with the address and the user")
+    c, r = S.login(d, U1, source="127.0.0.4")
+    t.ok(r.startswith(b"-ERR [IN-USE]"), "a third attempt gets [IN-USE] too")
+    c.close()
+    time.sleep(0.3)
+    t.eq(S.log_count(d, "limit sessions_per_user reached"), 1,
+         "but the limit is logged only once per interval")
 
     # ---- the pre-authentication deadline cuts silent clients ----
     start = time.time()

@@ -1,7 +1,8 @@
 /*
  * test-ipc.c - IPC framing and marshalling: round trips, descriptor
  * passing, and rejection of truncated, oversized, wrong-version,
- * unknown-flag and over-read frames.
+ * unknown-flag and over-read frames; compaction of the receive buffer
+ * leaves no stale copy.
  */
 #include "config.h"
 
@@ -338,6 +339,51 @@ test_large_frames(void)
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "writer finished");
 }
 
+/*
+ * Compacting the receive buffer moves a partly received frame down to its
+ * start; the copy left where it was (an auth request carries a password)
+ * must be wiped, not merely left unused.
+ */
+static void
+test_compact_wipe(void)
+{
+	static const char secret[] = "compaction-leaves-no-copy";
+	struct ipc_buf big, sec;
+	struct ipc_conn c;
+	struct ipc_msg m;
+	uint32_t plen;
+	int sp[2];
+	bool got;
+
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	ipc_conn_init(&c, sp[1]);
+	/* A large frame, then all but the last byte of a small one that
+	 * carries the secret: reading the large one takes the small one's
+	 * first part too, and the read that completes it compacts. */
+	ipc_begin(&big, IPC_STORE_DATA);
+	memset(ipc_put_raw(&big, 100 * 1024), 'x', 100 * 1024);
+	ipc_begin(&sec, IPC_AUTH_REQUEST);
+	ipc_put_str(&sec, secret);
+	ipc_put_u8(&sec, 0);	/* the part sent first holds all the secret */
+	plen = (uint32_t)(sec.len - IPC_HDR_SIZE);
+	memcpy(sec.data, &plen, 4);
+	got = ipc_send(sp[0], &big) == 0 &&
+	    write(sp[0], sec.data, sec.len - 1) == (ssize_t)sec.len - 1 &&
+	    ipc_conn_recv(&c, &m, 5000) == 1 && m.type == IPC_STORE_DATA &&
+	    write(sp[0], sec.data + sec.len - 1, 1) == 1 &&
+	    ipc_conn_recv(&c, &m, 5000) == 1 && m.type == IPC_AUTH_REQUEST;
+	ok(got, "a large frame, then a small one completed by a later read");
+	ok(got && c.inlen < 1024, "... which compacted the buffer (%zu bytes "
+	    "in it)", c.inlen);
+	ok(got && memmem(c.in + c.inlen, c.incap - c.inlen, secret,
+	    sizeof(secret) - 1) == NULL,
+	    "no copy of the moved frame is left behind in the buffer");
+	ipc_buf_free(&big);
+	ipc_buf_free(&sec);
+	ipc_conn_close(&c);
+	close(sp[0]);
+}
+
 int
 main(void)
 {
@@ -345,5 +391,6 @@ main(void)
 	test_roundtrip();
 	test_stream_errors();
 	test_large_frames();
+	test_compact_wipe();
 	return tap_done();
 }

@@ -49,6 +49,9 @@
 /* Exit codes of a child that survived: 0 for success, errno + 1 for a
  * failed call (so EACCES is 14), 200+ for setup trouble. */
 #define CHILD_SETUP_FAILED	200
+/* A descriptor above every role's kept range, open when the child
+ * enters its sandbox: sandbox_enter must have closed it. */
+#define EXTRA_FD		9
 
 static const char *store_dirs[3];
 /* Taken before any sandbox: getppid itself is not allowed inside. */
@@ -98,6 +101,10 @@ run_in(enum sandbox_role role, child_fn fn)
 		if (null == -1 || dup2(null, 2) == -1)
 			_exit(CHILD_SETUP_FAILED);
 		close(null);
+		/* Something the role must not keep (like a descriptor a
+		 * library left open): a copy of a socket end. */
+		if (dup2(sp[0], EXTRA_FD) == -1)
+			_exit(CHILD_SETUP_FAILED);
 		if (sandbox_enter(role, store_dirs, &why) == -1)
 			_exit(CHILD_SETUP_FAILED + 1);
 		_exit(fn());
@@ -113,6 +120,8 @@ run_in(enum sandbox_role role, child_fn fn)
 /* ---- what the children try ---- */
 
 static int c_getpid(void) { return getpid() > 0 ? 0 : 1; }
+/* close, allowed in every role, tells whether the descriptor is open. */
+static int c_extra_fd_closed(void) { return errno_code(close(EXTRA_FD)); }
 static int c_malloc(void)
 {
 	size_t n = 16 * 1024 * 1024;
@@ -342,6 +351,8 @@ c_auth(void)
 		return 2;
 	if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 0)
 		return 3;
+	if (fcntl(EXTRA_FD, F_GETFD) != -1 || errno != EBADF)
+		return 4;	/* a descriptor above the kept ones stayed open */
 	return 0;
 }
 
@@ -351,6 +362,8 @@ static const struct {
 	int expect;		/* -1: SIGSYS; -2: SIGABRT; else exit code */
 } pop3_cases[] = {
 	{ "getpid works", c_getpid, 0 },
+	{ "a descriptor above the kept ones was closed (EBADF)",
+	    c_extra_fd_closed, EBADF + 1 },
 	{ "malloc/realloc of 32 MiB works (anonymous mmap, mremap)", c_malloc, 0 },
 	{ "getrandom works (OpenSSL's DRBG)", c_getrandom, 0 },
 	{ "clock_gettime works", c_clock, 0 },
@@ -403,6 +416,8 @@ static const struct {
 	int expect;
 } store_cases[] = {
 	{ "storage: file work in its directory works", c_store_files, 0 },
+	{ "storage: a descriptor above the kept ones was closed (EBADF)",
+	    c_extra_fd_closed, EBADF + 1 },
 	{ "storage: kill(pid, 0) works (dot-lock liveness)", c_kill0_parent, 0 },
 	{ "storage: kill(parent, SIGTERM) kills", c_kill_parent, -1 },
 	{ "storage: socket kills", c_socket, -1 },
@@ -699,7 +714,7 @@ main(void)
 	}
 #endif
 	st = run_in(SANDBOX_AUTH, c_auth);
-	check_case("auth: non-dumpable, no core dumps, no NNP (PAM needs it)", st, 0);
+	check_case("auth: non-dumpable, no core dumps, no NNP (PAM needs it), extra descriptors closed", st, 0);
 
 	inspect(SANDBOX_POP3, "pop3");
 	inspect(SANDBOX_STORE, "store");
