@@ -26,9 +26,17 @@ bool testhook_fail(const char *step);
  * 600000. */
 int testhook_idle_ms(int ms);
 #define TESTHOOK_IDLE_MS(ms)	testhook_idle_ms(ms)
+
+/* The environment variable listing paths (":"-separated) that storage
+ * tries to open once it is confined, logging each outcome: what its
+ * Landlock rules really let through in a live session. */
+#define TESTHOOK_PROBE_ENV	"POSTERN_TEST_PROBE_OPEN"
+void testhook_probe_opens(void);
+#define TESTHOOK_PROBE_OPENS()	testhook_probe_opens()
 #else
 #define TESTHOOK_FAIL(step)	0
 #define TESTHOOK_IDLE_MS(ms)	(ms)
+#define TESTHOOK_PROBE_OPENS()	((void)0)
 #endif
 
 #endif

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "mbox.h"
 #include "sandbox.h"
+#include "testhook.h"
 #include "util.h"
 
 struct store {
@@ -378,6 +379,7 @@ main(int argc, char **argv)
 			fatalx("sandbox: %s; ending the session", why);
 		free(dir);
 	}
+	TESTHOOK_PROBE_OPENS();
 	ipc_conn_init(&st.worker, FD_WORKER);
 	for (;;) {
 		struct ipc_msg m;

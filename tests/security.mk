@@ -77,7 +77,8 @@ dist_check_SCRIPTS += \
 	tests/e2e/t-sec-failclosed.py \
 	tests/e2e/t-sec-auth.py \
 	tests/e2e/t-sec-store-ipc.py \
-	tests/e2e/t-sec-limits.py
+	tests/e2e/t-sec-limits.py \
+	tests/e2e/t-sec-landlock.py
 TESTS += \
 	tests/e2e/t-sec-pfc.py \
 	tests/e2e/t-sec-procs.py \
@@ -85,4 +86,5 @@ TESTS += \
 	tests/e2e/t-sec-failclosed.py \
 	tests/e2e/t-sec-auth.py \
 	tests/e2e/t-sec-store-ipc.py \
-	tests/e2e/t-sec-limits.py
+	tests/e2e/t-sec-limits.py \
+	tests/e2e/t-sec-landlock.py

@@ -111,6 +111,18 @@ def set_store_fail_step(libexec, step):
         _wrapper(target, builddir_file("postern-store-hooks"), step)
 
 
+def set_store_probe(libexec, paths):
+    """Make storage (the hook-enabled one) try to open each of paths once
+    it is confined, and log "test probe: open PATH: ok|ERRNO"."""
+    target = os.path.join(libexec, "postern-store")
+    tmp = target + ".new"
+    with open(tmp, "w") as f:
+        f.write("#!/bin/sh\nPOSTERN_TEST_PROBE_OPEN='%s' exec %s \"$@\"\n"
+                % (":".join(paths), builddir_file("postern-store-hooks")))
+    os.chmod(tmp, 0o755)
+    os.rename(tmp, target)
+
+
 def children(pid):
     out = []
     try:

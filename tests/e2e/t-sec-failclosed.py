@@ -227,6 +227,8 @@ for name in ("postern-pop3-hooks", "postern-pop3s-hooks"):
          binary_has(name, b"POSTERN_TEST_FAIL") and
          binary_has(name, b"POSTERN_TEST_IDLE_MS"),
          "(control) %s contains the hook markers" % name)
+t.ok(binary_has("postern-store-hooks", b"POSTERN_TEST_PROBE_OPEN"),
+     "(control) postern-store-hooks contains the open probe")
 for name in ("postern-pop3", "postern-pop3s", "postern-store", "postern",
              "postern-auth"):
     if have_hooks:
@@ -235,6 +237,8 @@ for name in ("postern-pop3", "postern-pop3s", "postern-store", "postern",
         continue
     t.ok(not binary_has(name, sechelp.HOOK_MARKER) and
          not binary_has(name, b"POSTERN_TEST_FAIL") and
-         not binary_has(name, b"POSTERN_TEST_IDLE_MS"),
-         "release %s contains no test hook (nor the idle override)" % name)
+         not binary_has(name, b"POSTERN_TEST_IDLE_MS") and
+         not binary_has(name, b"POSTERN_TEST_PROBE_OPEN"),
+         "release %s contains no test hook (nor the idle override or "
+         "the open probe)" % name)
 t.done()
