@@ -39,6 +39,10 @@ struct session {
 	pid_t worker_pid;
 	const char *worker_prog;	/* "postern-pop3" or "postern-pop3s" */
 	struct ipc_conn worker;		/* master <-> worker */
+	enum ipc_worker_start worker_start;	/* how the worker began */
+	/* The connection's two sockets, as accepted: an STLS hand-over
+	 * must return exactly these (fstat identity), nothing else. */
+	struct sock_id { dev_t dev; ino_t ino; } client_id, auth_id;
 	/* STLS: the plaintext worker handed the connection over (once) */
 	bool stls_moved;
 	int stls_client_fd;		/* received, waiting for the auth part */
@@ -47,6 +51,7 @@ struct session {
 	struct ipc_conn store;		/* master <-> storage (logs only) */
 	bool deadline_killed;		/* pre-auth backstop fired */
 	bool end_logged;		/* its "session end" line is written */
+	bool store_ready;		/* storage opened the maildrop */
 	bool worker_eof;		/* the worker closed its channel */
 	char end_cause[80];		/* why, if the master ended it */
 	char *user;			/* set when authenticated */

@@ -441,9 +441,10 @@ handle_granted(struct master *m, struct ipc_msg *msg)
 		free(home);
 		return true;
 	}
-	if (start_storage(m, s, home, (gid_t)g.gid) && m->cfg.login_delay > 0)
-		login_delay_record(&m->login_delay, (uint32_t)s->uid, now_ms(),
-		    (uint64_t)m->cfg.login_delay * 1000);
+	/* login_delay counts from storage's STORE_READY (the mailbox is
+	 * open), not from here: a login whose mailbox was busy or broken
+	 * did not happen. */
+	(void)start_storage(m, s, home, (gid_t)g.gid);
 	free(home);
 	return true;
 }

@@ -247,6 +247,15 @@ lock_pid_file(const char *path)
 			    path);
 			return -1;
 		}
+		/* A planted link, or a file someone else made or may write
+		 * (and could hold locked to keep us from starting): not ours
+		 * to obey; start afresh. Checked again once it is open. */
+		if (lstat(path, &named) == 0 && (named.st_nlink > 1 ||
+		    named.st_uid != 0 || (named.st_mode & 022) != 0)) {
+			if (unlink(path) == -1)
+				break;
+			continue;
+		}
 		fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
 		    O_CLOEXEC | O_NOCTTY, 0644);
 		if (fd == -1 && errno == ENOENT) {
@@ -257,6 +266,13 @@ lock_pid_file(const char *path)
 		}
 		if (fd == -1)
 			break;
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    (st.st_nlink > 1 || st.st_uid != 0 ||
+		    (st.st_mode & 022) != 0)) {
+			(void)unlink(path);
+			close(fd);
+			continue;
+		}
 		if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
 			if (errno == EWOULDBLOCK) {
 				pid_file_holder(fd, holder, sizeof(holder));
@@ -265,16 +281,18 @@ lock_pid_file(const char *path)
 				close(fd);
 				return -2;
 			}
+			close(fd);
 			break;
 		}
 		/* Ours only if it is still the file named path (a master
 		 * that is exiting removes it) and has no other name. */
 		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-		    st.st_nlink == 1 && lstat(path, &named) == 0 &&
+		    st.st_nlink == 1 && st.st_uid == 0 &&
+		    (st.st_mode & 022) == 0 && lstat(path, &named) == 0 &&
 		    named.st_dev == st.st_dev && named.st_ino == st.st_ino)
 			return fd;
 		if (fstat(fd, &st) == 0 && st.st_nlink > 1)
-			(void)unlink(path);	/* a planted link: start afresh */
+			(void)unlink(path);	/* linked since: start afresh */
 		close(fd);
 	}
 	log_warn("pid file %s (not written)", path);

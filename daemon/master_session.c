@@ -111,6 +111,43 @@ session_log_end(struct session *s, uint32_t retrieved, uint32_t deleted,
 	    (unsigned long long)((now_ms() - s->started_ms) / 1000));
 }
 
+/* Storage opened the maildrop: the login is complete. Once per session. */
+static bool
+store_ready(struct master *m, struct session *s, struct ipc_msg *msg)
+{
+	if (s->store_ready || !ipc_dec_empty(msg) || s->user == NULL)
+		return false;
+	s->store_ready = true;
+	if (m->cfg.login_delay > 0)
+		login_delay_record(&m->login_delay, (uint32_t)s->uid, now_ms(),
+		    (uint64_t)m->cfg.login_delay * 1000);
+	return true;
+}
+
+/* A socket's identity (sockfs inode), to recognise it when it comes back. */
+static void
+sock_id_of(int fd, struct sock_id *id)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		id->dev = st.st_dev;
+		id->ino = st.st_ino;
+	} else {
+		id->dev = 0;
+		id->ino = 0;	/* matches no socket */
+	}
+}
+
+static bool
+sock_id_is(int fd, const struct sock_id *want)
+{
+	struct sock_id got;
+
+	sock_id_of(fd, &got);
+	return got.ino != 0 && got.dev == want->dev && got.ino == want->ino;
+}
+
 /*
  * Start a worker, prog (postern-pop3 or postern-pop3s), for s on the
  * client socket cfd and the auth channel afd (the caller keeps its
@@ -146,6 +183,7 @@ worker_start(struct master *m, struct session *s, const char *prog,
 		return false;
 	}
 	s->worker_prog = prog;
+	s->worker_start = start;
 	ipc_conn_init(&s->worker, mw[0]);
 	(void)set_nonblock(mw[0], true);
 	if (!master_send_config(m, mw[0]))
@@ -215,6 +253,8 @@ session_accept(struct master *m, struct listener *ls)
 	snprintf(s->laddr, sizeof(s->laddr), "%s", laddr);
 	s->lport = lport;
 	s->stls_client_fd = -1;
+	sock_id_of(cfd, &s->client_id);
+	sock_id_of(wa[0], &s->auth_id);
 	ipc_conn_init(&s->worker, -1);
 	ipc_conn_init(&s->store, -1);
 	/* Plaintext connections get the worker without OpenSSL. */
@@ -346,15 +386,18 @@ worker_tls(struct session *s, struct ipc_msg *msg)
  * the helper keeps the session's attempt count). postern-pop3s does the
  * handshake and continues the session; the plaintext worker is killed,
  * and whatever it read after STLS dies with it (rule 5). Once per
- * session, before login, and only while TLS is configured; the worker
- * gains nothing it did not have (the connection was already its own).
+ * session, before login, from a worker started in plaintext, only while
+ * TLS is configured and the pre-authentication backstop has not fired.
+ * Each descriptor must be the very socket the master gave it (fstat
+ * identity): a compromised worker that passed its client socket as the
+ * "auth channel" would make postern-pop3s write the credentials it
+ * receives inside TLS back onto the TCP stream in cleartext.
  * Takes msg->fd. Returns -1 if refused, 0 while waiting for the second
  * part, 1 once the session has moved: s->worker is the new channel.
  */
 static int
 worker_stls(struct master *m, struct session *s, struct ipc_msg *msg)
 {
-	struct stat st;
 	uint8_t part;
 	int fd = msg->fd;
 	bool ok;
@@ -362,9 +405,11 @@ worker_stls(struct master *m, struct session *s, struct ipc_msg *msg)
 	msg->fd = -1;
 	if (fd < 0 || !ipc_dec_worker_stls(msg, &part) ||
 	    s->phase != SESSION_PREAUTH || s->tls || s->stls_moved ||
+	    s->worker_start != IPC_START_PLAIN || s->deadline_killed ||
 	    m->cfg.tls_cert[0] == '\0' ||
 	    (part == IPC_STLS_CLIENT) != (s->stls_client_fd < 0) ||
-	    fstat(fd, &st) == -1 || !S_ISSOCK(st.st_mode)) {
+	    !sock_id_is(fd, part == IPC_STLS_CLIENT ? &s->client_id :
+	    &s->auth_id)) {
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -385,8 +430,13 @@ worker_stls(struct master *m, struct session *s, struct ipc_msg *msg)
 	close(s->stls_client_fd);
 	s->stls_client_fd = -1;
 	close(fd);
-	if (!ok)
+	if (!ok) {
+		/* Forked but not set up: it must not outlive the session
+		 * (the reaper ends the session when it goes). */
+		if (s->worker_pid > 0)
+			kill(s->worker_pid, SIGKILL);
 		return -1;
+	}
 	log_debug("session=%llu: STLS; continued by postern-pop3s pid %ld",
 	    (unsigned long long)s->id, (long)s->worker_pid);
 	return 1;
@@ -442,6 +492,8 @@ conn_input(struct master *m, struct session *s, struct ipc_conn *c,
 				ok = worker_stats(s, &msg);
 			else if (ok && msg.type == IPC_WORKER_TLS && c == &s->worker)
 				ok = worker_tls(s, &msg);
+			else if (ok && msg.type == IPC_STORE_READY && c == &s->store)
+				ok = store_ready(m, s, &msg);
 			else
 				ok = false;
 checked:

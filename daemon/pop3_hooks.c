@@ -284,21 +284,39 @@ attack(struct pop3_session *s, const char *name, char *extra, size_t extrasz)
 	if (strcmp(name, "master-stls") == 0) {
 		/* A WORKER_STLS hand-over the master must refuse: argument
 		 * "auth" (the second part first), "nofd", "devnull" (not a
-		 * socket), "twice" (the first part twice), or "client" (a
-		 * well-formed first part, refused only by the state). */
+		 * socket), "twice" (the first part twice), "client-as-auth"
+		 * (the client socket in both parts: postern-pop3s would
+		 * write credentials to the network), "swapped" (the two
+		 * sockets exchanged), "master" (another socket of ours as the
+		 * client), or "client" (a well-formed first part, refused
+		 * only by the state). */
 		const char *how = hook_arg ? hook_arg : "client";
+		struct { uint8_t part; int fd; } f[2] = {
+			{ IPC_STLS_CLIENT, FD_CLIENT }, { 0, -2 },
+		};
 		struct ipc_buf b;
-		long r;
-		int n = strcmp(how, "twice") == 0 ? 2 : 1;
+		long r = 0;
 
-		for (r = 0; n-- > 0 && r == 0;) {
+		if (strcmp(how, "auth") == 0)
+			f[0].part = IPC_STLS_AUTH;
+		else if (strcmp(how, "nofd") == 0)
+			f[0].fd = -1;
+		else if (strcmp(how, "devnull") == 0)
+			f[0].fd = 0;
+		else if (strcmp(how, "twice") == 0)
+			f[1].part = IPC_STLS_CLIENT, f[1].fd = FD_CLIENT;
+		else if (strcmp(how, "client-as-auth") == 0)
+			f[1].part = IPC_STLS_AUTH, f[1].fd = FD_CLIENT;
+		else if (strcmp(how, "swapped") == 0) {
+			f[0].fd = FD_AUTH;
+			f[1].part = IPC_STLS_AUTH, f[1].fd = FD_CLIENT;
+		} else if (strcmp(how, "master") == 0)
+			f[0].fd = FD_MASTER;
+		for (int i = 0; i < 2 && r == 0 && f[i].fd != -2; i++) {
 			ipc_begin(&b, IPC_WORKER_STLS);
-			ipc_put_u8(&b, strcmp(how, "auth") == 0 ?
-			    IPC_STLS_AUTH : IPC_STLS_CLIENT);
-			if (strcmp(how, "devnull") == 0)
-				ipc_put_fd(&b, 0);
-			else if (strcmp(how, "nofd") != 0)
-				ipc_put_fd(&b, FD_CLIENT);
+			ipc_put_u8(&b, f[i].part);
+			if (f[i].fd >= 0)
+				ipc_put_fd(&b, f[i].fd);
 			r = ipc_send(FD_MASTER, &b);
 			ipc_buf_free(&b);
 		}

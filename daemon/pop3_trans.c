@@ -37,7 +37,7 @@ store_recv(struct pop3_session *s, struct ipc_msg *m)
 static void
 store_recv_locked(struct pop3_session *s, struct ipc_msg *m)
 {
-	store_recv_within(s, m, config_store_locked_reply_ms(&s->cfg));
+	store_recv_within(s, m, config_store_locked_reply_ms());
 }
 
 static void

@@ -557,14 +557,13 @@ config_expand(const char *tmpl, const char *user, const char *home)
  * (and a COMMIT that gives up then still answers), then scan, recover or
  * rewrite the mailbox, for which the usual reply time is the margin.
  * Waiting less would answer -ERR [SYS/TEMP] "Internal error" while
- * storage may still complete the expunge.
+ * storage may still complete the expunge. Storage may run with a newer
+ * configuration than the worker (a SIGHUP between their starts), so the
+ * wait covers the largest lock_timeout any configuration may set, not
+ * the worker's own.
  */
 int
-config_store_locked_reply_ms(const struct config *cfg)
+config_store_locked_reply_ms(void)
 {
-	unsigned lt = cfg->lock_timeout;
-
-	if (lt > STORE_LOCK_TIMEOUT_MAX)
-		lt = STORE_LOCK_TIMEOUT_MAX;
-	return (int)lt * 1000 + IPC_REPLY_TIMEOUT_MS;
+	return STORE_LOCK_TIMEOUT_MAX * 1000 + IPC_REPLY_TIMEOUT_MS;
 }

@@ -77,7 +77,7 @@ void config_free(struct config *);
 
 /* The worker's wait for postern-store's OPEN and COMMIT answers (ms):
  * lock_timeout plus IPC_REPLY_TIMEOUT_MS. */
-int config_store_locked_reply_ms(const struct config *);
+int config_store_locked_reply_ms(void);
 
 /*
  * Expand a path template: %u user, %h home, %% a percent sign. Returns

@@ -51,6 +51,7 @@ ipc_type_name(unsigned type)
 	case IPC_STORE_COMMIT: return "STORE_COMMIT";
 	case IPC_STORE_ERROR: return "STORE_ERROR";
 	case IPC_STORE_INIT: return "STORE_INIT";
+	case IPC_STORE_READY: return "STORE_READY";
 	default: return "UNKNOWN";
 	}
 }

@@ -117,6 +117,9 @@ enum ipc_type {
 	/* master -> storage, after IPC_CONFIG: u64 session, str user,
 	 * u32 uid, str mailbox path, str index directory ("" for none) */
 	IPC_STORE_INIT = 46,
+	/* storage -> master: (nothing): the maildrop is open, the login is
+	 * complete (LOGIN-DELAY counts from here); once per session */
+	IPC_STORE_READY = 48,
 
 #ifdef POSTERN_TEST_HOOKS
 	/* test-only: master -> worker: u32 attack number */

@@ -390,6 +390,7 @@ ipc_msgs_check(struct ipc_msg *m, uint16_t type)
 	case IPC_WORKER_STLS:
 		return ipc_dec_worker_stls(m, &u8);
 	case IPC_STORE_OPEN:
+	case IPC_STORE_READY:
 	case IPC_STORE_STAT:
 	case IPC_STORE_RSET:
 	case IPC_STORE_COMMIT:

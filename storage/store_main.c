@@ -268,6 +268,11 @@ do_open(struct store *st)
 		if (ipc_send(st->worker.fd, &b) == -1)
 			fatal("send to worker");
 		ipc_buf_free(&b);
+		/* The login is complete: the master counts login_delay
+		 * from here, not from a grant whose mailbox was busy. */
+		ipc_begin(&b, IPC_STORE_READY);
+		(void)ipc_send(FD_MASTER, &b);
+		ipc_buf_free(&b);
 	}
 }
 

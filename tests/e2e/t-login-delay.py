@@ -18,7 +18,7 @@ import clientlib as cl  # noqa: E402
 
 h.require_root()
 t = h.TAP()
-U, OTHER = "ptlogdly", "ptlogdl2"
+U, OTHER, BROKEN = "ptlogdly", "ptlogdl2", "ptlogdl3"
 DELAY = 4
 MBOX = h.make_mbox([h.message(1), h.message(2)])
 
@@ -53,7 +53,7 @@ try:
 finally:
     d.cleanup()
 
-d = h.Daemon(users=(U, OTHER), config={"login_delay": str(DELAY)})
+d = h.Daemon(users=(U, OTHER, BROKEN), config={"login_delay": str(DELAY)})
 d.write_mbox(U, MBOX)
 d.write_mbox(OTHER, MBOX)
 d.start()
@@ -135,6 +135,20 @@ try:
          "a login right after it is refused again: %r" % p.login_reply)
     p.drop()
     t.eq(d.read_mbox(U), after_first, "refused logins never touched the mailbox")
+
+    # A login whose mailbox cannot be opened did not happen: it starts
+    # no delay (the master counts from storage's STORE_READY).
+    os.mkdir(d.mbox_path(BROKEN))
+    p = cl.Pop(d, BROKEN)
+    t.ok(p.login_reply.startswith(b"-ERR [SYS/"),
+         "a login whose mailbox is a directory fails: %r" % p.login_reply)
+    p.drop()
+    os.rmdir(d.mbox_path(BROKEN))
+    d.write_mbox(BROKEN, MBOX)
+    p = cl.login(d, BROKEN)
+    t.ok(p.logged_in, "right after it, the login works: the failed one "
+         "started no delay")
+    t.ok(p.quit().startswith(b"+OK"), "QUIT")
 finally:
     d.cleanup()
 t.done()

@@ -180,8 +180,43 @@ try:
     d.stop()
     t.ok(os.path.islink(d.config["pid_file"]), "pid file: the symlink is left alone")
 
+    # A pid file someone else made and holds locked (a directory they
+    # could write to) must not keep postern from starting: it is not
+    # postern's, so it is replaced, not obeyed.
+    if os.path.lexists(d.config["pid_file"]):
+        os.unlink(d.config["pid_file"])
+    os.makedirs(os.path.dirname(d.config["pid_file"]), exist_ok=True)
+    with open(d.config["pid_file"], "w") as f:
+        f.write("1\n")
+    os.chown(d.config["pid_file"], 65534, 65534)
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, os, sys, time\n"
+         "os.setgid(65534); os.setuid(65534)\n"
+         "f = open(sys.argv[1], 'r')\n"
+         "fcntl.flock(f, fcntl.LOCK_EX)\n"
+         "print('locked', flush=True)\n"
+         "time.sleep(60)\n", d.config["pid_file"]],
+        stdout=subprocess.PIPE)
+    t.eq(holder.stdout.readline().strip(), b"locked",
+         "pid file: a file owned by nobody is held locked by nobody")
+    start_unit(d)
+    try:
+        st = os.stat(d.config["pid_file"])
+        pid = int(open(d.config["pid_file"]).read())
+    except (OSError, ValueError):
+        st, pid = None, None
+    t.ok(pid == d.proc.pid and st is not None and st.st_uid == 0,
+         "pid file: ... postern starts anyway, with a root-owned file of "
+         "its own (pid %r of %r, uid %r)" % (pid, d.proc.pid,
+                                             st.st_uid if st else None))
+    holder.kill()
+    holder.wait()
+    d.stop()
+
     # Stale pid file from a killed master: replaced, then removed at exit.
-    os.unlink(d.config["pid_file"])
+    if os.path.lexists(d.config["pid_file"]):
+        os.unlink(d.config["pid_file"])
     os.rmdir(pid_dir)
     start_unit(d)
     try:

@@ -191,7 +191,11 @@ else:
         for how, what in [("auth", "the auth channel first"),
                           ("nofd", "no descriptor"),
                           ("devnull", "a descriptor that is not a socket"),
-                          ("twice", "the client socket twice")]:
+                          ("twice", "the client socket twice"),
+                          ("client-as-auth", "the client socket as the auth "
+                           "channel (credentials would go out in clear)"),
+                          ("swapped", "the two sockets exchanged"),
+                          ("master", "another socket as the client's")]:
             n = sechelp.log_count(d, "unexpected WORKER_STLS from postern-pop3[")
             c, g = plain(d)
             attack(c, how)
