@@ -618,3 +618,45 @@ tl_uidls(struct mbox *m, struct tl_buf *out)
 		tl_buf_adds(out, "\n");
 	}
 }
+
+void
+tl_uidls_without(const struct tl_buf *uidls, const int *del, int ndel,
+    struct tl_buf *out)
+{
+	const char *p = (const char *)uidls->p, *e;
+	int no, k;
+
+	out->len = 0;
+	tl_buf_add(out, "", 0);
+	for (no = 1; (e = strchr(p, '\n')) != NULL; p = e + 1, no++) {
+		for (k = 0; k < ndel; k++)
+			if (del[k] == no)
+				break;
+		if (k == ndel)
+			tl_buf_add(out, p, (size_t)(e - p) + 1);
+	}
+}
+
+const char *
+tl_check_served(struct mbox *m, const struct tl_buf *content)
+{
+	struct tl_buf out = { 0 }, want = { 0 };
+	struct tl_omsg *o = NULL;
+	const char *why = NULL;
+	size_t n, first, i;
+
+	n = tl_oracle(content->p, content->len, MBOX_FMT_MBOXO, &o);
+	first = n > 0 && o[0].pseudo ? 1 : 0;
+	if (mbox_count(m) != n - first)
+		why = "message count";
+	for (i = first; why == NULL && i < n; i++) {
+		tl_stuff(&o[i].served, &want);
+		if (tl_retr(m, (uint32_t)(i - first + 1), -1, &out) != MBOX_OK ||
+		    out.len != want.len || memcmp(out.p, want.p, out.len) != 0)
+			why = "a message is not served intact";
+	}
+	tl_oracle_free(o, n);
+	tl_buf_free(&out);
+	tl_buf_free(&want);
+	return why;
+}

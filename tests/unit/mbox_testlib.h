@@ -85,4 +85,14 @@ int tl_retr(struct mbox *, uint32_t msgno, int64_t lines, struct tl_buf *);
 /* Every UIDL of an open mailbox, "\n"-joined, for comparisons. */
 void tl_uidls(struct mbox *, struct tl_buf *);
 
+/* The lines of uidls (as tl_uidls gives them) but those of the messages
+ * numbered in del[0..ndel): what the survivors of an expunge keep. */
+void tl_uidls_without(const struct tl_buf *uidls, const int *del, int ndel,
+    struct tl_buf *out);
+
+/* NULL if the open mailbox m serves every message of content (its file)
+ * exactly as the reference parser says, the pseudo message hidden; else
+ * what is wrong. */
+const char *tl_check_served(struct mbox *m, const struct tl_buf *content);
+
 #endif

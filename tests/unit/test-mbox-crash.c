@@ -172,13 +172,10 @@ static const char *
 verify(struct ctx *c, int *outcome)
 {
 	struct tl_buf now = { 0 }, want_old = { 0 }, want_new = { 0 },
-	    uidls = { 0 }, exp_uidls = { 0 }, out = { 0 }, st = { 0 };
+	    uidls = { 0 }, exp_uidls = { 0 };
 	struct mbox_config cfg;
-	struct tl_omsg *o = NULL;
 	struct mbox *m = NULL;
 	const char *why = NULL;
-	size_t n = 0, first, i;
-	int k;
 
 	tl_read(c->path, &now);
 	tl_buf_add(&want_old, c->orig.p, c->orig.len);
@@ -202,19 +199,8 @@ verify(struct ctx *c, int *outcome)
 		goto out;
 
 	/* UIDLs: the survivors keep theirs. */
-	{
-		const char *p = (const char *)c->uidl_before.p, *e;
-		int no = 1;
-
-		for (; (e = strchr(p, '\n')) != NULL; p = e + 1, no++) {
-			for (k = 0; *outcome == 1 && k < c->sc->ndel; k++)
-				if (c->sc->del[k] == no)
-					break;
-			if (*outcome == 1 && k < c->sc->ndel)
-				continue;
-			tl_buf_add(&exp_uidls, p, (size_t)(e - p) + 1);
-		}
-	}
+	tl_uidls_without(&c->uidl_before, c->sc->del,
+	    *outcome == 1 ? c->sc->ndel : 0, &exp_uidls);
 	cfg_of(c, &cfg);
 	if (mbox_open(&cfg, &m) != MBOX_OK) {
 		why = "cannot open after recovery";
@@ -227,30 +213,14 @@ verify(struct ctx *c, int *outcome)
 		goto out;
 	}
 	/* Every message, old and appended, served as the reference says. */
-	n = tl_oracle(now.p, now.len, MBOX_FMT_MBOXO, &o);
-	first = n > 0 && o[0].pseudo ? 1 : 0;
-	if (mbox_count(m) != n - first) {
-		why = "message count";
-		goto out;
-	}
-	for (i = first; i < n; i++) {
-		tl_stuff(&o[i].served, &st);
-		if (tl_retr(m, (uint32_t)(i - first + 1), -1, &out) != MBOX_OK ||
-		    !same(&out, &st)) {
-			why = "a message is not served intact";
-			goto out;
-		}
-	}
+	why = tl_check_served(m, &now);
 out:
 	mbox_close(m);
-	tl_oracle_free(o, n);
 	tl_buf_free(&now);
 	tl_buf_free(&want_old);
 	tl_buf_free(&want_new);
 	tl_buf_free(&uidls);
 	tl_buf_free(&exp_uidls);
-	tl_buf_free(&out);
-	tl_buf_free(&st);
 	return why;
 }
 

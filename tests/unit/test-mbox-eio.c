@@ -105,26 +105,6 @@ session(struct ctx *c, long eio_at, long *passed)
 	return r;
 }
 
-/* The UIDLs the survivors must still have: all of them (expunged =
- * false) or all but the deleted ones, one per line. */
-static void
-expected_uidls(const struct ctx *c, bool expunged, struct tl_buf *out)
-{
-	const char *p = (const char *)c->uidl_before.p, *e;
-	int no, k;
-
-	out->len = 0;
-	tl_buf_add(out, "", 0);
-	for (no = 1; (e = strchr(p, '\n')) != NULL; p = e + 1, no++) {
-		for (k = 0; expunged && k < c->sc->ndel; k++)
-			if (c->sc->del[k] == no)
-				break;
-		if (expunged && k < c->sc->ndel)
-			continue;
-		tl_buf_add(out, p, (size_t)(e - p) + 1);
-	}
-}
-
 /*
  * The next open after the failed (or half-failed) commit: it must work,
  * finish a committed journal, and leave want on disk with nothing else
@@ -134,13 +114,10 @@ expected_uidls(const struct ctx *c, bool expunged, struct tl_buf *out)
 static const char *
 next_open(struct ctx *c, const struct tl_buf *want, bool expunged)
 {
-	struct tl_buf now = { 0 }, uidls = { 0 }, exp_uidls = { 0 },
-	    out = { 0 }, st = { 0 };
+	struct tl_buf now = { 0 }, uidls = { 0 }, exp_uidls = { 0 };
 	struct mbox_config cfg;
-	struct tl_omsg *o = NULL;
 	struct mbox *m = NULL;
 	const char *why = NULL;
-	size_t n = 0, first, i;
 
 	cfg_of(c, &cfg);
 	mbox_fault_set(0, CHUNK);
@@ -159,35 +136,22 @@ next_open(struct ctx *c, const struct tl_buf *want, bool expunged)
 		why = "journal left behind";
 		goto out;
 	}
-	expected_uidls(c, expunged, &exp_uidls);
+	/* The survivors keep their UIDLs: all messages, or all but the
+	 * deleted ones. */
+	tl_uidls_without(&c->uidl_before, c->sc->del, expunged ? c->sc->ndel : 0,
+	    &exp_uidls);
 	tl_uidls(m, &uidls);
 	if (uidls.len < exp_uidls.len ||
 	    memcmp(uidls.p, exp_uidls.p, exp_uidls.len) != 0) {
 		why = "UIDLs of surviving messages changed";
 		goto out;
 	}
-	n = tl_oracle(now.p, now.len, MBOX_FMT_MBOXO, &o);
-	first = n > 0 && o[0].pseudo ? 1 : 0;
-	if (mbox_count(m) != n - first) {
-		why = "message count";
-		goto out;
-	}
-	for (i = first; i < n; i++) {
-		tl_stuff(&o[i].served, &st);
-		if (tl_retr(m, (uint32_t)(i - first + 1), -1, &out) !=
-		    MBOX_OK || !same(&out, &st)) {
-			why = "a message is not served intact";
-			goto out;
-		}
-	}
+	why = tl_check_served(m, &now);
 out:
 	mbox_close(m);
-	tl_oracle_free(o, n);
 	tl_buf_free(&now);
 	tl_buf_free(&uidls);
 	tl_buf_free(&exp_uidls);
-	tl_buf_free(&out);
-	tl_buf_free(&st);
 	return why;
 }
 
