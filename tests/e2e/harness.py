@@ -447,6 +447,13 @@ def expected_retr(msg):
     return [l[:-1] if l.endswith(b"\r") else l for l in lines]
 
 
+def wire_retr(msg):
+    """The message as the wire carries it between "+OK" and ".": CRLF
+    line ends, dot-stuffed."""
+    return b"".join((b"." + l if l.startswith(b".") else l) + b"\r\n"
+                    for l in expected_retr(msg))
+
+
 def make_mbox(messages, sender="sender@example.org"):
     """An mbox (as an MDA writes it) from a list of message bytes."""
     out = b""

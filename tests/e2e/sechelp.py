@@ -4,6 +4,7 @@ process serving a connection, read /proc, run the hook-enabled worker,
 and speak postern's IPC framing to drive a helper process directly.
 """
 import os
+import shlex
 import socket
 import struct
 import time
@@ -51,16 +52,18 @@ SECCOMP = configured("HAVE_SECCOMP")
 ASAN = configured("POSTERN_ASAN")
 
 
-def _wrapper(path, binary, fail_step=None, env=None):
-    # The master starts children with an empty environment; the wrapper
-    # adds the test variables (descriptors pass through exec).
+def write_wrapper(path, binary, fail_step=None, env=None):
+    """Make path a script that runs binary with POSTERN_TEST_FAIL=fail_step
+    and the variables of env: the master starts children with an empty
+    environment (descriptors pass through exec)."""
     env = dict(env or {})
     if fail_step is not None:
         env["POSTERN_TEST_FAIL"] = fail_step
     tmp = path + ".new"
     with open(tmp, "w") as f:
         f.write("#!/bin/sh\n%s exec %s \"$@\"\n"
-                % (" ".join("%s=%s" % kv for kv in sorted(env.items())), binary))
+                % (" ".join("%s=%s" % (k, shlex.quote(v))
+                            for k, v in sorted(env.items())), binary))
     os.chmod(tmp, 0o755)
     os.rename(tmp, path)
 
@@ -89,15 +92,15 @@ def set_fail_step(libexec, step):
                 os.unlink(target)
             os.symlink(hooks, target)
         else:
-            _wrapper(target, hooks, step)
+            write_wrapper(target, hooks, step)
 
 
 def set_worker_env(libexec, env):
     """Start both hook-enabled workers with these test variables, e.g.
     {"POSTERN_TEST_IDLE_MS": "2000"} (lib/testhook.h)."""
     for name in ("postern-pop3", "postern-pop3s"):
-        _wrapper(os.path.join(libexec, name), builddir_file(name + "-hooks"),
-                 env=env)
+        write_wrapper(os.path.join(libexec, name), builddir_file(name + "-hooks"),
+                      env=env)
 
 
 def set_store_fail_step(libexec, step):
@@ -108,19 +111,15 @@ def set_store_fail_step(libexec, step):
             os.unlink(target)
         os.symlink(builddir_file("postern-store"), target)
     else:
-        _wrapper(target, builddir_file("postern-store-hooks"), step)
+        write_wrapper(target, builddir_file("postern-store-hooks"), step)
 
 
 def set_store_probe(libexec, paths):
     """Make storage (the hook-enabled one) try to open each of paths once
     it is confined, and log "test probe: open PATH: ok|ERRNO"."""
-    target = os.path.join(libexec, "postern-store")
-    tmp = target + ".new"
-    with open(tmp, "w") as f:
-        f.write("#!/bin/sh\nPOSTERN_TEST_PROBE_OPEN='%s' exec %s \"$@\"\n"
-                % (":".join(paths), builddir_file("postern-store-hooks")))
-    os.chmod(tmp, 0o755)
-    os.rename(tmp, target)
+    write_wrapper(os.path.join(libexec, "postern-store"),
+                  builddir_file("postern-store-hooks"),
+                  env={"POSTERN_TEST_PROBE_OPEN": ":".join(paths)})
 
 
 def children(pid):

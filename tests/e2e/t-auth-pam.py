@@ -109,11 +109,8 @@ try:
         os.symlink(S.builddir_file(name), os.path.join(libexec, name))
     # The master starts the helper with an empty environment: a wrapper
     # sets the step to fail.
-    wrapper = os.path.join(libexec, "postern-auth")
-    with open(wrapper, "w") as f:
-        f.write("#!/bin/sh\nPOSTERN_TEST_FAIL=pam_rhost exec %s \"$@\"\n"
-                % S.builddir_file("postern-auth-hooks"))
-    os.chmod(wrapper, 0o755)
+    S.write_wrapper(os.path.join(libexec, "postern-auth"),
+                    S.builddir_file("postern-auth-hooks"), "pam_rhost")
     d.config["libexec_dir"] = libexec
     d.write_config()
     d.write_mbox(USER, harness.make_mbox([harness.message(1)]))

@@ -22,11 +22,6 @@ BIG = h.message(1, size=30 * 1000 * 1000)
 SMALL = [h.message(2), h.message(3)]
 
 
-def wire(msg):
-    return b"".join((b"." + l if l.startswith(b".") else l) + b"\r\n"
-                    for l in h.expected_retr(msg))
-
-
 def login(d, user):
     c = h.RawClient(socket.create_connection(("127.0.0.1", d.port), 20))
     c.line()
@@ -68,7 +63,7 @@ try:
     first = slow.line()
     t.ok(first.startswith(b"+OK"), "the RETR under way goes on after SIGTERM")
     body = b"".join(l + b"\r\n" for l in slow.multiline())
-    t.ok(body == wire(BIG), "... and is finished byte-exact (%d octets)" % len(body))
+    t.ok(body == h.wire_retr(BIG), "... and is finished byte-exact (%d octets)" % len(body))
     t.ok(slow.line().startswith(b"-ERR [SYS/TEMP] Server stopping"),
          "then the slow reader is told the server is stopping")
     t.ok(slow.closed(10), "... and closed")

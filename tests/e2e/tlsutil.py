@@ -84,11 +84,7 @@ def tls_daemon(users, extra=None, host="127.0.0.1", san=None):
     return d
 
 
-def wire_retr(msg):
-    """The message as the wire carries it between "+OK" and ".": CRLF
-    line ends, dot-stuffed."""
-    return b"".join((b"." + l if l.startswith(b".") else l) + b"\r\n"
-                    for l in h.expected_retr(msg))
+wire_retr = h.wire_retr
 
 
 def unstuffed_retr(msg):
