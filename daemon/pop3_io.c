@@ -111,15 +111,15 @@ client_stop_signal_init(void)
 }
 
 /*
- * Wait for the client's next bytes, the one place where SIGTERM is let
- * through (ppoll switches the mask atomically: a signal that arrived
- * during a command is pending and delivered here). Returns 1 ready,
- * 0 timeout, -1 error, -2 stop.
+ * Wait for the socket; returns 1 ready, 0 timeout, -1 error, -2 stop.
+ * With stoppable (waiting for the client's next line: the one place where
+ * SIGTERM is let through), ppoll opens the mask atomically, so a signal
+ * that arrived during a command is pending and delivered here.
  */
 static int
-wait_input(int fd, int timeout_ms)
+wait_fd(int fd, short events, int timeout_ms, bool stoppable)
 {
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct pollfd pfd = { .fd = fd, .events = events };
 	struct timespec ts, *tp = NULL;
 	int r;
 
@@ -129,22 +129,9 @@ wait_input(int fd, int timeout_ms)
 		tp = &ts;
 	}
 	do {
-		r = ppoll(&pfd, 1, tp, &wait_mask);
-		if (stop_requested)
+		r = ppoll(&pfd, 1, tp, stoppable ? &wait_mask : NULL);
+		if (stoppable && stop_requested)
 			return -2;
-	} while (r < 0 && errno == EINTR);
-	return r;
-}
-
-/* Wait for the socket; returns 1 ready, 0 timeout, -1 error. */
-static int
-wait_fd(int fd, short events, int timeout_ms)
-{
-	struct pollfd pfd = { .fd = fd, .events = events };
-	int r;
-
-	do {
-		r = poll(&pfd, 1, timeout_ms);
 	} while (r < 0 && errno == EINTR);
 	return r;
 }
@@ -214,7 +201,8 @@ client_read_line(struct client *c, char *line, size_t max, size_t *len,
 			c->discarding = true;
 		}
 		if (!c->tr.pending(c)) {
-			int r = wait_input(c->fd, remaining(deadline, timeout_ms));
+			int r = wait_fd(c->fd, POLLIN,
+			    remaining(deadline, timeout_ms), true);
 
 			if (r == 0)
 				return CLIENT_TIMEOUT;
@@ -230,7 +218,7 @@ client_read_line(struct client *c, char *line, size_t max, size_t *len,
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR) {
 				if (want_write && wait_fd(c->fd, POLLOUT,
-				    remaining(deadline, timeout_ms)) <= 0)
+				    remaining(deadline, timeout_ms), false) <= 0)
 					return CLIENT_TIMEOUT;
 				continue;
 			}
@@ -263,7 +251,7 @@ write_queued(struct client *c)
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR) {
 				if (wait_fd(c->fd, want_read ? POLLIN : POLLOUT,
-				    remaining(deadline, client_write_timeout_ms)) <= 0) {
+				    remaining(deadline, client_write_timeout_ms), false) <= 0) {
 					c->failed = true;
 					return false;
 				}
@@ -301,7 +289,7 @@ client_write_direct(struct client *c, const uint8_t *buf, size_t len)
 		if (n < 0) {
 			if ((errno == EAGAIN || errno == EINTR) &&
 			    wait_fd(c->fd, want_read ? POLLIN : POLLOUT,
-			    remaining(deadline, client_write_timeout_ms)) > 0)
+			    remaining(deadline, client_write_timeout_ms), false) > 0)
 				continue;
 			c->failed = true;
 			return;
@@ -368,7 +356,7 @@ plain_write_gather(struct client *c, const uint8_t *buf, size_t len,
 		if (n < 0) {
 			if ((errno == EAGAIN || errno == EINTR) &&
 			    wait_fd(c->fd, POLLOUT,
-			    remaining(deadline, client_write_timeout_ms)) > 0)
+			    remaining(deadline, client_write_timeout_ms), false) > 0)
 				continue;
 			c->failed = true;
 			return;
