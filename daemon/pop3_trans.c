@@ -310,8 +310,9 @@ cmd_quit(struct pop3_session *s)
 		pop3_peer_failed(s, "storage", "bad COMMIT reply");
 	s->deleted = (uint32_t)deleted;
 	s->end_reason = "quit";
-	client_printf(&s->client, "+OK postern signing off (%llu messages deleted).\r\n",
-	    (unsigned long long)deleted);
+	client_printf(&s->client, "+OK postern signing off (%llu message%s "
+	    "deleted).\r\n", (unsigned long long)deleted,
+	    deleted == 1 ? "" : "s");
 }
 
 void

@@ -63,6 +63,13 @@
  * stale anyway (MBOX_DOTLOCK_STALE_S). */
 #define STORE_LOCK_TIMEOUT_DEFAULT	30
 #define STORE_LOCK_TIMEOUT_MAX		600
+/* An expunge that rewrites at least this much is answered at its commit
+ * point (the intent journal is durable) and finished after the answer,
+ * still under the locks: a client waiting on QUIT while half a GB is
+ * copied and synced twice may time out and believe nothing was deleted.
+ * Smaller ones take milliseconds and are answered once the mailbox is
+ * rewritten, so that a reader that ignores the locks sees it done. */
+#define STORE_COMMIT_ACK_MIN	(8 * 1024 * 1024)
 
 /* Auth throttling per client address (auth_throttle_max is the cap, ms).
  * The first AUTH_THROTTLE_FREE failures cost only the uniform delay (a

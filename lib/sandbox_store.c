@@ -52,6 +52,8 @@ static const struct sb_rule store_rules[] = {
 	SB_ALLOW(fdatasync),
 	SB_ALLOW(ftruncate),
 	SB_ALLOW(copy_file_range),
+	/* the room for a large expunge's journal, reserved at its commit */
+	SB_ALLOW(fallocate),
 	/* futimens: the mailbox's times after an expunge ("new mail"). */
 	SB_ALLOW(utimensat),
 

@@ -39,6 +39,10 @@ struct mbox_config {
 	unsigned lock_timeout;		/* seconds, for fcntl and dot-lock each;
 					 * 0: a single attempt */
 	uid_t uid;			/* the owner the mailbox must have */
+	/* A commit that rewrites at least this many bytes is acknowledged
+	 * (mbox_commit_ack's callback) as soon as its intent is durable,
+	 * before the rewrite; 0: only once the rewrite is done. */
+	uint64_t commit_ack_min;
 	/* log(prio, message): syslog priorities; may be NULL */
 	void (*log)(int prio, const char *msg);
 };
@@ -93,6 +97,19 @@ void mbox_rset(struct mbox *);
  * mailbox: the survivors are renumbered from 1.
  */
 int mbox_commit(struct mbox *, uint32_t *deleted);
+
+/*
+ * mbox_commit, and committed(ctx, deleted) is called (with the locks held)
+ * at the commit point when the rewrite is large (cfg.commit_ack_min):
+ * from then on the expunge is durable and is completed by this call or,
+ * if it fails or is killed, by the next mbox_open. The caller can answer
+ * its client then instead of after the rewrite. If committed was called,
+ * an error returned afterwards only means the rest was left to the next
+ * open; if it was not, the return value is mbox_commit's.
+ */
+typedef void (*mbox_committed_fn)(void *ctx, uint32_t deleted);
+int mbox_commit_ack(struct mbox *, uint32_t *deleted,
+    mbox_committed_fn committed, void *ctx);
 
 /* Release the session lock and free everything (no expunge). */
 void mbox_close(struct mbox *);

@@ -51,8 +51,11 @@
 #define J_MAGIC		"PSTNJRN1"
 /* Version 1 used SHA-256 for both hashes; a journal of another version
  * is never removed or applied (see jhdr_read). */
-#define J_VERSION	2
+#define J_VERSION	2	/* payload journal: payload after block 0 */
+#define J_VERSION_INTENT 3	/* intent in block 0, payload header in
+				 * block 1, payload after block 1 */
 #define J_HASHED	80	/* header bytes covered by the header hash */
+#define JI_HASHED	104	/* the same for an intent header */
 
 /* Journal header (little-endian): magic, version and header size, then
  * the fields below, then mbox_hash128 of the first J_HASHED bytes. The
@@ -64,7 +67,22 @@ struct jhdr {
 	uint64_t x, s_old, s_new;
 	uint64_t payload_sum;		/* mbox_sum64 of the payload */
 	uint8_t old_tail_hash[MBOX_HASH_LEN];	/* of old [S_new, S_old) */
+	uint64_t poff;			/* the payload's offset (not stored:
+					 * it follows from the version) */
 };
+
+/* Intent header (block 0 of a version 3 journal): which byte ranges of
+ * which state of the mailbox are to go. The ranges themselves follow
+ * the (reserved) payload, at rg_off. */
+struct jintent {
+	uint64_t dev, ino;
+	uint64_t x, s_old, s_new;
+	uint64_t nrg, rg_off;
+	uint8_t del_hash[MBOX_HASH_LEN];	/* of the deleted bytes */
+	uint8_t rg_hash[MBOX_HASH_LEN];		/* of the range records */
+};
+
+#define J_POFF_INTENT	(2 * MBOX_JOURNAL_HDR)
 
 struct jloc {
 	int dfd;
@@ -115,14 +133,22 @@ get64(const uint8_t *p)
 	return v;
 }
 
+static void
+jblock_init(uint8_t *b, uint32_t version)
+{
+	memset(b, 0, MBOX_JOURNAL_HDR);
+	memcpy(b, J_MAGIC, 8);
+	put64(b + 8, version | (uint64_t)MBOX_JOURNAL_HDR << 32);
+}
+
+/* A payload header: block 0 of a version 2 journal, or block 1 (at) of a
+ * version 3 one. */
 static int
-jhdr_write(int fd, const struct jhdr *h)
+jhdr_write(int fd, const struct jhdr *h, uint32_t version, uint64_t at)
 {
 	uint8_t b[MBOX_JOURNAL_HDR];
 
-	memset(b, 0, sizeof(b));
-	memcpy(b, J_MAGIC, 8);
-	put64(b + 8, J_VERSION | (uint64_t)MBOX_JOURNAL_HDR << 32);
+	jblock_init(b, version);
 	put64(b + 16, h->dev);
 	put64(b + 24, h->ino);
 	put64(b + 32, h->x);
@@ -131,30 +157,44 @@ jhdr_write(int fd, const struct jhdr *h)
 	put64(b + 56, h->payload_sum);
 	memcpy(b + 64, h->old_tail_hash, MBOX_HASH_LEN);
 	mbox_hash128(b, J_HASHED, b + J_HASHED);
+	return mbox_pwrite_full(fd, b, sizeof(b), at);
+}
+
+static int
+jintent_write(int fd, const struct jintent *t)
+{
+	uint8_t b[MBOX_JOURNAL_HDR];
+
+	jblock_init(b, J_VERSION_INTENT);
+	put64(b + 16, t->dev);
+	put64(b + 24, t->ino);
+	put64(b + 32, t->x);
+	put64(b + 40, t->s_old);
+	put64(b + 48, t->s_new);
+	put64(b + 56, t->nrg);
+	put64(b + 64, t->rg_off);
+	memcpy(b + 72, t->del_hash, MBOX_HASH_LEN);
+	memcpy(b + 88, t->rg_hash, MBOX_HASH_LEN);
+	mbox_hash128(b, JI_HASHED, b + JI_HASHED);
 	return mbox_pwrite_full(fd, b, sizeof(b), 0);
 }
 
-/*
- * 0: a complete, self-consistent header; -1: not one (never committed);
- * -2: I/O error; -3: a whole header block of another version (or header
- * size), which may well be committed: a program that knew it must
- * finish it, this one must not remove it.
- */
-static int
-jhdr_read(int fd, struct jhdr *h)
+/* Is b a whole, intact header block of this version? */
+static bool
+jblock_ok(const uint8_t *b, uint32_t version, size_t hashed)
 {
-	uint8_t b[MBOX_JOURNAL_HDR], sum[MBOX_HASH_LEN];
-	ssize_t n;
+	uint8_t sum[MBOX_HASH_LEN];
 
-	if ((n = mbox_pread_full(fd, b, sizeof(b), 0)) < 0)
-		return -2;
-	if (n != (ssize_t)sizeof(b) || memcmp(b, J_MAGIC, 8) != 0)
-		return -1;
-	if (get64(b + 8) != (J_VERSION | (uint64_t)MBOX_JOURNAL_HDR << 32))
-		return -3;
-	mbox_hash128(b, J_HASHED, sum);
-	if (memcmp(sum, b + J_HASHED, MBOX_HASH_LEN) != 0)
-		return -1;
+	if (memcmp(b, J_MAGIC, 8) != 0 ||
+	    get64(b + 8) != (version | (uint64_t)MBOX_JOURNAL_HDR << 32))
+		return false;
+	mbox_hash128(b, hashed, sum);
+	return memcmp(sum, b + hashed, MBOX_HASH_LEN) == 0;
+}
+
+static void
+jhdr_parse(const uint8_t *b, struct jhdr *h, uint64_t poff)
+{
 	h->dev = get64(b + 16);
 	h->ino = get64(b + 24);
 	h->x = get64(b + 32);
@@ -162,8 +202,72 @@ jhdr_read(int fd, struct jhdr *h)
 	h->s_new = get64(b + 48);
 	h->payload_sum = get64(b + 56);
 	memcpy(h->old_tail_hash, b + 64, MBOX_HASH_LEN);
+	h->poff = poff;
+}
+
+enum jkind { J_PAYLOAD, J_INTENT };
+
+/*
+ * 0: a complete, self-consistent journal, *kind saying whether its
+ * payload is in place (J_PAYLOAD: h) or only the intent is (J_INTENT: t);
+ * -1: not one (never committed); -2: I/O error; -3: a whole header block
+ * of another version (or header size), which may well be committed: a
+ * program that knew it must finish it, this one must not remove it.
+ */
+static int
+jhdr_read(int fd, struct jhdr *h, struct jintent *t, enum jkind *kind)
+{
+	uint8_t b[MBOX_JOURNAL_HDR], b1[MBOX_JOURNAL_HDR];
+	ssize_t n;
+
+	if ((n = mbox_pread_full(fd, b, sizeof(b), 0)) < 0)
+		return -2;
+	if (n != (ssize_t)sizeof(b) || memcmp(b, J_MAGIC, 8) != 0)
+		return -1;
+	if (get64(b + 8) == (J_VERSION | (uint64_t)MBOX_JOURNAL_HDR << 32)) {
+		if (!jblock_ok(b, J_VERSION, J_HASHED))
+			return -1;
+		jhdr_parse(b, h, MBOX_JOURNAL_HDR);
+		*kind = J_PAYLOAD;
+	} else if (get64(b + 8) ==
+	    (J_VERSION_INTENT | (uint64_t)MBOX_JOURNAL_HDR << 32)) {
+		if (!jblock_ok(b, J_VERSION_INTENT, JI_HASHED))
+			return -1;
+		t->dev = get64(b + 16);
+		t->ino = get64(b + 24);
+		t->x = get64(b + 32);
+		t->s_old = get64(b + 40);
+		t->s_new = get64(b + 48);
+		t->nrg = get64(b + 56);
+		t->rg_off = get64(b + 64);
+		memcpy(t->del_hash, b + 72, MBOX_HASH_LEN);
+		memcpy(t->rg_hash, b + 88, MBOX_HASH_LEN);
+		if (t->x > t->s_new || t->s_new >= t->s_old ||
+		    t->s_old > (uint64_t)INT64_MAX - J_POFF_INTENT ||
+		    t->rg_off != J_POFF_INTENT + (t->s_new - t->x) ||
+		    t->nrg == 0 || t->nrg > (t->s_old - t->s_new))
+			return -1;
+		*kind = J_INTENT;
+		/* Block 1 is written (after the payload is durable) only
+		 * once: intact and about the same expunge, or ignored. */
+		if ((n = mbox_pread_full(fd, b1, sizeof(b1),
+		    MBOX_JOURNAL_HDR)) < 0)
+			return -2;
+		if (n == (ssize_t)sizeof(b1) &&
+		    jblock_ok(b1, J_VERSION_INTENT, J_HASHED)) {
+			jhdr_parse(b1, h, J_POFF_INTENT);
+			if (h->dev == t->dev && h->ino == t->ino &&
+			    h->x == t->x && h->s_old == t->s_old &&
+			    h->s_new == t->s_new)
+				*kind = J_PAYLOAD;
+		}
+		if (*kind == J_INTENT)
+			return 0;
+	} else {
+		return -3;
+	}
 	if (h->x > h->s_new || h->s_new >= h->s_old ||
-	    h->s_old > (uint64_t)INT64_MAX - MBOX_JOURNAL_HDR)
+	    h->s_old > (uint64_t)INT64_MAX - J_POFF_INTENT)
 		return -1;
 	return 0;
 }
@@ -172,7 +276,7 @@ jhdr_read(int fd, struct jhdr *h)
 static int
 jcommit(const struct jloc *jl, int tfd, const struct jhdr *h)
 {
-	if (mbox_fsync(tfd) < 0 || jhdr_write(tfd, h) < 0 ||
+	if (mbox_fsync(tfd) < 0 || jhdr_write(tfd, h, J_VERSION, 0) < 0 ||
 	    mbox_fsync(tfd) < 0 ||
 	    mbox_renameat(jl->dfd, jl->tmp, jl->name) < 0 ||
 	    mbox_fsync(jl->dfd) < 0)
@@ -184,7 +288,7 @@ jcommit(const struct jloc *jl, int tfd, const struct jhdr *h)
 static int
 japply(struct mbox *m, const struct jloc *jl, int jfd, const struct jhdr *h)
 {
-	if (mbox_copy_range(jfd, MBOX_JOURNAL_HDR, m->fd, h->x,
+	if (mbox_copy_range(jfd, h->poff, m->fd, h->x,
 	    h->s_new - h->x) < 0 || mbox_fsync(m->fd) < 0 ||
 	    mbox_ftruncate(m->fd, h->s_new) < 0 || mbox_fsync(m->fd) < 0) {
 		mbox_log(m, LOG_CRIT, "%s: expunge interrupted: %s; journal "
@@ -239,8 +343,10 @@ sum_end(const struct sumstream *ss)
 	return mbox_sum64(ss->h, ss->tail, (size_t)(ss->len % 8));
 }
 
-/* State of step 2's first pass: reading [X, S_old) once, feeding the
- * verifying scanner and summing what survives. */
+/* State of a read pass over [pos, limit): it feeds the verifying
+ * scanner (if any), and either sums what survives and hashes the old
+ * tail [S_new, S_old) or, with del_hash, hashes the bytes below del_end
+ * (the deleted messages being checked). */
 struct jbuild {
 	struct mbox *m;
 	uint64_t pos, limit;
@@ -249,7 +355,10 @@ struct jbuild {
 	size_t nrg, k;
 	struct sumstream pay;
 	struct mbox_hash tail;
+	struct mbox_hash *del_hash;
+	uint64_t del_end;
 	uint32_t cmp;		/* next entry the re-scan must match */
+	uint32_t stop;		/* the re-scan is complete at this entry */
 	int err;		/* errno of a failure inside a callback */
 };
 
@@ -258,6 +367,12 @@ jb_consume(struct jbuild *b, const uint8_t *buf, size_t n)
 {
 	uint64_t c = b->pos, e = b->pos + n, next, lo, hi;
 
+	if (b->del_hash != NULL) {
+		if (c < b->del_end)
+			mbox_hash_update(b->del_hash, buf,
+			    (size_t)((e < b->del_end ? e : b->del_end) - c));
+		return 0;
+	}
 	lo = c > b->s_new ? c : b->s_new;
 	hi = e < b->s_old ? e : b->s_old;
 	if (lo < hi)
@@ -304,7 +419,9 @@ jb_read(void *ctx, void *buf, size_t len)
 	return got;
 }
 
-/* The re-scan must find exactly the messages of the table. */
+/* The re-scan must find exactly the messages of the table: 1 if it does
+ * not, 2 once it has found every one up to b->stop when that is not the
+ * end of the table (the scan may stop there). */
 static int
 jb_msg(void *ctx, const struct mbox_scan_msg *sm)
 {
@@ -313,8 +430,8 @@ jb_msg(void *ctx, const struct mbox_scan_msg *sm)
 	const struct mbox_msg *t;
 	uint64_t region_end;
 
-	if (b->cmp >= m->nmsgs)
-		return 1;
+	if (b->cmp >= b->stop)
+		return b->stop < m->nmsgs ? 2 : 1;
 	t = &m->msgs[b->cmp];
 	region_end = b->cmp + 1 < m->nmsgs ? m->msgs[b->cmp + 1].from_off :
 	    m->scanned_end;
@@ -328,9 +445,10 @@ jb_msg(void *ctx, const struct mbox_scan_msg *sm)
 	return 0;
 }
 
-/* Copy the survivors of [x, s_old) to the journal, in the kernel. */
+/* Copy the survivors of [x, s_old) to the journal at poff, in the
+ * kernel. */
 static int
-jcopy(struct mbox *m, int jfd, uint64_t x, uint64_t s_old,
+jcopy(struct mbox *m, int jfd, uint64_t poff, uint64_t x, uint64_t s_old,
     const struct range *rg, size_t nrg)
 {
 	uint64_t c = x, jpos = 0, next;
@@ -342,8 +460,7 @@ jcopy(struct mbox *m, int jfd, uint64_t x, uint64_t s_old,
 			continue;
 		}
 		next = k < nrg ? rg[k].start : s_old;
-		if (mbox_copy_range(m->fd, c, jfd, MBOX_JOURNAL_HDR + jpos,
-		    next - c) < 0)
+		if (mbox_copy_range(m->fd, c, jfd, poff + jpos, next - c) < 0)
 			return -1;
 		jpos += next - c;
 		c = next;
@@ -352,91 +469,256 @@ jcopy(struct mbox *m, int jfd, uint64_t x, uint64_t s_old,
 }
 
 /*
- * Step 2. First pass: read [X, S_old) once, re-scan what we scanned
- * (every message must match the table) and checksum what survives.
- * Second pass: copy the survivors into the journal with copy_file_range,
- * which keeps the data in the kernel (or shares extents on filesystems
- * that can). Returns MBOX_OK with the journal committed and still open
- * in *jfd, or an error with the mailbox untouched and no journal left.
+ * The read pass: read [X, S_old) once, checksum what survives and hash
+ * the old bytes [S_new, S_old) into h. With first < UINT32_MAX the
+ * scanner also re-parses [X, scanned end) and every message must match
+ * the table; if one does not, *changed is set and the pass stops there
+ * (strict) or goes on without the scanner. -1 on a read error (logged).
  */
 static int
-jbuild(struct mbox *m, const struct jloc *jl, uint32_t first,
-    const struct range *rg, size_t nrg, uint64_t s_old, uint64_t s_new,
-    struct jhdr *h, int *jfd)
+jsums(struct mbox *m, struct jhdr *h, uint32_t first, const struct range *rg,
+    size_t nrg, bool strict, bool *changed)
 {
 	struct mbox_scan_opts so;
 	struct jbuild b;
-	uint8_t *buf = NULL;
+	uint8_t *buf;
 	ssize_t n;
-	int r = MBOX_ERR_TEMP, sr, fd = -1;
+	int sr;
 
-	*jfd = -1;
+	*changed = false;
 	memset(&b, 0, sizeof(b));
-	memset(h, 0, sizeof(*h));
-	h->dev = (uint64_t)m->dev;
-	h->ino = (uint64_t)m->ino;
-	h->x = m->msgs[first].from_off;
-	h->s_old = s_old;
-	h->s_new = s_new;
 	b.m = m;
 	b.pos = h->x;
-	b.limit = m->scanned_end;
-	b.s_new = s_new;
-	b.s_old = s_old;
+	b.s_new = h->s_new;
+	b.s_old = h->s_old;
 	b.rg = rg;
 	b.nrg = nrg;
-	b.cmp = first;
 	mbox_hash_init(&b.tail);
-
-	memset(&so, 0, sizeof(so));
-	so.format = m->cfg.format;
-	so.start_off = h->x;
-	so.pseudo_check = first == 0;
-	sr = mbox_scan(&so, jb_read, &b, jb_msg, &b, NULL);
-	m->stats.bytes_scanned += b.pos - h->x;
-	if (sr != 0 || b.cmp != m->nmsgs) {
-		if (sr < 0 || b.err != 0)
+	if (first < UINT32_MAX) {
+		b.limit = m->scanned_end;
+		b.cmp = first;
+		b.stop = m->nmsgs;
+		memset(&so, 0, sizeof(so));
+		so.format = m->cfg.format;
+		so.start_off = h->x;
+		so.pseudo_check = first == 0;
+		sr = mbox_scan(&so, jb_read, &b, jb_msg, &b, NULL);
+		m->stats.bytes_scanned += b.pos - h->x;
+		if (sr < 0 || b.err != 0) {
 			mbox_log(m, LOG_ERR, "%s: expunge: %s", m->path,
 			    strerror(b.err != 0 ? b.err : errno));
-		else {
+			return -1;
+		}
+		if (sr != 0 || b.cmp != m->nmsgs) {
+			*changed = true;
+			if (strict)
+				return 0;
+		}
+	}
+	/* Mail delivered since the scan is summed, not parsed. */
+	b.limit = h->s_old;
+	buf = xmalloc(mbox_io_chunk());
+	while ((n = jb_read(&b, buf, mbox_io_chunk())) > 0)
+		;
+	free(buf);
+	if (n < 0 || b.jpos != h->s_new - h->x) {
+		mbox_log(m, LOG_ERR, "%s: expunge: %s", m->path,
+		    n < 0 ? strerror(b.err) : "size mismatch");
+		return -1;
+	}
+	h->payload_sum = sum_end(&b.pay);
+	mbox_hash_final(&b.tail, h->old_tail_hash);
+	return 0;
+}
+
+/*
+ * Step 2's journal: the survivors copied into "<journal>.tmp" behind a
+ * version 2 header, committed by its rename. MBOX_OK with the journal
+ * open in *jfd, or an error with the mailbox untouched.
+ */
+static int
+jwrite(struct mbox *m, const struct jloc *jl, struct jhdr *h,
+    const struct range *rg, size_t nrg, int *jfd)
+{
+	int fd;
+
+	*jfd = -1;
+	h->poff = MBOX_JOURNAL_HDR;
+	(void)unlinkat(jl->dfd, jl->tmp, 0);
+	fd = openat(jl->dfd, jl->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (fd < 0 || jcopy(m, fd, h->poff, h->x, h->s_old, rg, nrg) < 0 ||
+	    jcommit(jl, fd, h) < 0) {
+		mbox_log(m, LOG_ERR, "%s/%s: %s; mailbox left unchanged",
+		    jl->dir, jl->tmp, strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			(void)unlinkat(jl->dfd, jl->tmp, 0);
+		}
+		return MBOX_ERR_TEMP;
+	}
+	*jfd = fd;
+	return MBOX_OK;
+}
+
+/*
+ * The deleted messages alone, re-scanned run by run: each must match the
+ * table, and the bytes of the runs are hashed into out (what an intent
+ * records). Each run's scan reads up to the end of the From_ line that
+ * follows it, so that its last message ends as it did in the full scan.
+ * 0, 1 if something does not match, -1 on a read error (logged).
+ */
+static int
+jverify_deleted(struct mbox *m, uint32_t first, uint8_t out[MBOX_HASH_LEN])
+{
+	struct mbox_scan_opts so;
+	struct mbox_hash dh;
+	struct jbuild b;
+	uint32_t i = first, j;
+	int sr;
+
+	mbox_hash_init(&dh);
+	while (i < m->nmsgs) {
+		if (!(m->msgs[i].flags & MSG_DELETED)) {
+			i++;
+			continue;
+		}
+		for (j = i; j < m->nmsgs && (m->msgs[j].flags & MSG_DELETED);
+		    j++)
+			;
+		memset(&b, 0, sizeof(b));
+		b.m = m;
+		b.pos = m->msgs[i].from_off;
+		b.limit = j < m->nmsgs ? m->msgs[j].data_off : m->scanned_end;
+		b.del_hash = &dh;
+		b.del_end = j < m->nmsgs ? m->msgs[j].from_off :
+		    m->scanned_end;
+		b.cmp = i;
+		b.stop = j;
+		memset(&so, 0, sizeof(so));
+		so.format = m->cfg.format;
+		so.start_off = b.pos;
+		so.pseudo_check = i == 0;
+		so.bufsize = 256 * 1024;
+		sr = mbox_scan(&so, jb_read, &b, jb_msg, &b, NULL);
+		m->stats.bytes_scanned += b.pos - m->msgs[i].from_off;
+		if (sr < 0 || b.err != 0) {
+			mbox_log(m, LOG_ERR, "%s: expunge: %s", m->path,
+			    strerror(b.err != 0 ? b.err : errno));
+			return -1;
+		}
+		if ((sr != 0 && sr != 2) || b.cmp != j || b.pos < b.del_end)
+			return 1;
+		i = j;
+	}
+	mbox_hash_final(&dh, out);
+	return 0;
+}
+
+/*
+ * The commit of a large rewrite (cfg.commit_ack_min), acknowledged early.
+ *
+ * A. The deleted messages are re-scanned (jverify_deleted). The journal
+ *    is created with room reserved (fallocate) for the whole payload, so
+ *    that B cannot run out of space; the ranges are written behind that
+ *    room, the intent header in block 0; fsync; rename; fsync of the
+ *    directory: the commit point, then committed().
+ * B. Steps 2 and 3 into the reserved room: the read pass (a mismatch
+ *    outside the deleted messages no longer stops anything: those bytes
+ *    are kept as they are, and the index is dropped), the copy, fsync,
+ *    the payload header in block 1, fsync; then applied like any journal.
+ *
+ * Returns 1 to fall back to the plain commit (nothing done: this file
+ * system cannot reserve space).
+ */
+static int
+commit_early(struct mbox *m, const struct jloc *jl, uint32_t first,
+    const struct range *rg, size_t nrg, struct jhdr *h, uint32_t ndel,
+    mbox_committed_fn committed, void *ctx)
+{
+	struct jintent t;
+	uint8_t *rb;
+	size_t rlen = nrg * 16, k;
+	bool changed, reserved;
+	int fd = -1, v, r;
+
+	v = jverify_deleted(m, first, t.del_hash);
+	if (v != 0) {
+		if (v > 0) {
 			mbox_log(m, LOG_WARNING, "%s: changed since it was "
 			    "scanned; not expunged", m->path);
 			mbox_index_distrust(m);
 		}
-		goto out;
+		return MBOX_ERR_TEMP;
 	}
-	/* Mail delivered since the scan is summed, not parsed. */
-	b.limit = s_old;
-	buf = xmalloc(mbox_io_chunk());
-	while ((n = jb_read(&b, buf, mbox_io_chunk())) > 0)
-		;
-	if (n < 0 || b.jpos != s_new - h->x) {
-		mbox_log(m, LOG_ERR, "%s: expunge: %s", m->path,
-		    n < 0 ? strerror(b.err) : "size mismatch");
-		goto out;
+	t.dev = h->dev;
+	t.ino = h->ino;
+	t.x = h->x;
+	t.s_old = h->s_old;
+	t.s_new = h->s_new;
+	t.nrg = nrg;
+	t.rg_off = J_POFF_INTENT + (h->s_new - h->x);
+	rb = xmalloc(rlen);
+	for (k = 0; k < nrg; k++) {
+		put64(rb + 16 * k, rg[k].start);
+		put64(rb + 16 * k + 8, rg[k].end);
 	}
-	h->payload_sum = sum_end(&b.pay);
-	mbox_hash_final(&b.tail, h->old_tail_hash);
+	mbox_hash128(rb, rlen, t.rg_hash);
 
 	(void)unlinkat(jl->dfd, jl->tmp, 0);
 	fd = openat(jl->dfd, jl->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
 	    O_CLOEXEC, 0600);
-	if (fd < 0 || jcopy(m, fd, h->x, s_old, rg, nrg) < 0 ||
-	    jcommit(jl, fd, h) < 0) {
-		mbox_log(m, LOG_ERR, "%s/%s: %s; mailbox left unchanged",
-		    jl->dir, jl->tmp, strerror(errno));
-		goto out;
-	}
-	*jfd = fd;
-	fd = -1;
-	r = MBOX_OK;
-out:
-	if (fd >= 0) {
+	reserved = fd >= 0 && mbox_fallocate(fd, t.rg_off + rlen) == 0;
+	if (fd >= 0 && !reserved &&
+	    (errno == EOPNOTSUPP || errno == ENOSYS)) {
 		close(fd);
 		(void)unlinkat(jl->dfd, jl->tmp, 0);
+		free(rb);
+		return 1;
 	}
-	free(buf);
+	if (!reserved || mbox_pwrite_full(fd, rb, rlen, t.rg_off) < 0 ||
+	    jintent_write(fd, &t) < 0 || mbox_fsync(fd) < 0 ||
+	    mbox_renameat(jl->dfd, jl->tmp, jl->name) < 0) {
+		mbox_log(m, LOG_ERR, "%s/%s: %s; mailbox left unchanged",
+		    jl->dir, jl->tmp, strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			(void)unlinkat(jl->dfd, jl->tmp, 0);
+		}
+		free(rb);
+		return MBOX_ERR_TEMP;
+	}
+	free(rb);
+	if (mbox_fsync(jl->dfd) < 0)
+		goto kept;
+	/* The commit point: from here the next open finishes the job. */
+	mbox_session_finishing(m);
+	if (committed != NULL)
+		committed(ctx, ndel);
+
+	h->poff = J_POFF_INTENT;
+	if (jsums(m, h, first, rg, nrg, false, &changed) < 0)
+		goto kept;
+	if (changed) {
+		mbox_log(m, LOG_WARNING, "%s: changed outside the deleted "
+		    "messages since it was scanned; expunged, index dropped",
+		    m->path);
+		mbox_index_distrust(m);
+	}
+	if (jcopy(m, fd, h->poff, h->x, h->s_old, rg, nrg) < 0 ||
+	    mbox_fsync(fd) < 0 ||
+	    jhdr_write(fd, h, J_VERSION_INTENT, MBOX_JOURNAL_HDR) < 0 ||
+	    mbox_fsync(fd) < 0)
+		goto kept;
+	r = japply(m, jl, fd, h);
+	close(fd);
 	return r;
+kept:
+	mbox_log(m, LOG_CRIT, "%s: expunge interrupted: %s; journal %s/%s "
+	    "kept, it is completed at the next login", m->path,
+	    strerror(errno), jl->dir, jl->name);
+	close(fd);
+	return MBOX_ERR_TEMP;
 }
 
 /* The table after a successful expunge: survivors, offsets shifted. */
@@ -465,7 +747,8 @@ table_compact(struct mbox *m)
 }
 
 static int
-commit_locked(struct mbox *m, const struct jloc *jl, uint32_t first)
+commit_locked(struct mbox *m, const struct jloc *jl, uint32_t first,
+    uint32_t ndel, mbox_committed_fn committed, void *ctx)
 {
 	struct range *rg;
 	struct jhdr h;
@@ -509,13 +792,35 @@ commit_locked(struct mbox *m, const struct jloc *jl, uint32_t first)
 			nrg++;
 		}
 	}
-	r = jbuild(m, jl, first, rg, nrg, (uint64_t)st.st_size,
-	    (uint64_t)st.st_size - removed, &h, &jfd);
+	memset(&h, 0, sizeof(h));
+	h.dev = (uint64_t)m->dev;
+	h.ino = (uint64_t)m->ino;
+	h.x = m->msgs[first].from_off;
+	h.s_old = (uint64_t)st.st_size;
+	h.s_new = (uint64_t)st.st_size - removed;
+	r = 1;
+	if (m->cfg.commit_ack_min != 0 &&
+	    h.s_new - h.x >= m->cfg.commit_ack_min)
+		r = commit_early(m, jl, first, rg, nrg, &h, ndel, committed,
+		    ctx);
+	if (r == 1) {
+		bool changed;
+
+		/* Step 2: verify and journal; nothing written on a
+		 * mismatch. Step 3: apply. */
+		r = MBOX_ERR_TEMP;
+		if (jsums(m, &h, first, rg, nrg, true, &changed) < 0) {
+			/* logged */
+		} else if (changed) {
+			mbox_log(m, LOG_WARNING, "%s: changed since it was "
+			    "scanned; not expunged", m->path);
+			mbox_index_distrust(m);
+		} else if ((r = jwrite(m, jl, &h, rg, nrg, &jfd)) == MBOX_OK) {
+			r = japply(m, jl, jfd, &h);
+			close(jfd);
+		}
+	}
 	free(rg);
-	if (r != MBOX_OK)
-		return r;
-	r = japply(m, jl, jfd, &h);
-	close(jfd);
 	if (r == MBOX_OK)
 		table_compact(m);
 	return r;
@@ -523,6 +828,13 @@ commit_locked(struct mbox *m, const struct jloc *jl, uint32_t first)
 
 int
 mbox_commit(struct mbox *m, uint32_t *deleted)
+{
+	return mbox_commit_ack(m, deleted, NULL, NULL);
+}
+
+int
+mbox_commit_ack(struct mbox *m, uint32_t *deleted,
+    mbox_committed_fn committed, void *ctx)
 {
 	uint32_t i, ndel = 0, first = 0;
 	struct jloc jl;
@@ -544,7 +856,7 @@ mbox_commit(struct mbox *m, uint32_t *deleted)
 	}
 	if ((r = mbox_lock(m)) != MBOX_OK)
 		return r;
-	r = commit_locked(m, &jl, first);
+	r = commit_locked(m, &jl, first, ndel, committed, ctx);
 	if (r == MBOX_OK)
 		mbox_index_prepare(m);
 	mbox_unlock(m);
@@ -579,10 +891,11 @@ jrebuild(struct mbox *m, const struct jloc *jl, int jfd, uint64_t z,
 	    O_CLOEXEC, 0600);
 	if (tfd < 0)
 		return -1;
-	if (mbox_copy_range(jfd, MBOX_JOURNAL_HDR, tfd, MBOX_JOURNAL_HDR,
+	if (mbox_copy_range(jfd, h->poff, tfd, MBOX_JOURNAL_HDR,
 	    len) < 0 || mbox_copy_range(m->fd, h->s_old, tfd,
 	    MBOX_JOURNAL_HDR + len, add) < 0)
 		goto fail;
+	h->poff = MBOX_JOURNAL_HDR;
 	h->s_new += add;
 	h->s_old = z;
 	if (mbox_sum_range(tfd, MBOX_JOURNAL_HDR, len + add,
@@ -598,6 +911,152 @@ fail:
 	return -1;
 }
 
+/* mbox_hash128 of the bytes of every range, one after the other. */
+static int
+hash_ranges(int fd, const struct range *rg, size_t nrg,
+    uint8_t out[MBOX_HASH_LEN])
+{
+	size_t chunk = mbox_io_chunk(), n, k;
+	uint8_t *buf = xmalloc(chunk);
+	struct mbox_hash hs;
+	uint64_t off;
+
+	mbox_hash_init(&hs);
+	for (k = 0; k < nrg; k++) {
+		for (off = rg[k].start; off < rg[k].end; off += n) {
+			n = rg[k].end - off < chunk ?
+			    (size_t)(rg[k].end - off) : chunk;
+			if (mbox_pread_full(fd, buf, n, off) != (ssize_t)n) {
+				free(buf);
+				return -1;
+			}
+			mbox_hash_update(&hs, buf, n);
+		}
+	}
+	free(buf);
+	mbox_hash_final(&hs, out);
+	return 0;
+}
+
+/*
+ * The ranges of an intent, read back and checked against its header and
+ * against the mailbox of size `size`: each starts with a From_ line and
+ * ends at one (or at the end of the file), and together they hold the
+ * bytes that were to go. 0 with *out allocated, 1 if anything differs,
+ * -1 on a read error.
+ */
+static int
+intent_ranges(struct mbox *m, int jfd, const struct jintent *t,
+    uint64_t jsize, uint64_t size, struct range **out)
+{
+	uint8_t sum[MBOX_HASH_LEN], *rb;
+	struct range *rg;
+	uint64_t removed = 0, prev;
+	size_t k, nrg = (size_t)t->nrg;
+	int r = 1;
+
+	*out = NULL;
+	if (jsize < t->rg_off || t->nrg > (jsize - t->rg_off) / 16 ||
+	    size < t->s_old)
+		return 1;
+	rb = xmalloc(nrg * 16);
+	rg = xreallocarray(NULL, nrg, sizeof(*rg));
+	if (mbox_pread_full(jfd, rb, nrg * 16, t->rg_off) !=
+	    (ssize_t)(nrg * 16)) {
+		r = -1;
+		goto out;
+	}
+	mbox_hash128(rb, nrg * 16, sum);
+	if (memcmp(sum, t->rg_hash, MBOX_HASH_LEN) != 0)
+		goto out;
+	prev = t->x;
+	for (k = 0; k < nrg; k++) {
+		rg[k].start = get64(rb + 16 * k);
+		rg[k].end = get64(rb + 16 * k + 8);
+		if (rg[k].start < prev || rg[k].end <= rg[k].start ||
+		    rg[k].end > t->s_old || (k == 0 && rg[k].start != t->x))
+			goto out;
+		removed += rg[k].end - rg[k].start;
+		prev = rg[k].end;
+		if (!mbox_from_at(m->fd, rg[k].start) ||
+		    (rg[k].end < size && !mbox_from_at(m->fd, rg[k].end)))
+			goto out;
+	}
+	if (removed != t->s_old - t->s_new)
+		goto out;
+	if (hash_ranges(m->fd, rg, nrg, sum) < 0) {
+		r = -1;
+		goto out;
+	}
+	if (memcmp(sum, t->del_hash, MBOX_HASH_LEN) != 0)
+		goto out;
+	*out = rg;
+	rg = NULL;
+	r = 0;
+out:
+	free(rb);
+	free(rg);
+	return r;
+}
+
+/*
+ * A committed intent whose payload was never made durable: the mailbox
+ * was not touched. If the ranges still hold exactly the bytes that were
+ * to go, the expunge is done now, with mail that arrived since; if not,
+ * a program that ignores the locks changed the file, and the intent is
+ * dropped with the mailbox as it is (nothing is lost; the deleted
+ * messages come back).
+ */
+static int
+recover_intent(struct mbox *m, const struct jloc *jl, int jfd,
+    const struct jintent *t, const struct stat *js)
+{
+	struct range *rg = NULL;
+	struct stat st;
+	struct jhdr h;
+	bool changed;
+	int nfd = -1, v, r;
+
+	if (fstat(m->fd, &st) != 0)
+		return MBOX_ERR_TEMP;
+	v = intent_ranges(m, jfd, t, (uint64_t)js->st_size,
+	    (uint64_t)st.st_size, &rg);
+	if (v < 0) {
+		mbox_log(m, LOG_ERR, "%s: expunge recovery: %s", m->path,
+		    strerror(errno));
+		return MBOX_ERR_TEMP;
+	}
+	if (v > 0) {
+		mbox_log(m, LOG_ERR, "%s: changed since the expunge in %s/%s "
+		    "was committed (by a program that ignores the locks?); "
+		    "that expunge is dropped, the mailbox left as it is",
+		    m->path, jl->dir, jl->name);
+		if (mbox_unlinkat(jl->dfd, jl->name) < 0 && errno != ENOENT)
+			return MBOX_ERR_TEMP;
+		(void)mbox_fsync(jl->dfd);
+		return MBOX_OK;
+	}
+	memset(&h, 0, sizeof(h));
+	h.dev = t->dev;
+	h.ino = t->ino;
+	h.x = t->x;
+	h.s_old = (uint64_t)st.st_size;
+	h.s_new = (uint64_t)st.st_size - (t->s_old - t->s_new);
+	r = MBOX_ERR_TEMP;
+	if (jsums(m, &h, UINT32_MAX, rg, (size_t)t->nrg, false,
+	    &changed) == 0 &&
+	    jwrite(m, jl, &h, rg, (size_t)t->nrg, &nfd) == MBOX_OK) {
+		r = japply(m, jl, nfd, &h);
+		close(nfd);
+	}
+	free(rg);
+	if (r == MBOX_OK)
+		mbox_log(m, LOG_NOTICE, "%s: interrupted expunge completed",
+		    m->path);
+	m->stats.recovered = r == MBOX_OK;
+	return r;
+}
+
 static int
 recover_one(struct mbox *m, const struct jloc *jl, int jfd)
 {
@@ -605,7 +1064,10 @@ recover_one(struct mbox *m, const struct jloc *jl, int jfd)
 	uint64_t psum;
 	struct stat js, st;
 	struct jhdr h;
+	struct jintent t;
+	enum jkind kind = J_PAYLOAD;
 	char aside[NAME_MAX + 48];
+	uint64_t dev, ino;
 	int nfd, r;
 
 	if (fstat(jfd, &js) != 0)
@@ -616,7 +1078,7 @@ recover_one(struct mbox *m, const struct jloc *jl, int jfd)
 		    "ignored", jl->dir, jl->name);
 		return MBOX_OK;
 	}
-	if ((r = jhdr_read(jfd, &h)) != 0) {
+	if ((r = jhdr_read(jfd, &h, &t, &kind)) != 0) {
 		if (r == -2) {
 			mbox_log(m, LOG_ERR, "%s/%s: %s", jl->dir, jl->name,
 			    strerror(errno));
@@ -636,7 +1098,9 @@ recover_one(struct mbox *m, const struct jloc *jl, int jfd)
 		(void)mbox_unlinkat(jl->dfd, jl->name);
 		return MBOX_OK;
 	}
-	if (h.dev != (uint64_t)m->dev || h.ino != (uint64_t)m->ino) {
+	dev = kind == J_INTENT ? t.dev : h.dev;
+	ino = kind == J_INTENT ? t.ino : h.ino;
+	if (dev != (uint64_t)m->dev || ino != (uint64_t)m->ino) {
 		snprintf(aside, sizeof(aside), "%s.orphan", jl->name);
 		mbox_log(m, LOG_ERR, "%s/%s: journal of another file (the "
 		    "mailbox was replaced); moved to %s", jl->dir, jl->name,
@@ -644,8 +1108,14 @@ recover_one(struct mbox *m, const struct jloc *jl, int jfd)
 		(void)renameat(jl->dfd, jl->name, jl->dfd, aside);
 		return MBOX_OK;
 	}
-	if ((uint64_t)js.st_size != MBOX_JOURNAL_HDR + (h.s_new - h.x) ||
-	    mbox_sum_range(jfd, MBOX_JOURNAL_HDR, h.s_new - h.x, &psum) != 0 ||
+	if (kind == J_INTENT)
+		return recover_intent(m, jl, jfd, &t, &js);
+	/* A version 2 journal is exactly header and payload; a version 3
+	 * one has the ranges behind it. */
+	if ((h.poff == MBOX_JOURNAL_HDR ?
+	    (uint64_t)js.st_size != h.poff + (h.s_new - h.x) :
+	    (uint64_t)js.st_size < h.poff + (h.s_new - h.x)) ||
+	    mbox_sum_range(jfd, h.poff, h.s_new - h.x, &psum) != 0 ||
 	    psum != h.payload_sum) {
 		mbox_log(m, LOG_CRIT, "%s/%s: journal damaged; mailbox %s "
 		    "may need repair by hand, not touching it", jl->dir,

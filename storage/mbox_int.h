@@ -107,6 +107,7 @@ int mbox_copy_range(int in, uint64_t in_off, int out, uint64_t out_off,
     uint64_t len);
 int mbox_fsync(int fd);
 int mbox_ftruncate(int fd, uint64_t len);
+int mbox_fallocate(int fd, uint64_t len);
 int mbox_renameat(int dfd, const char *from, const char *to);
 int mbox_unlinkat(int dfd, const char *name);
 size_t mbox_io_chunk(void);
@@ -123,6 +124,10 @@ bool mbox_from_at(int fd, uint64_t off);
 int mbox_lock(struct mbox *);		/* fcntl, then dot-lock */
 void mbox_unlock(struct mbox *);
 int mbox_session_lock(struct mbox *);
+/* Mark the session lock as held by a session whose client has been
+ * answered and that only finishes an expunge. */
+#define MBOX_SESSION_FINISHING	"finishing expunge\n"
+void mbox_session_finishing(struct mbox *);
 
 /* mbox_uidl.c */
 void mbox_uidl_assign(struct mbox_msg *, uint32_t n, uint32_t first_new,

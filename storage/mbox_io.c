@@ -166,6 +166,20 @@ mbox_ftruncate(int fd, uint64_t len)
 	return 0;
 }
 
+/* Reserve [0, len) of a new file (it becomes that long). EOPNOTSUPP
+ * where the file system cannot reserve without writing. */
+int
+mbox_fallocate(int fd, uint64_t len)
+{
+	if (MBOX_FAULT() != 0)
+		return -1;
+	while (fallocate(fd, 0, 0, (off_t)len) != 0) {
+		if (errno != EINTR)
+			return -1;
+	}
+	return 0;
+}
+
 int
 mbox_renameat(int dfd, const char *from, const char *to)
 {

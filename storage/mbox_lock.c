@@ -350,10 +350,42 @@ session_open(struct mbox *m, int dfd, const char *name)
 	return fd;
 }
 
+/*
+ * The session holding the lock has answered its QUIT and is finishing a
+ * large expunge (mbox_session_finishing): the client that logs in again
+ * at once should wait for it (up to lock_timeout), not be told [IN-USE].
+ * True to try again after a pause.
+ */
+static bool
+session_finishing(struct mbox *m, int fd, unsigned *waited_ms)
+{
+	char b[sizeof(MBOX_SESSION_FINISHING) - 1];
+
+	if (*waited_ms >= m->cfg.lock_timeout * 1000u ||
+	    pread(fd, b, sizeof(b), 0) != (ssize_t)sizeof(b) ||
+	    memcmp(b, MBOX_SESSION_FINISHING, sizeof(b)) != 0)
+		return false;
+	if (*waited_ms == 0)
+		mbox_log(m, LOG_INFO, "%s: waiting for the previous session "
+		    "to finish its expunge", m->path);
+	mbox_msleep(50);
+	*waited_ms += 50;
+	return true;
+}
+
+void
+mbox_session_finishing(struct mbox *m)
+{
+	if (m->sessfd >= 0)
+		(void)pwrite(m->sessfd, MBOX_SESSION_FINISHING,
+		    sizeof(MBOX_SESSION_FINISHING) - 1, 0);
+}
+
 int
 mbox_session_lock(struct mbox *m)
 {
 	char name[NAME_MAX + 32];
+	unsigned waited = 0;
 	int fd = -1;
 
 	if (m->idxfd >= 0) {
@@ -381,6 +413,8 @@ mbox_session_lock(struct mbox *m)
 	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		if (errno == EINTR)
 			continue;
+		if (errno == EWOULDBLOCK && session_finishing(m, fd, &waited))
+			continue;
 		if (errno == EWOULDBLOCK) {
 			close(fd);
 			return MBOX_ERR_INUSE;
@@ -390,6 +424,8 @@ mbox_session_lock(struct mbox *m)
 		close(fd);
 		return MBOX_OK;
 	}
+	/* A mark left by a session that finished (or died finishing). */
+	(void)ftruncate(fd, 0);
 	m->sessfd = fd;
 	m->stats.have_session_lock = true;
 	return MBOX_OK;

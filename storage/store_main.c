@@ -72,6 +72,29 @@ reply_ok(struct store *st, uint64_t v)
 	ipc_buf_free(&b);
 }
 
+/* A large expunge's commit point: answer now, then let the engine
+ * finish the rewrite. A worker that has gone meanwhile must not stop
+ * that (fatal() would), so a failed send is only logged. */
+struct commit_ack {
+	struct store *st;
+	bool sent;
+};
+
+static void
+commit_acked(void *ctx, uint32_t deleted)
+{
+	struct commit_ack *a = ctx;
+	struct ipc_buf b;
+
+	ipc_begin(&b, IPC_STORE_OK);
+	ipc_put_u64(&b, deleted);
+	if (ipc_send(a->st->worker.fd, &b) == -1)
+		log_info("send to worker: %s; finishing the expunge anyway",
+		    strerror(errno));
+	ipc_buf_free(&b);
+	a->sent = true;
+}
+
 /* Map an engine error to a reply. */
 static void
 reply_mbox_error(struct store *st, int err)
@@ -252,6 +275,7 @@ do_open(struct store *st)
 	    MBOX_FMT_MBOXRD : MBOX_FMT_MBOXO;
 	st->mcfg.lock_timeout = st->cfg.lock_timeout;
 	st->mcfg.uid = (uid_t)st->uid;
+	st->mcfg.commit_ack_min = STORE_COMMIT_ACK_MIN;
 	st->mcfg.log = engine_log;
 	r = mbox_open(&st->mcfg, &st->mbox);
 	if (r != MBOX_OK) {
@@ -338,11 +362,17 @@ dispatch(struct store *st, struct ipc_msg *m)
 	case IPC_STORE_COMMIT:
 		if (!ipc_dec_empty(m))
 			fatalx("bad COMMIT");
-		r = mbox_commit(st->mbox, &n);
-		if (r == MBOX_OK)
-			reply_ok(st, n);
-		else
-			reply_mbox_error(st, r);
+		{
+			struct commit_ack ack = { st, false };
+
+			r = mbox_commit_ack(st->mbox, &n, commit_acked, &ack);
+			if (ack.sent)
+				;	/* the engine logged any later error */
+			else if (r == MBOX_OK)
+				reply_ok(st, n);
+			else
+				reply_mbox_error(st, r);
+		}
 		return false;
 	default:
 		fatalx("unexpected %s (%u) from the worker",

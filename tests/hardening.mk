@@ -70,6 +70,7 @@ endif
 EXTRA_DIST += tests/e2e/loadlib.py
 HARDENING_E2E = tests/e2e/t-valgrind-daemon.py tests/e2e/t-load.py tests/e2e/t-auth-burst.py \
 	tests/e2e/t-faults.py tests/e2e/t-diskfull.py tests/e2e/t-mbox-diff.py \
+	tests/e2e/t-expunge-large.py \
 	tests/e2e/t-hostile-store.py
 EXTRA_DIST += tests/data/mbox
 dist_check_SCRIPTS += $(HARDENING_E2E)

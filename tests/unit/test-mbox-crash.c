@@ -39,12 +39,16 @@ struct scen {
 	int every;		/* kill at every nth point of the commit */
 	int nested;		/* at that many of them, kill the recovery
 				 * too, at each of its points in turn */
+	bool early;		/* acknowledged at the intent (commit_ack_min) */
 };
 
 struct ctx {
 	const struct scen *sc;
 	const char *dir;
 	char *path, *idx;
+	char *acked;		/* "1" written there by the commit's
+				 * callback, "0" if the mailbox had already
+				 * been written to by then */
 	struct tl_buf orig, expunged, uidl_before;
 	struct tl_buf appended;	/* everything appended so far */
 	int napp;
@@ -54,6 +58,23 @@ static void
 cfg_of(struct ctx *c, struct mbox_config *cfg)
 {
 	tl_cfg(cfg, c->path, c->sc->index ? c->idx : NULL);
+	if (c->sc->early)
+		cfg->commit_ack_min = 1;
+}
+
+/* The commit point of an early-acknowledged commit: what a client is
+ * told. The mailbox must not have been touched yet. */
+static void
+acked(void *ctx, uint32_t deleted)
+{
+	struct ctx *c = ctx;
+	struct tl_buf now = { 0 };
+
+	(void)deleted;
+	tl_read(c->path, &now);
+	tl_write(c->acked, now.len == c->orig.len &&
+	    memcmp(now.p, c->orig.p, now.len) == 0 ? "1" : "0", 1);
+	tl_buf_free(&now);
 }
 
 /* The base mailbox: generated, ending with a newline as MDAs leave it. */
@@ -88,6 +109,8 @@ reset(struct ctx *c)
 	tl_rm_rf(c->dir);
 	mkdir(c->dir, 0755);
 	tl_write(c->path, c->orig.p, c->orig.len);
+	if (c->acked != NULL)
+		unlink(c->acked);
 	c->appended.len = 0;
 	c->napp = 0;
 	cfg_of(c, &cfg);
@@ -120,7 +143,7 @@ killed_at(struct ctx *c, long k, bool commit)
 		if (commit) {
 			for (i = 0; i < c->sc->ndel; i++)
 				mbox_dele(m, (uint32_t)c->sc->del[i]);
-			if (mbox_commit(m, &n) != MBOX_OK)
+			if (mbox_commit_ack(m, &n, acked, c) != MBOX_OK)
 				_exit(3);
 		}
 		mbox_close(m);
@@ -243,8 +266,10 @@ run_scenario(const struct scen *sc, long *first_journal_k)
 	struct ctx c;
 	struct mbox_config cfg;
 	struct mbox *m;
+	struct tl_buf ack = { 0 };
 	long points, k, mk, iter, iters;
 	int outcome = 0, counts[2] = { 0, 0 }, bad = 0, nested = 0, appended = 0;
+	int nacked = 0;
 	const char *why;
 
 	memset(&c, 0, sizeof(c));
@@ -252,6 +277,8 @@ run_scenario(const struct scen *sc, long *first_journal_k)
 	c.dir = tl_tmpdir();
 	c.path = tl_path(c.dir, "mbox");
 	c.idx = tl_path(c.dir, "idx");
+	c.acked = malloc(strlen(c.dir) + 8);
+	sprintf(c.acked, "%s.acked", c.dir);
 	base(&c.orig);
 	tl_expect_deleted(&c.orig, MBOX_FMT_MBOXO, sc->del, sc->ndel,
 	    &c.expunged);
@@ -272,6 +299,9 @@ run_scenario(const struct scen *sc, long *first_journal_k)
 		if (first_journal_k != NULL && *first_journal_k == 0 &&
 		    tl_exists(tl_path(c.idx, "mbox.journal")))
 			*first_journal_k = k;
+		ack.len = 0;
+		if (tl_exists(c.acked))
+			tl_read(c.acked, &ack);
 		if (sc->append_every > 0 && k % sc->append_every == 0) {
 			mda_append(&c);
 			appended++;
@@ -299,8 +329,26 @@ run_scenario(const struct scen *sc, long *first_journal_k)
 			bad++;
 			continue;
 		}
+		if (ack.len > 0) {
+			/* What the client was told must hold. */
+			nacked++;
+			why = !sc->early ? "acknowledged early without "
+			    "commit_ack_min" : ack.p[0] != '1' ? "acknowledged "
+			    "after the mailbox was written" : outcome != 1 ?
+			    "acknowledged, but the messages were not deleted" :
+			    NULL;
+			if (why != NULL) {
+				printf("# %s: k=%ld: %s\n", sc->name, k, why);
+				bad++;
+			}
+		}
 		counts[outcome]++;
 	}
+	if (sc->early)
+		ok(nacked > 0 && nacked <= counts[1], "%s: %d kills after the "
+		    "early acknowledgement, all expunged (%d in all)",
+		    sc->name, nacked, counts[1]);
+	tl_buf_free(&ack);
 	is_int(bad, 0, "%s: each of %ld kill points (every %d of %ld) "
 	    "recovers exactly", sc->name, (points + sc->every - 1) / sc->every,
 	    sc->every, points);
@@ -312,6 +360,8 @@ run_scenario(const struct scen *sc, long *first_journal_k)
 	if (sc->nested > 0)
 		ok(nested > 100, "%s: %d kills during recovery survived",
 		    sc->name, nested);
+	unlink(c.acked);
+	free(c.acked);
 	tl_buf_free(&c.orig);
 	tl_buf_free(&c.expunged);
 	tl_buf_free(&c.uidl_before);
@@ -323,7 +373,7 @@ run_scenario(const struct scen *sc, long *first_journal_k)
 static void
 test_journal_doubts(long jk)
 {
-	static const struct scen sc = { "doubt", true, { 1 }, 1, 0, 1, 0 };
+	static const struct scen sc = { "doubt", true, { 1 }, 1, 0, 1, 0, false };
 	struct ctx c;
 	struct tl_buf now = { 0 }, j = { 0 };
 	struct mbox_config cfg;
@@ -410,17 +460,92 @@ test_journal_doubts(long jk)
 	tl_buf_free(&c.appended);
 }
 
+/* An intent (an early-acknowledged commit killed before its payload was
+ * durable) whose mailbox was changed since by a program that ignores the
+ * locks, or whose ranges are damaged: dropped, the mailbox left alone. */
+static void
+test_intent_doubts(long jk)
+{
+	static const struct scen sc = { "intent doubt", true, { 1 }, 1, 0, 1,
+	    0, true };
+	static const char other[] = "From x\n\nsomething else\n";
+	struct ctx c;
+	struct tl_buf now = { 0 }, j = { 0 };
+	struct mbox_config cfg;
+	struct mbox *m;
+	char *jpath;
+
+	if (jk == 0) {
+		ok(0, "no kill point with a committed intent found");
+		return;
+	}
+	memset(&c, 0, sizeof(c));
+	c.sc = &sc;
+	c.dir = tl_tmpdir();
+	c.path = tl_path(c.dir, "mbox");
+	c.idx = tl_path(c.dir, "idx");
+	c.acked = malloc(strlen(c.dir) + 8);
+	sprintf(c.acked, "%s.acked", c.dir);
+	jpath = tl_path(c.idx, "mbox.journal");
+	base(&c.orig);
+	cfg_of(&c, &cfg);
+
+	reset(&c);
+	killed_at(&c, jk + 1, true);
+	ok(tl_exists(jpath) && tl_exists(c.acked), "killed at point %ld: "
+	    "intent committed and acknowledged", jk + 1);
+	tl_write(c.path, other, sizeof(other) - 1);
+	tl_log_clear();
+	mbox_fault_set(0, CHUNK);
+	ok(mbox_open(&cfg, &m) == MBOX_OK &&
+	    tl_log_seen("that expunge is dropped"), "changed mailbox: the "
+	    "intent is dropped, logged");
+	mbox_close(m);
+	tl_read(c.path, &now);
+	ok(now.len == sizeof(other) - 1 && memcmp(now.p, other, now.len) == 0
+	    && !tl_exists(jpath), "the mailbox as the other program left it, "
+	    "no journal");
+
+	reset(&c);
+	killed_at(&c, jk + 1, true);
+	tl_read(jpath, &j);
+	j.p[j.len - 1] ^= 1;	/* the last range record */
+	tl_write(jpath, j.p, j.len);
+	tl_log_clear();
+	ok(mbox_open(&cfg, &m) == MBOX_OK &&
+	    tl_log_seen("that expunge is dropped"), "damaged ranges: the "
+	    "intent is dropped");
+	mbox_close(m);
+	tl_read(c.path, &now);
+	ok(now.len == c.orig.len && memcmp(now.p, c.orig.p, now.len) == 0 &&
+	    !tl_exists(jpath), "the mailbox untouched, no journal");
+	unlink(c.acked);
+	free(c.acked);
+	tl_buf_free(&now);
+	tl_buf_free(&j);
+	tl_buf_free(&c.orig);
+	tl_buf_free(&c.uidl_before);
+	tl_buf_free(&c.appended);
+}
+
 int
 main(void)
 {
 	static const struct scen scens[] = {
-		{ "first message, index_dir", true, { 1 }, 1, 2, 1, 0 },
-		{ "middle and last, index_dir", true, { 5, 25 }, 2, 3, 1, 0 },
+		{ "first message, index_dir", true, { 1 }, 1, 2, 1, 0, false },
+		{ "middle and last, index_dir", true, { 5, 25 }, 2, 3, 1, 0,
+		  false },
 		{ "two, journal next to the mailbox", false, { 2, 3 }, 2, 2, 1,
-		  0 },
-		{ "recovery killed too", true, { 1, 7 }, 2, 1, 3, 4 },
+		  0, false },
+		{ "recovery killed too", true, { 1, 7 }, 2, 1, 3, 4, false },
+		{ "early ack, first message, index_dir", true, { 1 }, 1, 2, 1,
+		  0, true },
+		{ "early ack, two, journal next to the mailbox", false,
+		  { 2, 3 }, 2, 2, 1, 0, true },
+		{ "early ack, recovery killed too", true, { 1, 7 }, 2, 1, 3, 4,
+		  true },
 	};
-	long jk = 0;
+	long jk = 0, jk_early = 0;
 	size_t i;
 
 	/* Hundreds of sessions with several fsyncs each: on tmpfs they
@@ -430,7 +555,9 @@ main(void)
 		setenv("TMPDIR", "/dev/shm", 1);
 
 	for (i = 0; i < sizeof(scens) / sizeof(scens[0]); i++)
-		run_scenario(&scens[i], i == 0 ? &jk : NULL);
+		run_scenario(&scens[i], i == 0 ? &jk : i == 4 ? &jk_early :
+		    NULL);
 	test_journal_doubts(jk);
+	test_intent_doubts(jk_early);
 	return tap_done();
 }

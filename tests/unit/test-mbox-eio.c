@@ -35,6 +35,7 @@ struct scen {
 	bool index;
 	int del[4], ndel;
 	bool deliver;		/* an MDA appends during the session */
+	bool early;		/* acknowledged at the intent (commit_ack_min) */
 };
 
 struct ctx {
@@ -42,6 +43,8 @@ struct ctx {
 	const char *dir;
 	char *path, *idx, *journal, *journal_tmp;
 	struct tl_buf orig, expunged, delivered, uidl_before;
+	int acked;		/* 0, or 1/2: the commit's callback ran with
+				 * the mailbox untouched/already written */
 };
 
 static void
@@ -49,6 +52,22 @@ cfg_of(const struct ctx *c, struct mbox_config *cfg)
 {
 	tl_cfg(cfg, c->path, c->sc->index ? c->idx : NULL);
 	cfg->log = NULL;	/* hundreds of sessions; the outcome is checked */
+	if (c->sc->early)
+		cfg->commit_ack_min = 1;
+}
+
+/* What the client is told at an early commit point. */
+static void
+acked(void *ctx, uint32_t deleted)
+{
+	struct ctx *c = ctx;
+	struct tl_buf now = { 0 };
+
+	(void)deleted;
+	tl_read(c->path, &now);
+	c->acked = now.len == c->orig.len + c->delivered.len &&
+	    memcmp(now.p, c->orig.p, c->orig.len) == 0 ? 1 : 2;
+	tl_buf_free(&now);
 }
 
 static bool
@@ -97,8 +116,9 @@ session(struct ctx *c, long eio_at, long *passed)
 		mbox_dele(m, (uint32_t)c->sc->del[i]);
 	if (c->sc->deliver)
 		tl_append(c->path, c->delivered.p, c->delivered.len);
+	c->acked = 0;
 	mbox_fault_set_eio(eio_at, CHUNK);
-	r = mbox_commit(m, &n);
+	r = mbox_commit_ack(m, &n, acked, c);
 	*passed = mbox_fault_count();
 	mbox_fault_set(0, CHUNK);
 	mbox_close(m);
@@ -161,7 +181,7 @@ run_scenario(const struct scen *sc)
 	struct tl_buf now = { 0 }, want_old = { 0 }, want_new = { 0 };
 	struct ctx c;
 	long points, passed, k;
-	int r, bad = 0, before = 0, after_temp = 0, after_ok = 0;
+	int r, bad = 0, before = 0, after_temp = 0, after_ok = 0, nacked = 0;
 	const char *why;
 
 	memset(&c, 0, sizeof(c));
@@ -203,7 +223,25 @@ run_scenario(const struct scen *sc)
 			bad++;
 			continue;
 		}
-		if (r == MBOX_OK) {
+		if (c.acked != 0) {
+			/* What the client was told must hold: the next
+			 * open finds the messages deleted. */
+			nacked++;
+			why = !sc->early ? "acknowledged early without "
+			    "commit_ack_min" : c.acked != 1 ? "acknowledged "
+			    "after the mailbox was written" :
+			    r == MBOX_OK ? (!same(&now, &want_new) ? "MBOX_OK, "
+			    "but the mailbox is not the expunged one" :
+			    next_open(&c, &want_new, true)) :
+			    r != MBOX_ERR_TEMP ? "the commit failed with "
+			    "another error" : !tl_exists(c.journal) ?
+			    "acknowledged, then the journal vanished" :
+			    next_open(&c, &want_new, true);
+			if (r == MBOX_OK)
+				after_ok++;
+			else
+				after_temp++;
+		} else if (r == MBOX_OK) {
 			/* Only the clean-up after the rewrite failed. */
 			after_ok++;
 			why = !same(&now, &want_new) ? "MBOX_OK, but the "
@@ -237,6 +275,12 @@ run_scenario(const struct scen *sc)
 	    "open completed the expunge", sc->name, after_temp);
 	ok(after_ok > 0, "%s: %d errors in the clean-up only: MBOX_OK",
 	    sc->name, after_ok);
+	if (sc->early)
+		ok(nacked > 0, "%s: %d errors after the early "
+		    "acknowledgement: the next open completed the expunge",
+		    sc->name, nacked);
+	else
+		is_int(nacked, 0, "%s: never acknowledged early", sc->name);
 	tl_buf_free(&now);
 	tl_buf_free(&want_old);
 	tl_buf_free(&want_new);
@@ -251,11 +295,15 @@ main(void)
 {
 	static const struct scen scens[] = {
 		{ "index_dir, first and a middle message", true, { 1, 7 }, 2,
-		  false },
+		  false, false },
 		{ "index_dir, mail delivered during the session", true,
-		  { 5, 25 }, 2, true },
+		  { 5, 25 }, 2, true, false },
 		{ "journal next to the mailbox, delivery", false, { 2, 3 }, 2,
-		  true },
+		  true, false },
+		{ "early ack, index_dir, first and a middle message", true,
+		  { 1, 7 }, 2, false, true },
+		{ "early ack, journal next to the mailbox, delivery", false,
+		  { 2, 3 }, 2, true, true },
 	};
 	size_t i;
 
