@@ -31,6 +31,10 @@
  * holds the payload, the expunge had completed and only the journal is
  * removed. Anything else is left alone (MBOX_ERR_TEMP, logged): on doubt
  * we do not write.
+ *
+ * A large rewrite (cfg.commit_ack_min) commits its intent first, so that
+ * the client can be answered before steps 2 and 3: see commit_early()
+ * and recover_intent(), and storage/MBOX.md.
  */
 #include "config.h"
 
