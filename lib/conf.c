@@ -554,8 +554,10 @@ config_expand(const char *tmpl, const char *user, const char *home)
 /*
  * How long the worker waits for postern-store's answer to OPEN and
  * COMMIT: each may first wait up to lock_timeout for a lock an MDA holds
- * (and a COMMIT that gives up then still answers), then scan, recover or
- * rewrite the mailbox, for which the usual reply time is the margin.
+ * (and a COMMIT that gives up then still answers), OPEN before that up
+ * to lock_timeout for the previous session to finish a large expunge,
+ * then scan, recover or rewrite the mailbox, for which the usual reply
+ * time is the margin.
  * Waiting less would answer -ERR [SYS/TEMP] "Internal error" while
  * storage may still complete the expunge. Storage may run with a newer
  * configuration than the worker (a SIGHUP between their starts), so the
@@ -565,5 +567,5 @@ config_expand(const char *tmpl, const char *user, const char *home)
 int
 config_store_locked_reply_ms(void)
 {
-	return STORE_LOCK_TIMEOUT_MAX * 1000 + IPC_REPLY_TIMEOUT_MS;
+	return 2 * STORE_LOCK_TIMEOUT_MAX * 1000 + IPC_REPLY_TIMEOUT_MS;
 }

@@ -48,9 +48,10 @@
  * allocate much. */
 #define IPC_MAX_PAYLOAD		(256 * 1024)
 /* How long a child may take to answer a request before the session ends.
- * postern-store's OPEN and COMMIT get lock_timeout more (see
- * config_store_locked_reply_ms): they may first wait that long for a
- * lock an MDA holds, and this much is the margin for their I/O. */
+ * postern-store's OPEN and COMMIT get more (see
+ * config_store_locked_reply_ms): they may first wait lock_timeout for a
+ * lock an MDA holds (OPEN twice: first for a session finishing a large
+ * expunge), and this much is the margin for their I/O. */
 #define IPC_REPLY_TIMEOUT_MS	(120 * 1000)
 
 /* Storage: the chunk of transformed message data sent per frame. */

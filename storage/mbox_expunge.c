@@ -960,8 +960,8 @@ intent_ranges(struct mbox *m, int jfd, const struct jintent *t,
 	int r = 1;
 
 	*out = NULL;
-	if (jsize < t->rg_off || t->nrg > (jsize - t->rg_off) / 16 ||
-	    size < t->s_old)
+	if (t->nrg > SIZE_MAX / 16 || jsize < t->rg_off ||
+	    jsize - t->rg_off != t->nrg * 16 || size < t->s_old)
 		return 1;
 	rb = xmalloc(nrg * 16);
 	rg = xreallocarray(NULL, nrg, sizeof(*rg));
@@ -982,8 +982,11 @@ intent_ranges(struct mbox *m, int jfd, const struct jintent *t,
 			goto out;
 		removed += rg[k].end - rg[k].start;
 		prev = rg[k].end;
+		/* A range that ended the file at the commit may now be
+		 * followed by mail an MDA appended, perhaps after a newline
+		 * of its own: only the hash below speaks for that end. */
 		if (!mbox_from_at(m->fd, rg[k].start) ||
-		    (rg[k].end < size && !mbox_from_at(m->fd, rg[k].end)))
+		    (rg[k].end < t->s_old && !mbox_from_at(m->fd, rg[k].end)))
 			goto out;
 	}
 	if (removed != t->s_old - t->s_new)
@@ -1018,8 +1021,9 @@ recover_intent(struct mbox *m, const struct jloc *jl, int jfd,
 	struct range *rg = NULL;
 	struct stat st;
 	struct jhdr h;
+	char aside[NAME_MAX + 48];
 	bool changed;
-	int nfd = -1, v, r;
+	int nfd = -1, wfd, v, r;
 
 	if (fstat(m->fd, &st) != 0)
 		return MBOX_ERR_TEMP;
@@ -1031,14 +1035,31 @@ recover_intent(struct mbox *m, const struct jloc *jl, int jfd,
 		return MBOX_ERR_TEMP;
 	}
 	if (v > 0) {
-		mbox_log(m, LOG_ERR, "%s: changed since the expunge in %s/%s "
+		/* Set aside, not removed: if this was not another program
+		 * after all, a human still has the intent. */
+		snprintf(aside, sizeof(aside), "%s.dropped", jl->name);
+		mbox_log(m, LOG_CRIT, "%s: changed since the expunge in %s/%s "
 		    "was committed (by a program that ignores the locks?); "
-		    "that expunge is dropped, the mailbox left as it is",
-		    m->path, jl->dir, jl->name);
-		if (mbox_unlinkat(jl->dfd, jl->name) < 0 && errno != ENOENT)
+		    "that expunge is dropped, the mailbox left as it is, the "
+		    "journal moved to %s", m->path, jl->dir, jl->name, aside);
+		if (mbox_renameat(jl->dfd, jl->name, aside) < 0)
 			return MBOX_ERR_TEMP;
 		(void)mbox_fsync(jl->dfd);
 		return MBOX_OK;
+	}
+	/* The fresh journal below needs room for the payload: give back
+	 * the room this one reserved for it (the ranges behind it stay, so
+	 * this one remains a valid intent until it is replaced). */
+	wfd = openat(jl->dfd, jl->name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (wfd >= 0) {
+		struct stat ws;
+
+		if (fstat(wfd, &ws) == 0 && ws.st_dev == js->st_dev &&
+		    ws.st_ino == js->st_ino && t->rg_off > J_POFF_INTENT)
+			(void)fallocate(wfd, FALLOC_FL_PUNCH_HOLE |
+			    FALLOC_FL_KEEP_SIZE, J_POFF_INTENT,
+			    (off_t)(t->rg_off - J_POFF_INTENT));
+		close(wfd);
 	}
 	memset(&h, 0, sizeof(h));
 	h.dev = t->dev;
@@ -1131,7 +1152,17 @@ recover_one(struct mbox *m, const struct jloc *jl, int jfd)
 	if ((uint64_t)st.st_size >= h.s_old &&
 	    mbox_hash_range(m->fd, h.s_new, h.s_old - h.s_new, sum) == 0 &&
 	    memcmp(sum, h.old_tail_hash, MBOX_HASH_LEN) == 0) {
-		/* Not truncated yet: replay, with mail that arrived since. */
+		/* Not truncated yet: replay, with mail that arrived since.
+		 * The session that wrote the journal may have failed to make
+		 * it (or its name) durable; it must be, before the mailbox
+		 * is written, or a power loss during the replay could leave
+		 * a half-rewritten mailbox and a journal that is not there
+		 * or says only "intent". */
+		if (mbox_fsync(jfd) < 0 || mbox_fsync(jl->dfd) < 0) {
+			mbox_log(m, LOG_ERR, "%s/%s: %s", jl->dir, jl->name,
+			    strerror(errno));
+			return MBOX_ERR_TEMP;
+		}
 		nfd = -1;
 		if ((uint64_t)st.st_size > h.s_old &&
 		    jrebuild(m, jl, jfd, (uint64_t)st.st_size, &h, &nfd) < 0) {

@@ -34,6 +34,12 @@ struct store {
 	 * both) while retr_ok_pending. */
 	struct ipc_buf retr_ok;
 	bool retr_ok_pending;
+	/* Read-ahead (see prefetch()): message ahead_msgno as RETR sends
+	 * it, ahead_len bytes, while ahead_valid. */
+	uint8_t *ahead;
+	size_t ahead_len;
+	uint32_t ahead_msgno;
+	bool ahead_valid;
 	struct mbox_config mcfg;
 	struct mbox *mbox;
 	char *user, *mailbox, *index_dir;
@@ -85,12 +91,19 @@ commit_acked(void *ctx, uint32_t deleted)
 {
 	struct commit_ack *a = ctx;
 	struct ipc_buf b;
+	int fd = a->st->worker.fd, fl = fcntl(fd, F_GETFL);
 
+	/* The mailbox locks are held: a worker that stopped reading must
+	 * not keep MDAs waiting, so this one small frame is not waited for
+	 * (a full socket buffer is already a broken worker). */
 	ipc_begin(&b, IPC_STORE_OK);
 	ipc_put_u64(&b, deleted);
-	if (ipc_send(a->st->worker.fd, &b) == -1)
+	if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1 ||
+	    ipc_send(fd, &b) == -1)
 		log_info("send to worker: %s; finishing the expunge anyway",
 		    strerror(errno));
+	if (fl != -1)
+		(void)fcntl(fd, F_SETFL, fl);
 	ipc_buf_free(&b);
 	a->sent = true;
 }
@@ -169,6 +182,47 @@ data_sink(void *ctx, const void *buf, size_t len, bool last)
 	return r;
 }
 
+/* The read-ahead's sink: only a message that fits one frame. */
+static int
+ahead_sink(void *ctx, const void *buf, size_t len, bool last)
+{
+	struct store *st = ctx;
+
+	if (!last || len > STORE_DATA_CHUNK)
+		return 1;
+	memcpy(st->ahead, buf, len);
+	st->ahead_len = len;
+	return 0;
+}
+
+/*
+ * Clients fetch messages in order: right after RETR n has gone out,
+ * while the worker and the client are busy with it, message n + 1 is
+ * read, checked and transformed as its RETR would do, and kept. If the
+ * very next request is that RETR, the answer leaves at once; any other
+ * request drops it (dispatch), so what is sent was read one client
+ * round trip earlier at most. Only messages that fit one data frame;
+ * a failure here (a changed mailbox, an I/O error) just means no
+ * read-ahead: the RETR itself then meets and reports it.
+ */
+static void
+prefetch(struct store *st, uint32_t msgno)
+{
+	uint64_t size;
+
+	st->ahead_valid = false;
+	if (msgno == 0 || msgno > mbox_count(st->mbox) ||
+	    mbox_info(st->mbox, msgno, &size, NULL) != MBOX_OK ||
+	    size > STORE_DATA_CHUNK)
+		return;
+	if (st->ahead == NULL)
+		st->ahead = xmalloc(STORE_DATA_CHUNK);
+	if (mbox_retr(st->mbox, msgno, -1, ahead_sink, st) == MBOX_OK) {
+		st->ahead_msgno = msgno;
+		st->ahead_valid = true;
+	}
+}
+
 static void
 do_retr(struct store *st, uint32_t msgno, uint32_t lines)
 {
@@ -184,6 +238,15 @@ do_retr(struct store *st, uint32_t msgno, uint32_t lines)
 	ipc_begin(&st->retr_ok, IPC_STORE_OK);
 	ipc_put_u64(&st->retr_ok, size);
 	st->retr_ok_pending = true;
+	if (st->ahead_valid && st->ahead_msgno == msgno &&
+	    lines == UINT32_MAX) {
+		st->ahead_valid = false;
+		if (data_sink(st, st->ahead, st->ahead_len, true) != 0)
+			fatal("send to worker");
+		ipc_buf_free(&st->retr_ok);
+		prefetch(st, msgno + 1);
+		return;
+	}
 	r = mbox_retr(st->mbox, msgno, lines == UINT32_MAX ? -1 : (int64_t)lines,
 	    data_sink, st);
 	if (r != MBOX_OK && st->retr_ok_pending) {
@@ -205,6 +268,8 @@ do_retr(struct store *st, uint32_t msgno, uint32_t lines)
 		fatalx("retrieving message %u failed (%d)", msgno, r);
 	}
 	ipc_buf_free(&st->retr_ok);
+	if (lines == UINT32_MAX)
+		prefetch(st, msgno + 1);
 }
 
 static void
@@ -312,6 +377,8 @@ dispatch(struct store *st, struct ipc_msg *m)
 		fatalx("worker sent a descriptor");
 	if (m->type != IPC_STORE_OPEN && st->mbox == NULL)
 		fatalx("worker sent %s before a successful OPEN", ipc_type_name(m->type));
+	if (m->type != IPC_STORE_RETR)
+		st->ahead_valid = false;
 	switch (m->type) {
 	case IPC_STORE_OPEN:
 		if (!ipc_dec_empty(m) || st->mbox != NULL)

@@ -4,8 +4,9 @@ t-transaction.py - the TRANSACTION and UPDATE states against the real
 daemon and the real mailbox engine: DELE marks (and what they hide),
 RSET, QUIT expunging exactly the marked messages (checked on disk, byte
 for byte), a dropped connection or QUIT before login deleting nothing,
-UIDL and TOP shapes, bad arguments in TRANSACTION, pipelined batches
-that mix marks and reads, and the pre-auth timeout (the idle timeout is
+UIDL and TOP shapes, storage's read-ahead of the next message never
+showing through (DELE, TOP, RSET in between), bad arguments in
+TRANSACTION, pipelined batches that mix marks and reads, and the pre-auth timeout (the idle timeout is
 at least 600 s by RFC 1939: t-idle-timeout.py shortens it in the
 test-hook workers).
 """
@@ -111,6 +112,22 @@ try:
     t.eq(p.stat()[0], 5, "RSET restores the deleted message")
     t.eq(p.retr(2)[1], wires[1], "RETR 2 works again after RSET")
     t.eq(p.uidl(), uidls, "UIDL after RSET is the original listing")
+
+    # Storage reads message n + 1 ahead after RETR n; whatever comes
+    # next must be answered as if it had not. DELE drops it, TOP does
+    # not use it, and RETR after TOP still gets the whole message.
+    t.eq(p.retr(1)[1], wires[0], "RETR 1 (message 2 read ahead)")
+    t.ok(p.cmd("DELE 2").startswith(b"+OK"), "DELE 2 right after")
+    t.ok(p.cmd("RETR 2").startswith(b"-ERR"), "RETR 2 after DELE 2 is -ERR, "
+         "not the read-ahead copy")
+    t.ok(p.cmd("RSET").startswith(b"+OK"), "RSET")
+    t.eq(p.retr(2)[1], wires[1], "RETR 2 (message 3 read ahead)")
+    t.eq(p.retr(3)[1], wires[2], "RETR 3 from the read-ahead, byte-exact")
+    r, got = p.top(4, 0)
+    t.eq(got, cl.top_lines(MSGS[3], 0), "TOP 4 0 after RETR 3: the header "
+         "only, not the read-ahead whole message")
+    t.eq(p.retr(4)[1], wires[3], "RETR 4 after TOP: the whole message")
+    t.eq(p.retr(5)[1], wires[4], "RETR 5 (the last) from the read-ahead")
 
     # A pipelined batch mixing marks and reads: every answer, in order.
     p.send(b"DELE 1\r\nDELE 3\r\nDELE 3\r\nSTAT\r\nLIST\r\nRSET\r\nSTAT\r\n"

@@ -503,8 +503,10 @@ test_intent_doubts(long jk)
 	mbox_close(m);
 	tl_read(c.path, &now);
 	ok(now.len == sizeof(other) - 1 && memcmp(now.p, other, now.len) == 0
-	    && !tl_exists(jpath), "the mailbox as the other program left it, "
-	    "no journal");
+	    && !tl_exists(jpath) &&
+	    tl_exists(tl_path(c.idx, "mbox.journal.dropped")),
+	    "the mailbox as the other program left it, the journal set "
+	    "aside as mbox.journal.dropped");
 
 	reset(&c);
 	killed_at(&c, jk + 1, true);
@@ -544,6 +546,8 @@ main(void)
 		  { 2, 3 }, 2, 2, 1, 0, true },
 		{ "early ack, recovery killed too", true, { 1, 7 }, 2, 1, 3, 4,
 		  true },
+		{ "early ack, first and last message, mail appended", true,
+		  { 1, 30 }, 2, 1, 1, 0, true },
 	};
 	long jk = 0, jk_early = 0;
 	size_t i;

@@ -175,6 +175,52 @@ out:
 	return why;
 }
 
+/*
+ * A commit that failed after its commit point (EIO at point k), then
+ * the recovery failing at each of its points in turn: the open after
+ * that must still complete the expunge exactly, and no journal may be
+ * set aside as "dropped" (recovery must never mistake its own half
+ * replay for another program's change). Returns the failures.
+ */
+static int
+recovery_eio(struct ctx *c, long k, const struct tl_buf *want_new,
+    long *tried)
+{
+	struct mbox_config cfg;
+	struct mbox *m;
+	const char *why;
+	char *dropped;
+	long j, passed;
+	int bad = 0;
+
+	dropped = malloc(strlen(c->journal) + 16);
+	sprintf(dropped, "%s.dropped", c->journal);
+	for (j = 1; j < 400; j++) {
+		reset(c);
+		if (session(c, k, &passed) != MBOX_ERR_TEMP ||
+		    !tl_exists(c->journal))
+			break;
+		cfg_of(c, &cfg);
+		mbox_fault_set_eio(j, CHUNK);
+		if (mbox_open(&cfg, &m) == MBOX_OK)
+			mbox_close(m);
+		passed = mbox_fault_count();
+		mbox_fault_set(0, CHUNK);
+		if (passed < j)
+			break;	/* the recovery has fewer points */
+		(*tried)++;
+		why = tl_exists(dropped) ? "a journal was set aside as dropped" :
+		    next_open(c, want_new, true);
+		if (why != NULL) {
+			printf("# %s: EIO at commit point %ld, then at recovery "
+			    "point %ld: %s\n", c->sc->name, k, j, why);
+			bad++;
+		}
+	}
+	free(dropped);
+	return bad;
+}
+
 static void
 run_scenario(const struct scen *sc)
 {
@@ -182,6 +228,9 @@ run_scenario(const struct scen *sc)
 	struct ctx c;
 	long points, passed, k;
 	int r, bad = 0, before = 0, after_temp = 0, after_ok = 0, nacked = 0;
+	int rbad = 0;
+	long rtried = 0;
+	bool committed;
 	const char *why;
 
 	memset(&c, 0, sizeof(c));
@@ -217,6 +266,7 @@ run_scenario(const struct scen *sc)
 		reset(&c);
 		r = session(&c, k, &passed);
 		tl_read(c.path, &now);
+		committed = r == MBOX_ERR_TEMP && tl_exists(c.journal);
 		if (passed < k) {
 			printf("# %s: k=%ld: the commit stopped after %ld "
 			    "points\n", sc->name, k, passed);
@@ -266,7 +316,14 @@ run_scenario(const struct scen *sc)
 			    "%s\n", sc->name, k, r, why);
 			bad++;
 		}
+		/* Some of the states a failed commit leaves: the recovery
+		 * failing too, at each of its points. */
+		if (committed && why == NULL && after_temp % 8 == 1)
+			rbad += recovery_eio(&c, k, &want_new, &rtried);
 	}
+	ok(rtried > 0 && rbad == 0, "%s: %ld recoveries failing at one of "
+	    "their points, each completed by the next open", sc->name,
+	    rtried);
 	is_int(bad, 0, "%s: an I/O error at each of the %ld points: exact "
 	    "outcome", sc->name, points);
 	ok(before > 0, "%s: %d errors before the commit point: TEMP, "
