@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,6 +100,9 @@ pop3_trans_begin(struct pop3_session *s)
 			pop3_peer_failed(s, "storage", "bad OPENED");
 		client_printf(&s->client, "+OK Logged in; %u message%s (%llu octets).\r\n",
 		    n, n == 1 ? "" : "s", (unsigned long long)octets);
+		/* What authentication allocated is freed; give its pages
+		 * back before the session idles. */
+		(void)malloc_trim(0);
 		return true;
 	}
 	store_error(s, &m, 0);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -363,6 +364,10 @@ do_open(struct store *st)
 		(void)ipc_send(FD_MASTER, &b);
 		ipc_buf_free(&b);
 	}
+	/* The scan's and the index's buffers are freed but their pages
+	 * stay resident (glibc raises its trim threshold after large
+	 * frees): an idle session keeps only what it uses. */
+	(void)malloc_trim(0);
 }
 
 /* Handle one request; returns false when the session is over. */
