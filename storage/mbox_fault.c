@@ -17,6 +17,7 @@
 
 static long fault_kill_at;
 static long fault_eio_at;
+static int fault_errno = EIO;
 static long fault_count;
 static size_t fault_chunk = MBOX_IO_CHUNK;
 
@@ -32,8 +33,15 @@ mbox_fault_set(long kill_at, size_t chunk)
 void
 mbox_fault_set_eio(long eio_at, size_t chunk)
 {
+	mbox_fault_set_errno(eio_at, EIO, chunk);
+}
+
+void
+mbox_fault_set_errno(long at, int err, size_t chunk)
+{
 	mbox_fault_set(0, chunk);
-	fault_eio_at = eio_at;
+	fault_eio_at = at;
+	fault_errno = err;
 }
 
 long
@@ -48,7 +56,7 @@ mbox_fault_point(void)
 	if (++fault_count == fault_kill_at)
 		raise(SIGKILL);
 	if (fault_count == fault_eio_at) {
-		errno = EIO;
+		errno = fault_errno;
 		return -1;
 	}
 	return 0;

@@ -24,6 +24,9 @@ void mbox_fault_set(long kill_at, size_t chunk);
  * point proceeds. 0 disables. Resets counts and turns killing off.
  */
 void mbox_fault_set_eio(long eio_at, size_t chunk);
+/* The same with another errno (EOPNOTSUPP: a file system that cannot
+ * reserve space). */
+void mbox_fault_set_errno(long at, int err, size_t chunk);
 /* Fault points passed since the last mbox_fault_set(). */
 long mbox_fault_count(void);
 

@@ -16,6 +16,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,7 +101,16 @@ reset(struct ctx *c)
  * points the commit went through.
  */
 static int
+session_errno(struct ctx *c, long at, int err, long *passed);
+
+static int
 session(struct ctx *c, long eio_at, long *passed)
+{
+	return session_errno(c, eio_at, EIO, passed);
+}
+
+static int
+session_errno(struct ctx *c, long eio_at, int err, long *passed)
 {
 	struct mbox_config cfg;
 	struct mbox *m;
@@ -117,7 +127,7 @@ session(struct ctx *c, long eio_at, long *passed)
 	if (c->sc->deliver)
 		tl_append(c->path, c->delivered.p, c->delivered.len);
 	c->acked = 0;
-	mbox_fault_set_eio(eio_at, CHUNK);
+	mbox_fault_set_errno(eio_at, err, CHUNK);
 	r = mbox_commit_ack(m, &n, acked, c);
 	*passed = mbox_fault_count();
 	mbox_fault_set(0, CHUNK);
@@ -347,6 +357,43 @@ run_scenario(const struct scen *sc)
 	tl_buf_free(&c.uidl_before);
 }
 
+/* A file system that cannot reserve the journal's room (EOPNOTSUPP from
+ * fallocate, the first point an early commit passes): the plain commit
+ * takes over, answered after the rewrite. */
+static void
+test_no_fallocate(void)
+{
+	static const struct scen sc = { "no fallocate", true, { 1, 7 }, 2,
+	    false, true };
+	struct tl_buf now = { 0 }, want = { 0 };
+	struct ctx c;
+	long passed;
+	int r;
+
+	memset(&c, 0, sizeof(c));
+	c.sc = &sc;
+	c.dir = tl_tmpdir();
+	c.path = tl_path(c.dir, "mbox");
+	c.idx = tl_path(c.dir, "idx");
+	c.journal = tl_path(c.idx, "mbox.journal");
+	c.journal_tmp = tl_path(c.idx, "mbox.journal.tmp");
+	tl_gen_mbox(4242, 30, &c.orig);
+	if (c.orig.len > 0 && c.orig.p[c.orig.len - 1] != '\n')
+		tl_buf_adds(&c.orig, "\n");
+	tl_expect_deleted(&c.orig, MBOX_FMT_MBOXO, sc.del, sc.ndel, &want);
+	reset(&c);
+	r = session_errno(&c, 1, EOPNOTSUPP, &passed);
+	tl_read(c.path, &now);
+	ok(r == MBOX_OK && c.acked == 0 && same(&now, &want) &&
+	    !tl_exists(c.journal) && !tl_exists(c.journal_tmp),
+	    "fallocate unsupported: the plain commit, answered after the "
+	    "rewrite (%d, acked %d)", r, c.acked);
+	tl_buf_free(&now);
+	tl_buf_free(&want);
+	tl_buf_free(&c.orig);
+	tl_buf_free(&c.uidl_before);
+}
+
 int
 main(void)
 {
@@ -369,5 +416,6 @@ main(void)
 		setenv("TMPDIR", "/dev/shm", 1);
 	for (i = 0; i < sizeof(scens) / sizeof(scens[0]); i++)
 		run_scenario(&scens[i]);
+	test_no_fallocate();
 	return tap_done();
 }

@@ -241,6 +241,83 @@ test_changed_underneath(void)
 	tl_buf_free(&got);
 }
 
+static int acks;
+
+static void
+count_ack(void *ctx, uint32_t deleted)
+{
+	(void)deleted;
+	(*(int *)ctx)++;
+}
+
+/*
+ * Early acknowledgement, then another program (ignoring the locks)
+ * changes a surviving message's header in place before the rewrite: the
+ * deleted bytes were checked and the promise is kept; the changed bytes
+ * are kept as they are, and the index is dropped so the next open
+ * rescans.
+ */
+struct survivor_edit {
+	const char *path;
+	int acks;
+};
+
+static void
+edit_survivor(void *ctx, uint32_t deleted)
+{
+	struct survivor_edit *e = ctx;
+	struct tl_buf b = { 0 };
+	char *p;
+
+	(void)deleted;
+	e->acks++;
+	tl_read(e->path, &b);
+	p = strstr((char *)b.p, "Subject: 5");
+	if (p != NULL) {
+		p[9] = '9';
+		tl_write(e->path, b.p, b.len);
+	}
+	tl_buf_free(&b);
+}
+
+static void
+test_early_survivor_changed(void)
+{
+	const char *dir = tl_tmpdir();
+	char *path = tl_path(dir, "mbox"), *idx = tl_path(dir, "idx");
+	struct tl_buf orig = { 0 }, want = { 0 }, got = { 0 };
+	struct survivor_edit e = { path, 0 };
+	struct mbox_config cfg;
+	struct mbox *m;
+	uint32_t n = 0;
+	int del[] = { 1 };
+	char *p;
+
+	base_mbox(&orig);
+	tl_write(path, orig.p, orig.len);
+	tl_cfg(&cfg, path, idx);
+	cfg.commit_ack_min = 1;
+	ok(mbox_open(&cfg, &m) == MBOX_OK && mbox_dele(m, 1) == MBOX_OK,
+	    "survivor changed: open, DELE 1");
+	tl_log_clear();
+	ok(mbox_commit_ack(m, &n, edit_survivor, &e) == MBOX_OK && n == 1 &&
+	    e.acks == 1, "survivor changed after the acknowledgement: the "
+	    "expunge completes");
+	ok(tl_log_seen("changed outside the deleted messages"),
+	    "and says the mailbox changed, index dropped");
+	mbox_close(m);
+	tl_expect_deleted(&orig, MBOX_FMT_MBOXO, del, 1, &want);
+	p = strstr((char *)want.p, "Subject: 5");
+	p[9] = '9';
+	tl_read(path, &got);
+	ok(same(&got, &want), "exactly message 1 gone, the edit kept");
+	ok(serves_like_reference(path, idx, 5), "the next open rescans: the "
+	    "5 others served as the file now says");
+	tl_buf_free(&orig);
+	tl_buf_free(&want);
+	tl_buf_free(&got);
+}
+
 /* Fill a filesystem so that about keep bytes remain free. */
 static void
 fill(const char *dir, unsigned long long keep)
@@ -309,6 +386,27 @@ test_enospc(void)
 	unlink(tl_path(fs, "filler"));
 	ok(mbox_commit(m, &n) == MBOX_OK && n == 1,
 	    "space freed: the same session commits");
+	mbox_close(m);
+	ok(serves_like_reference(path, NULL, 7), "7 messages left, intact");
+
+	/* 1b: the same with the early acknowledgement: the reservation of
+	 * the journal's room fails before anything is promised. */
+	tl_write(path, orig.p, orig.len);
+	fill(fs, 64 * 1024);
+	tl_cfg(&cfg, path, NULL);
+	cfg.commit_ack_min = 1;
+	acks = 0;
+	ok(mbox_open(&cfg, &m) == MBOX_OK, "early ack: open");
+	mbox_dele(m, 1);
+	is_int(mbox_commit_ack(m, &n, count_ack, &acks), MBOX_ERR_TEMP,
+	    "early ack, ENOSPC: TEMP");
+	tl_read(path, &got);
+	ok(same(&got, &orig) && acks == 0 && tl_count_files(fs) == 3,
+	    "early ack, ENOSPC: never acknowledged, mailbox byte-identical, "
+	    "no journal left");
+	unlink(tl_path(fs, "filler"));
+	ok(mbox_commit_ack(m, &n, count_ack, &acks) == MBOX_OK && n == 1 &&
+	    acks == 1, "early ack, space freed: acknowledged and committed");
 	mbox_close(m);
 	ok(serves_like_reference(path, NULL, 7), "7 messages left, intact");
 	umount2(fs, MNT_DETACH);
@@ -434,6 +532,7 @@ main(void)
 	test_delivery_during_session();
 	test_changed_underneath();
 	test_enospc();
+	test_early_survivor_changed();
 	test_stray_journals();
 	return tap_done();
 }
