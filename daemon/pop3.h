@@ -42,6 +42,9 @@ struct pop3_session {
 	/* EXPIRE 0: a bitmap of the message numbers RETR sent in full */
 	uint8_t *retrieved_set;
 	size_t retrieved_set_len;	/* bytes */
+	uint32_t nmsgs;			/* message numbers run 1..nmsgs */
+	uint32_t ahead;			/* RETR_AHEAD asked for this message,
+					 * its answer not read yet; 0: none */
 	/* counters for the session-end log line */
 	uint32_t retrieved, deleted;
 	uint64_t octets;

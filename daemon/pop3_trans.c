@@ -41,11 +41,18 @@ store_recv_locked(struct pop3_session *s, struct ipc_msg *m)
 	store_recv_within(s, m, config_store_locked_reply_ms());
 }
 
+static void drain_ahead(struct pop3_session *);
+
 static void
 store_request(struct pop3_session *s, uint16_t type, int nargs, uint32_t a0,
     uint32_t a1)
 {
 	struct ipc_buf b;
+
+	/* One request at a time: a read-ahead answer not wanted after all
+	 * is taken off the channel first. */
+	if (s->ahead != 0)
+		drain_ahead(s);
 
 	ipc_begin(&b, type);
 	if (nargs > 0)
@@ -100,6 +107,7 @@ pop3_trans_begin(struct pop3_session *s)
 			pop3_peer_failed(s, "storage", "bad OPENED");
 		client_printf(&s->client, "+OK Logged in; %u message%s (%llu octets).\r\n",
 		    n, n == 1 ? "" : "s", (unsigned long long)octets);
+		s->nmsgs = n;
 		/* What authentication allocated is freed; give its pages
 		 * back before the session idles. */
 		(void)malloc_trim(0);
@@ -234,6 +242,30 @@ expire_retrieved(struct pop3_session *s)
 	return true;
 }
 
+/* Read and drop the answer to a RETR_AHEAD the client did not want. */
+static void
+drain_ahead(struct pop3_session *s)
+{
+	struct ipc_msg m;
+	const uint8_t *data;
+	uint8_t last = 0;
+	uint64_t octets;
+	size_t len;
+
+	s->ahead = 0;
+	store_recv(s, &m);
+	if (m.type == IPC_STORE_ERROR)
+		return;
+	if (m.type != IPC_STORE_OK || !ipc_dec_u64(&m, &octets))
+		pop3_peer_failed(s, "storage", "bad RETR_AHEAD reply");
+	while (!last) {
+		store_recv(s, &m);
+		if (m.type != IPC_STORE_DATA ||
+		    !ipc_dec_store_data(&m, &last, &data, &len))
+			pop3_peer_failed(s, "storage", "bad DATA");
+	}
+}
+
 static void
 cmd_retr(struct pop3_session *s, uint32_t msgno, uint32_t lines)
 {
@@ -241,8 +273,18 @@ cmd_retr(struct pop3_session *s, uint32_t msgno, uint32_t lines)
 	uint64_t octets;
 	uint8_t last = 0;
 
-	store_request(s, IPC_STORE_RETR, 2, msgno, lines);
-	store_recv(s, &m);
+	m.type = IPC_STORE_ERROR;
+	if (s->ahead == msgno && lines == UINT32_MAX) {
+		/* Asked for while the client read the previous message: the
+		 * answer is (or will be) in the socket already. An error
+		 * only means "not read ahead": ask the ordinary way. */
+		s->ahead = 0;
+		store_recv(s, &m);
+	}
+	if (m.type == IPC_STORE_ERROR) {
+		store_request(s, IPC_STORE_RETR, 2, msgno, lines);
+		store_recv(s, &m);
+	}
 	if (m.type == IPC_STORE_ERROR) {
 		store_error(s, &m, msgno);
 		return;
@@ -270,6 +312,12 @@ cmd_retr(struct pop3_session *s, uint32_t msgno, uint32_t lines)
 		s->retrieved++;
 		if (s->cfg.expire == CFG_EXPIRE_0)
 			remember_retrieved(s, msgno);
+		/* Clients fetch in order: ask for the next one now, while
+		 * this one travels to the client. */
+		if (msgno < s->nmsgs) {
+			store_request(s, IPC_STORE_RETR_AHEAD, 1, msgno + 1, 0);
+			s->ahead = msgno + 1;
+		}
 	}
 }
 

@@ -52,6 +52,7 @@ ipc_type_name(unsigned type)
 	case IPC_STORE_ERROR: return "STORE_ERROR";
 	case IPC_STORE_INIT: return "STORE_INIT";
 	case IPC_STORE_READY: return "STORE_READY";
+	case IPC_STORE_RETR_AHEAD: return "STORE_RETR_AHEAD";
 	default: return "UNKNOWN";
 	}
 }

@@ -120,6 +120,13 @@ enum ipc_type {
 	/* storage -> master: (nothing): the maildrop is open, the login is
 	 * complete (LOGIN-DELAY counts from here); once per session */
 	IPC_STORE_READY = 48,
+	/* worker -> storage: u32 message number: the RETR the worker expects
+	 * next, asked for while its client still reads the previous one.
+	 * Reply: as for IPC_STORE_RETR of the whole message, but with exactly
+	 * one IPC_STORE_DATA frame; or one IPC_STORE_ERROR if the message is
+	 * not to be had that way (larger than one frame, deleted...): the
+	 * worker then asks with IPC_STORE_RETR if its client does. */
+	IPC_STORE_RETR_AHEAD = 49,
 
 #ifdef POSTERN_TEST_HOOKS
 	/* test-only: master -> worker: u32 attack number */

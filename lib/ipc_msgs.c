@@ -398,6 +398,7 @@ ipc_msgs_check(struct ipc_msg *m, uint16_t type)
 	case IPC_STORE_LIST:
 	case IPC_STORE_UIDL:
 	case IPC_STORE_DELE:
+	case IPC_STORE_RETR_AHEAD:
 		return ipc_dec_u32(m, &u32);
 	case IPC_STORE_RETR:
 		return ipc_dec_store_retr(m, &u32, &u32b);

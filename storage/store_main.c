@@ -200,10 +200,16 @@ ahead_sink(void *ctx, const void *buf, size_t len, bool last)
  * Clients fetch messages in order: right after RETR n has gone out,
  * while the worker and the client are busy with it, message n + 1 is
  * read, checked and transformed as its RETR would do, and kept. If the
- * very next request is that RETR, the answer leaves at once; any other
- * request drops it (dispatch), so what is sent was read one client
- * round trip earlier at most. Only messages that fit one data frame;
- * a failure here (a changed mailbox, an I/O error) just means no
+ * very next request is its RETR or RETR_AHEAD, the answer leaves at
+ * once; any other request drops it (dispatch). The worker asks with
+ * RETR_AHEAD while its client still reads message n and leaves the
+ * answer in the socket until the client's next command, so RETR n + 1
+ * is answered without waiting for storage (anything else makes the
+ * worker read and drop it). What the client gets was read and checked
+ * before it asked, at most one command earlier: the message as it was
+ * when its size and UIDL were given; only a program that ignores the
+ * locks could have changed it since. Only messages that fit one data
+ * frame; a failure here (a changed mailbox, an I/O error) just means no
  * read-ahead: the RETR itself then meets and reports it.
  */
 static void
@@ -224,6 +230,46 @@ prefetch(struct store *st, uint32_t msgno)
 	}
 }
 
+/* The read-ahead copy as RETR's answer: the OK and the one data frame in
+ * one system call; then the next message is read ahead. */
+static void
+send_ahead(struct store *st, uint64_t size)
+{
+	uint32_t msgno = st->ahead_msgno;
+
+	st->ahead_valid = false;
+	ipc_begin(&st->retr_ok, IPC_STORE_OK);
+	ipc_put_u64(&st->retr_ok, size);
+	st->retr_ok_pending = true;
+	if (data_sink(st, st->ahead, st->ahead_len, true) != 0)
+		fatal("send to worker");
+	ipc_buf_free(&st->retr_ok);
+	st->retr_ok_pending = false;
+	prefetch(st, msgno + 1);
+}
+
+/* IPC_STORE_RETR_AHEAD: only what fits one frame, else an error that the
+ * worker does not show its client. */
+static void
+do_retr_ahead(struct store *st, uint32_t msgno)
+{
+	uint64_t size;
+	int r;
+
+	r = mbox_info(st->mbox, msgno, &size, NULL);
+	if (r != MBOX_OK) {
+		reply_mbox_error(st, r);
+		return;
+	}
+	if (!st->ahead_valid || st->ahead_msgno != msgno)
+		prefetch(st, msgno);
+	if (!st->ahead_valid || st->ahead_msgno != msgno) {
+		reply_error(st, IPC_ST_SYS_TEMP, "Not read ahead.");
+		return;
+	}
+	send_ahead(st, size);
+}
+
 static void
 do_retr(struct store *st, uint32_t msgno, uint32_t lines)
 {
@@ -236,18 +282,14 @@ do_retr(struct store *st, uint32_t msgno, uint32_t lines)
 		reply_mbox_error(st, r);
 		return;
 	}
+	if (st->ahead_valid && st->ahead_msgno == msgno &&
+	    lines == UINT32_MAX) {
+		send_ahead(st, size);
+		return;
+	}
 	ipc_begin(&st->retr_ok, IPC_STORE_OK);
 	ipc_put_u64(&st->retr_ok, size);
 	st->retr_ok_pending = true;
-	if (st->ahead_valid && st->ahead_msgno == msgno &&
-	    lines == UINT32_MAX) {
-		st->ahead_valid = false;
-		if (data_sink(st, st->ahead, st->ahead_len, true) != 0)
-			fatal("send to worker");
-		ipc_buf_free(&st->retr_ok);
-		prefetch(st, msgno + 1);
-		return;
-	}
 	r = mbox_retr(st->mbox, msgno, lines == UINT32_MAX ? -1 : (int64_t)lines,
 	    data_sink, st);
 	if (r != MBOX_OK && st->retr_ok_pending) {
@@ -382,7 +424,7 @@ dispatch(struct store *st, struct ipc_msg *m)
 		fatalx("worker sent a descriptor");
 	if (m->type != IPC_STORE_OPEN && st->mbox == NULL)
 		fatalx("worker sent %s before a successful OPEN", ipc_type_name(m->type));
-	if (m->type != IPC_STORE_RETR)
+	if (m->type != IPC_STORE_RETR && m->type != IPC_STORE_RETR_AHEAD)
 		st->ahead_valid = false;
 	switch (m->type) {
 	case IPC_STORE_OPEN:
@@ -415,6 +457,11 @@ dispatch(struct store *st, struct ipc_msg *m)
 		if (!ipc_dec_store_retr(m, &a, &b))
 			fatalx("bad RETR");
 		do_retr(st, a, b);
+		return true;
+	case IPC_STORE_RETR_AHEAD:
+		if (!ipc_dec_u32(m, &a))
+			fatalx("bad RETR_AHEAD");
+		do_retr_ahead(st, a);
 		return true;
 	case IPC_STORE_DELE:
 		if (!ipc_dec_u32(m, &a))
