@@ -66,6 +66,9 @@ void pop3_sasl_auth(struct pop3_session *, struct pop3_cmd *);
 /* pop3_trans.c: commands in the TRANSACTION state. */
 void pop3_trans_command(struct pop3_session *, struct pop3_cmd *);
 /* Ask storage to open the maildrop; answers the client. */
+/* Take an unread RETR_AHEAD answer off the storage channel (before any
+ * other request; the test hooks' attacks too). */
+void pop3_trans_drain_ahead(struct pop3_session *);
 bool pop3_trans_begin(struct pop3_session *);
 
 /* pop3_main.c: CAPA is valid in both states. */

@@ -41,8 +41,6 @@ store_recv_locked(struct pop3_session *s, struct ipc_msg *m)
 	store_recv_within(s, m, config_store_locked_reply_ms());
 }
 
-static void drain_ahead(struct pop3_session *);
-
 static void
 store_request(struct pop3_session *s, uint16_t type, int nargs, uint32_t a0,
     uint32_t a1)
@@ -52,7 +50,7 @@ store_request(struct pop3_session *s, uint16_t type, int nargs, uint32_t a0,
 	/* One request at a time: a read-ahead answer not wanted after all
 	 * is taken off the channel first. */
 	if (s->ahead != 0)
-		drain_ahead(s);
+		pop3_trans_drain_ahead(s);
 
 	ipc_begin(&b, type);
 	if (nargs > 0)
@@ -243,8 +241,8 @@ expire_retrieved(struct pop3_session *s)
 }
 
 /* Read and drop the answer to a RETR_AHEAD the client did not want. */
-static void
-drain_ahead(struct pop3_session *s)
+void
+pop3_trans_drain_ahead(struct pop3_session *s)
 {
 	struct ipc_msg m;
 	const uint8_t *data;

@@ -16,7 +16,10 @@ with pidfd_getfd, as root):
   4. TOP of the message read ahead gives the header, not the read-ahead
      copy; RETR of it after that is whole; LIST after a read-ahead is
      answered (the unwanted answer is taken off the channel first);
-  5. after the last message nothing is asked for.
+  5. after the last message nothing is asked for;
+  6. a client that drops the connection while an answer waits unread:
+     storage takes the reset socket for what it is (the worker gone), not
+     for a bad frame, and ends cleanly without expunging.
 """
 import ctypes
 import fcntl
@@ -120,6 +123,22 @@ try:
     t.eq(max(queued_unix(wpid) or [0]), 0, "after RETR of the last message "
          "nothing is asked for")
     t.ok(p.cmd("QUIT").startswith(b"+OK"), "QUIT")
+
+    # 6. Dropped with message 2 waiting in the worker's socket.
+    d.write_mbox(USER, h.make_mbox(MSGS))
+    box = d.read_mbox(USER)
+    before = set(S.role_pids(d.proc.pid, "postern-pop3"))
+    p = cl.login(d, USER)
+    wpid = (set(S.role_pids(d.proc.pid, "postern-pop3")) - before).pop()
+    t.eq(p.retr(1)[1], wires[0], "RETR 1, then the client is gone")
+    h.wait_for(lambda: max(queued_unix(wpid) or [0]) >= len(wires[1]), 10)
+    p.c.close()
+    t.ok(d.wait_log('reason="disconnected"', 20), "the session ended")
+    time.sleep(0.5)
+    log = d.read_log()
+    t.ok("bad frame" not in log and "exited with status" not in log,
+         "storage ended cleanly: no 'bad frame', no error exit")
+    t.ok(d.read_mbox(USER) == box, "and expunged nothing")
 finally:
     d.stop()
     d.cleanup()
