@@ -3,6 +3,7 @@ sechelp.py - helpers for the security tests (t-sec-*.py): find the
 process serving a connection, read /proc, run the hook-enabled worker,
 and speak postern's IPC framing to drive a helper process directly.
 """
+import ctypes
 import os
 import shlex
 import socket
@@ -259,6 +260,23 @@ def connect(d, source=None, timeout=15):
         s.bind((source, 0))
     s.connect((d.host, d.port))
     return harness.RawClient(s)
+
+
+SYS_PIDFD_GETFD = 438   # Linux >= 5.6, every architecture but alpha
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def dup_fd(pid, fd):
+    """A duplicate of descriptor fd of process pid (pidfd_getfd(2), as
+    root); OSError if the kernel cannot."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        r = _libc.syscall(SYS_PIDFD_GETFD, pidfd, fd, 0)
+        if r < 0:
+            raise OSError(ctypes.get_errno(), "pidfd_getfd")
+        return r
+    finally:
+        os.close(pidfd)
 
 
 def log_count(d, needle):

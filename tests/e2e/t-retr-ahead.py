@@ -21,7 +21,6 @@ with pidfd_getfd, as root):
      storage takes the reset socket for what it is (the worker gone), not
      for a bad frame, and ends cleanly without expunging.
 """
-import ctypes
 import fcntl
 import os
 import socket
@@ -38,23 +37,10 @@ import clientlib as cl  # noqa: E402
 h.require_root()
 if not hasattr(os, "pidfd_open"):
     h.skip_all("no os.pidfd_open (Python >= 3.9)")
-SYS_PIDFD_GETFD = 438
-libc = ctypes.CDLL(None, use_errno=True)
 USER = "ptahead"
 MSGS = [h.message(1), h.message(2, size=20000), h.message(3, size=300000),
         h.message(4, size=3000), h.message(5)]
 wires = [cl.wire(m) for m in MSGS]
-
-
-def dup_fd(pid, fd):
-    pidfd = os.pidfd_open(pid)
-    try:
-        r = libc.syscall(SYS_PIDFD_GETFD, pidfd, fd, 0)
-        if r < 0:
-            raise OSError(ctypes.get_errno(), "pidfd_getfd")
-        return r
-    finally:
-        os.close(pidfd)
 
 
 def queued_unix(pid):
@@ -65,7 +51,7 @@ def queued_unix(pid):
             if not os.readlink("/proc/%d/fd/%s" % (pid, name)).startswith(
                     "socket:"):
                 continue
-            fd = dup_fd(pid, int(name))
+            fd = S.dup_fd(pid, int(name))
         except OSError:
             continue
         try:
@@ -80,7 +66,7 @@ def queued_unix(pid):
 
 
 try:
-    os.close(dup_fd(os.getpid(), 0))
+    os.close(S.dup_fd(os.getpid(), 0))
 except OSError:
     h.skip_all("pidfd_getfd(2) is not available (Linux >= 5.6)")
 

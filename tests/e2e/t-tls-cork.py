@@ -8,7 +8,6 @@ taken with pidfd_getfd, as root): corked while a RETR is blocked on a
 client that does not read, uncorked once the answer is complete, never
 corked for single-line answers; pipelined commands are all answered.
 """
-import ctypes
 import os
 import socket
 import sys
@@ -24,30 +23,17 @@ if not hasattr(os, "pidfd_open"):
 USER = "pttls12"
 PW = h.TEST_PASSWORD
 MSGS = [h.message(1), h.message(2, size=8000000), h.message(3, size=300000)]
-SYS_PIDFD_GETFD = 438   # Linux >= 5.6, every architecture but alpha
 FD_CLIENT = 4           # lib/ipc.h
-libc = ctypes.CDLL(None, use_errno=True)
-
-
-def client_socket_fd(pid, fd):
-    pidfd = os.pidfd_open(pid)
-    try:
-        dup = libc.syscall(SYS_PIDFD_GETFD, pidfd, fd, 0)
-        if dup < 0:
-            raise OSError(ctypes.get_errno(), "pidfd_getfd")
-    finally:
-        os.close(pidfd)
-    return dup
 
 
 def client_socket_of(pid):
     """A duplicate of the worker's client socket."""
-    return socket.socket(fileno=client_socket_fd(pid, FD_CLIENT))
+    return socket.socket(fileno=sechelp.dup_fd(pid, FD_CLIENT))
 
 
 def pidfd_getfd_works():
     try:
-        os.close(client_socket_fd(os.getpid(), 0))
+        os.close(sechelp.dup_fd(os.getpid(), 0))
         return True
     except OSError:
         return False

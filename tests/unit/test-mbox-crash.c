@@ -86,6 +86,20 @@ base(struct tl_buf *b)
 		tl_buf_adds(b, "\n");
 }
 
+/* A fresh directory for one scenario, with the base mailbox. */
+static void
+ctx_init(struct ctx *c, const struct scen *sc)
+{
+	memset(c, 0, sizeof(*c));
+	c->sc = sc;
+	c->dir = tl_tmpdir();
+	c->path = tl_path(c->dir, "mbox");
+	c->idx = tl_path(c->dir, "idx");
+	c->acked = malloc(strlen(c->dir) + 8);
+	sprintf(c->acked, "%s.acked", c->dir);
+	base(&c->orig);
+}
+
 static void
 mda_append(struct ctx *c)
 {
@@ -272,14 +286,7 @@ run_scenario(const struct scen *sc, long *first_journal_k)
 	int nacked = 0;
 	const char *why;
 
-	memset(&c, 0, sizeof(c));
-	c.sc = sc;
-	c.dir = tl_tmpdir();
-	c.path = tl_path(c.dir, "mbox");
-	c.idx = tl_path(c.dir, "idx");
-	c.acked = malloc(strlen(c.dir) + 8);
-	sprintf(c.acked, "%s.acked", c.dir);
-	base(&c.orig);
+	ctx_init(&c, sc);
 	tl_expect_deleted(&c.orig, MBOX_FMT_MBOXO, sc->del, sc->ndel,
 	    &c.expunged);
 	points = count_points(&c);
@@ -384,13 +391,8 @@ test_journal_doubts(long jk)
 		ok(0, "no kill point with a committed journal found");
 		return;
 	}
-	memset(&c, 0, sizeof(c));
-	c.sc = &sc;
-	c.dir = tl_tmpdir();
-	c.path = tl_path(c.dir, "mbox");
-	c.idx = tl_path(c.dir, "idx");
+	ctx_init(&c, &sc);
 	jpath = tl_path(c.idx, "mbox.journal");
-	base(&c.orig);
 
 	/* Mailbox replaced by a copy (new inode): journal set aside. */
 	reset(&c);
@@ -458,6 +460,7 @@ test_journal_doubts(long jk)
 	tl_buf_free(&c.orig);
 	tl_buf_free(&c.uidl_before);
 	tl_buf_free(&c.appended);
+	free(c.acked);
 }
 
 /* An intent (an early-acknowledged commit killed before its payload was
@@ -479,15 +482,8 @@ test_intent_doubts(long jk)
 		ok(0, "no kill point with a committed intent found");
 		return;
 	}
-	memset(&c, 0, sizeof(c));
-	c.sc = &sc;
-	c.dir = tl_tmpdir();
-	c.path = tl_path(c.dir, "mbox");
-	c.idx = tl_path(c.dir, "idx");
-	c.acked = malloc(strlen(c.dir) + 8);
-	sprintf(c.acked, "%s.acked", c.dir);
+	ctx_init(&c, &sc);
 	jpath = tl_path(c.idx, "mbox.journal");
-	base(&c.orig);
 	cfg_of(&c, &cfg);
 
 	reset(&c);
