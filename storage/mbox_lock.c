@@ -411,16 +411,18 @@ mbox_session_lock(struct mbox *m)
 		return MBOX_OK;
 	}
 	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		if (errno == EINTR)
+		int err = errno;	/* session_finishing() may change it */
+
+		if (err == EINTR)
 			continue;
-		if (errno == EWOULDBLOCK && session_finishing(m, fd, &waited))
+		if (err == EWOULDBLOCK && session_finishing(m, fd, &waited))
 			continue;
-		if (errno == EWOULDBLOCK) {
+		if (err == EWOULDBLOCK) {
 			close(fd);
 			return MBOX_ERR_INUSE;
 		}
 		mbox_log(m, LOG_WARNING, "%s: session lock: %s", m->path,
-		    strerror(errno));
+		    strerror(err));
 		close(fd);
 		return MBOX_OK;
 	}

@@ -279,6 +279,78 @@ test_fcntl_and_session(void)
 	tl_buf_free(&f.content);
 }
 
+/*
+ * A session that has answered its client and only finishes a large
+ * expunge marks its session lock (mbox_session_finishing): a new session
+ * waits for it, up to lock_timeout, instead of answering INUSE. The
+ * holder is a child that marks, says so, and lets go when told (or after
+ * hold_ms).
+ */
+static pid_t
+finishing_holder(struct fx *f, int *release, unsigned hold_ms)
+{
+	int ready[2], rel[2];
+	struct mbox *m;
+	char x;
+	pid_t pid;
+
+	if (pipe(ready) != 0 || pipe(rel) != 0)
+		abort();
+	pid = fork();
+	if (pid == 0) {
+		if (mbox_open(&f->cfg, &m) != MBOX_OK)
+			_exit(1);
+		mbox_session_finishing(m);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(1);
+		if (hold_ms > 0)
+			mbox_msleep(hold_ms);
+		else if (read(rel[0], &x, 1) != 1)
+			_exit(1);
+		mbox_close(m);
+		_exit(0);
+	}
+	close(ready[1]);
+	close(rel[0]);
+	if (read(ready[0], &x, 1) != 1)
+		abort();
+	close(ready[0]);
+	*release = rel[1];
+	return pid;
+}
+
+static void
+test_session_finishing(void)
+{
+	struct fx f;
+	struct stat st;
+	int release, status;
+	pid_t pid;
+
+	fx_init(&f);
+	f.cfg.lock_timeout = 5;
+	pid = finishing_holder(&f, &release, 300);
+	tl_log_clear();
+	is_int(try_open(&f), MBOX_OK, "a session finishing its expunge: the "
+	    "next one waits for it, then opens");
+	ok(tl_log_seen("waiting for the previous session"), "and says so");
+	waitpid(pid, &status, 0);
+	close(release);
+	ok(stat(tl_path(f.idx, "mbox.session"), &st) == 0 && st.st_size == 0,
+	    "the mark is cleared by the next holder");
+
+	f.cfg.lock_timeout = 1;
+	pid = finishing_holder(&f, &release, 0);
+	is_int(try_open(&f), MBOX_ERR_INUSE, "one that does not finish within "
+	    "lock_timeout: INUSE then");
+	if (write(release, "x", 1) != 1)
+		abort();
+	close(release);
+	waitpid(pid, &status, 0);
+	is_int(try_open(&f), MBOX_OK, "and OK once it is done");
+	tl_buf_free(&f.content);
+}
+
 static void
 test_file_safety(void)
 {
@@ -430,6 +502,7 @@ main(void)
 	test_dotlocks();
 	test_dotlock_first_mda();
 	test_fcntl_and_session();
+	test_session_finishing();
 	test_file_safety();
 	test_readonly_dir();
 	return tap_done();
