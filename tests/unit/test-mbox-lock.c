@@ -296,6 +296,8 @@ finishing_holder(struct fx *f, int *release, unsigned hold_ms)
 
 	if (pipe(ready) != 0 || pipe(rel) != 0)
 		abort();
+	/* No buffered TAP output may be copied into a child. */
+	fflush(stdout);
 	pid = fork();
 	if (pid == 0) {
 		if (mbox_open(&f->cfg, &m) != MBOX_OK)
