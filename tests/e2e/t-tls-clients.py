@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import clientlib as cl  # noqa: E402
 import harness as h  # noqa: E402
 import tlsutil  # noqa: E402
 
@@ -142,7 +143,7 @@ try:
         out = s_client(d, user, starttls)
         t.ok(b"+OK Logged in" in out, "s_client (%s): logged in" % mode)
         for n, msg in enumerate(MSGS, 1):
-            size = len(tlsutil.unstuffed_retr(msg))
+            size = len(cl.wire(msg))
             t.eq(multiline_after(out, b"+OK %d octets" % size),
                  tlsutil.wire_retr(msg),
                  "s_client (%s): RETR %d byte-exact (%d octets)" % (mode, n, size))
@@ -156,11 +157,11 @@ try:
         for n, msg in enumerate(MSGS, 1):
             rc, body, err = curl(d, user, starttls, n)
             t.ok(rc == 0, "curl (%s) RETR %d exit status %d %s" % (mode, n, rc, err[:200]))
-            t.eq(body, tlsutil.unstuffed_retr(msg), "curl (%s): message %d byte-exact" % (mode, n))
+            t.eq(body, cl.wire(msg), "curl (%s): message %d byte-exact" % (mode, n))
     rc, body, err = curl(d, USERS[2], False, 2, ["--login-options", "AUTH=LOGIN"])
-    t.eq(body, tlsutil.unstuffed_retr(MSGS[1]), "curl with AUTH=LOGIN: byte-exact")
+    t.eq(body, cl.wire(MSGS[1]), "curl with AUTH=LOGIN: byte-exact")
     rc, body, err = curl(d, USERS[3], True, 1, ["--sasl-ir"])
-    t.eq(body, tlsutil.unstuffed_retr(MSGS[0]), "curl STLS with a SASL initial response: byte-exact")
+    t.eq(body, cl.wire(MSGS[0]), "curl STLS with a SASL initial response: byte-exact")
 
     # Python poplib: POP3_SSL and POP3.stls().
     ctx = d.ca.client_context()
@@ -176,7 +177,7 @@ try:
         t.ok(p.getwelcome().startswith(b"+OK"), "poplib (%s): greeting" % mode)
         p.user(user)
         t.ok(p.pass_(PW).startswith(b"+OK"), "poplib (%s): login" % mode)
-        t.eq(p.stat(), (len(MSGS), sum(len(tlsutil.unstuffed_retr(m)) for m in MSGS)),
+        t.eq(p.stat(), (len(MSGS), sum(len(cl.wire(m)) for m in MSGS)),
              "poplib (%s): STAT" % mode)
         for n, msg in enumerate(MSGS, 1):
             resp, lines, octets = p.retr(n)

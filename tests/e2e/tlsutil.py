@@ -87,12 +87,6 @@ def tls_daemon(users, extra=None, host="127.0.0.1", san=None):
 wire_retr = h.wire_retr
 
 
-def unstuffed_retr(msg):
-    """The message after dot-unstuffing, CRLF line ends: what curl
-    outputs, and the octets LIST and "+OK n octets" count."""
-    return b"".join(l + b"\r\n" for l in h.expected_retr(msg))
-
-
 def peer_serial(sslsock):
     """Serial number of the certificate the server presented."""
     der = sslsock.getpeercert(binary_form=True)
