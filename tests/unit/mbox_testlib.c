@@ -54,6 +54,23 @@ tl_buf_free(struct tl_buf *b)
 	memset(b, 0, sizeof(*b));
 }
 
+bool
+tl_buf_eq(const struct tl_buf *a, const struct tl_buf *b)
+{
+	return a->len == b->len && (a->len == 0 ||
+	    memcmp(a->p, b->p, a->len) == 0);
+}
+
+bool
+tl_file_is(const char *path, const struct tl_buf *want)
+{
+	struct tl_buf now = { 0 };
+	bool eq = tl_read(path, &now) && tl_buf_eq(&now, want);
+
+	tl_buf_free(&now);
+	return eq;
+}
+
 int
 tl_sink(void *ctx, const void *buf, size_t len, bool last)
 {

@@ -22,6 +22,7 @@ struct tl_buf {
 void tl_buf_add(struct tl_buf *, const void *, size_t);
 void tl_buf_adds(struct tl_buf *, const char *);
 void tl_buf_free(struct tl_buf *);
+bool tl_buf_eq(const struct tl_buf *, const struct tl_buf *);
 /* mbox_sink that appends to a struct tl_buf; counts calls and the
  * largest chunk in tl_sink_calls / tl_sink_max; tl_sink_last: the most
  * recent call was marked last; tl_sink_after_last: calls after one that
@@ -38,6 +39,8 @@ void tl_write(const char *path, const void *, size_t);
 void tl_append(const char *path, const void *, size_t);
 bool tl_read(const char *path, struct tl_buf *);
 bool tl_exists(const char *path);
+/* Does the file hold exactly want? */
+bool tl_file_is(const char *path, const struct tl_buf *want);
 /* Files in dir (excluding . and ..), for "no journal left" checks. */
 int tl_count_files(const char *dir);
 void tl_rm_rf(const char *path);

@@ -68,13 +68,9 @@ static void
 acked(void *ctx, uint32_t deleted)
 {
 	struct ctx *c = ctx;
-	struct tl_buf now = { 0 };
 
 	(void)deleted;
-	tl_read(c->path, &now);
-	tl_write(c->acked, now.len == c->orig.len &&
-	    memcmp(now.p, c->orig.p, now.len) == 0 ? "1" : "0", 1);
-	tl_buf_free(&now);
+	tl_write(c->acked, tl_file_is(c->path, &c->orig) ? "1" : "0", 1);
 }
 
 /* The base mailbox: generated, ending with a newline as MDAs leave it. */
@@ -198,12 +194,6 @@ count_points(struct ctx *c)
 	return points;
 }
 
-static bool
-same(const struct tl_buf *a, const struct tl_buf *b)
-{
-	return a->len == b->len && memcmp(a->p, b->p, a->len) == 0;
-}
-
 /* After recovery: which outcome, and is everything else right? */
 static const char *
 verify(struct ctx *c, int *outcome)
@@ -219,9 +209,9 @@ verify(struct ctx *c, int *outcome)
 	tl_buf_add(&want_old, c->appended.p, c->appended.len);
 	tl_buf_add(&want_new, c->expunged.p, c->expunged.len);
 	tl_buf_add(&want_new, c->appended.p, c->appended.len);
-	if (same(&now, &want_new))
+	if (tl_buf_eq(&now, &want_new))
 		*outcome = 1;
-	else if (same(&now, &want_old))
+	else if (tl_buf_eq(&now, &want_old))
 		*outcome = 0;
 	else {
 		why = "mailbox is neither the old nor the expunged one";
@@ -420,7 +410,7 @@ test_journal_doubts(long jk)
 	tl_read(c.path, &now);
 	ok(mbox_open(&cfg, &m) == MBOX_ERR_TEMP, "damaged journal: TEMP");
 	tl_read(c.path, &j);
-	ok(same(&now, &j) && tl_exists(jpath),
+	ok(tl_buf_eq(&now, &j) && tl_exists(jpath),
 	    "mailbox untouched, journal kept for a human");
 
 	/* The index directory became read-only since: the journal there

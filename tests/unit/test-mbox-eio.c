@@ -62,19 +62,13 @@ static void
 acked(void *ctx, uint32_t deleted)
 {
 	struct ctx *c = ctx;
-	struct tl_buf now = { 0 };
+	struct tl_buf want = { 0 };
 
 	(void)deleted;
-	tl_read(c->path, &now);
-	c->acked = now.len == c->orig.len + c->delivered.len &&
-	    memcmp(now.p, c->orig.p, c->orig.len) == 0 ? 1 : 2;
-	tl_buf_free(&now);
-}
-
-static bool
-same(const struct tl_buf *a, const struct tl_buf *b)
-{
-	return a->len == b->len && memcmp(a->p, b->p, a->len) == 0;
+	tl_buf_add(&want, c->orig.p, c->orig.len);
+	tl_buf_add(&want, c->delivered.p, c->delivered.len);
+	c->acked = tl_file_is(c->path, &want) ? 1 : 2;
+	tl_buf_free(&want);
 }
 
 /* Fresh start: the base mailbox and, with index_dir, a warm index. */
@@ -157,7 +151,7 @@ next_open(struct ctx *c, const struct tl_buf *want, bool expunged)
 		goto out;
 	}
 	tl_read(c->path, &now);
-	if (!same(&now, want)) {
+	if (!tl_buf_eq(&now, want)) {
 		why = expunged ? "the next open did not complete the expunge" :
 		    "the mailbox changed";
 		goto out;
@@ -269,7 +263,7 @@ run_scenario(const struct scen *sc)
 	reset(&c);
 	r = session(&c, 0, &points);
 	tl_read(c.path, &now);
-	ok(r == MBOX_OK && same(&now, &want_new) && points >= 50,
+	ok(r == MBOX_OK && tl_buf_eq(&now, &want_new) && points >= 50,
 	    "%s: a commit passes %ld fault points", sc->name, points);
 
 	for (k = 1; k <= points; k++) {
@@ -290,7 +284,7 @@ run_scenario(const struct scen *sc)
 			why = !sc->early ? "acknowledged early without "
 			    "commit_ack_min" : c.acked != 1 ? "acknowledged "
 			    "after the mailbox was written" :
-			    r == MBOX_OK ? (!same(&now, &want_new) ? "MBOX_OK, "
+			    r == MBOX_OK ? (!tl_buf_eq(&now, &want_new) ? "MBOX_OK, "
 			    "but the mailbox is not the expunged one" :
 			    next_open(&c, &want_new, true)) :
 			    r != MBOX_ERR_TEMP ? "the commit failed with "
@@ -304,7 +298,7 @@ run_scenario(const struct scen *sc)
 		} else if (r == MBOX_OK) {
 			/* Only the clean-up after the rewrite failed. */
 			after_ok++;
-			why = !same(&now, &want_new) ? "MBOX_OK, but the "
+			why = !tl_buf_eq(&now, &want_new) ? "MBOX_OK, but the "
 			    "mailbox is not the expunged one" :
 			    next_open(&c, &want_new, true);
 		} else if (r != MBOX_ERR_TEMP) {
@@ -312,7 +306,7 @@ run_scenario(const struct scen *sc)
 		} else if (!tl_exists(c.journal)) {
 			/* Before the commit point: nothing happened. */
 			before++;
-			why = !same(&now, &want_old) ? "the mailbox was "
+			why = !tl_buf_eq(&now, &want_old) ? "the mailbox was "
 			    "changed before the commit point" :
 			    tl_exists(c.journal_tmp) ? "temporary journal "
 			    "left behind" : next_open(&c, &want_old, false);
@@ -384,7 +378,7 @@ test_no_fallocate(void)
 	reset(&c);
 	r = session_errno(&c, 1, EOPNOTSUPP, &passed);
 	tl_read(c.path, &now);
-	ok(r == MBOX_OK && c.acked == 0 && same(&now, &want) &&
+	ok(r == MBOX_OK && c.acked == 0 && tl_buf_eq(&now, &want) &&
 	    !tl_exists(c.journal) && !tl_exists(c.journal_tmp),
 	    "fallocate unsupported: the plain commit, answered after the "
 	    "rewrite (%d, acked %d)", r, c.acked);

@@ -42,12 +42,6 @@ base_mbox(struct tl_buf *b)
 	    "no final newline");
 }
 
-static bool
-same(const struct tl_buf *a, const struct tl_buf *b)
-{
-	return a->len == b->len && memcmp(a->p, b->p, a->len) == 0;
-}
-
 /* Every message of the reopened mailbox is served as the reference
  * parser says it should be. */
 static bool
@@ -113,7 +107,7 @@ test_deletion_sets(void)
 		tl_expect_deleted(&orig, MBOX_FMT_MBOXO, sets[s].del,
 		    sets[s].ndel, &want);
 		tl_read(path, &got);
-		ok(same(&got, &want), "delete %s (%s): exactly those bytes gone",
+		ok(tl_buf_eq(&got, &want), "delete %s (%s): exactly those bytes gone",
 		    sets[s].name, how);
 		ok(serves_like_reference(path, idx, 6 - (uint32_t)sets[s].ndel),
 		    "delete %s (%s): survivors served intact", sets[s].name, how);
@@ -164,7 +158,7 @@ test_delivery_during_session(void)
 	tl_expect_deleted(&orig, MBOX_FMT_MBOXO, del, 2, &want);
 	tl_buf_add(&want, late.p, late.len);
 	tl_read(path, &got);
-	ok(same(&got, &want), "the new mail is kept, byte for byte");
+	ok(tl_buf_eq(&got, &want), "the new mail is kept, byte for byte");
 	tl_cfg(&cfg, path, idx);
 	mbox_open(&cfg, &m);
 	mbox_get_stats(m, &st);
@@ -232,7 +226,7 @@ test_changed_underneath(void)
 		is_int(mbox_commit(m, &n), MBOX_ERR_TEMP, "%s: TEMP", what[w]);
 		mbox_close(m);
 		tl_read(path, &got);
-		ok(same(&got, &mod) && n == 0, "%s: mailbox left as it was",
+		ok(tl_buf_eq(&got, &mod) && n == 0, "%s: mailbox left as it was",
 		    what[w]);
 		is_int(tl_count_files(idx), 2, "%s: no journal left", what[w]);
 	}
@@ -310,7 +304,7 @@ test_early_survivor_changed(void)
 	p = strstr((char *)want.p, "Subject: 5");
 	p[9] = '9';
 	tl_read(path, &got);
-	ok(same(&got, &want), "exactly message 1 gone, the edit kept");
+	ok(tl_buf_eq(&got, &want), "exactly message 1 gone, the edit kept");
 	ok(serves_like_reference(path, idx, 5), "the next open rescans: the "
 	    "5 others served as the file now says");
 	tl_buf_free(&orig);
@@ -381,7 +375,7 @@ test_enospc(void)
 	mbox_dele(m, 1);
 	is_int(mbox_commit(m, &n), MBOX_ERR_TEMP, "ENOSPC: TEMP");
 	tl_read(path, &got);
-	ok(same(&got, &orig) && n == 0, "ENOSPC: mailbox byte-identical");
+	ok(tl_buf_eq(&got, &orig) && n == 0, "ENOSPC: mailbox byte-identical");
 	is_int(tl_count_files(fs), 3, "ENOSPC: no journal left behind");
 	unlink(tl_path(fs, "filler"));
 	ok(mbox_commit(m, &n) == MBOX_OK && n == 1,
@@ -401,7 +395,7 @@ test_enospc(void)
 	is_int(mbox_commit_ack(m, &n, count_ack, &acks), MBOX_ERR_TEMP,
 	    "early ack, ENOSPC: TEMP");
 	tl_read(path, &got);
-	ok(same(&got, &orig) && acks == 0 && tl_count_files(fs) == 3,
+	ok(tl_buf_eq(&got, &orig) && acks == 0 && tl_count_files(fs) == 3,
 	    "early ack, ENOSPC: never acknowledged, mailbox byte-identical, "
 	    "no journal left");
 	unlink(tl_path(fs, "filler"));
@@ -426,7 +420,7 @@ test_enospc(void)
 	is_int(mbox_commit(m, &n), MBOX_ERR_TEMP,
 	    "index_dir full: TEMP");
 	tl_read(path, &got);
-	ok(same(&got, &orig), "index_dir full: mailbox byte-identical");
+	ok(tl_buf_eq(&got, &orig), "index_dir full: mailbox byte-identical");
 	is_int(tl_count_files(idx), 2, "index_dir full: no journal left");
 	/* With room again the journal crosses filesystems: copy_file_range
 	 * refuses, the buffer copy takes over. */
@@ -440,7 +434,7 @@ test_enospc(void)
 
 		tl_expect_deleted(&orig, MBOX_FMT_MBOXO, del, 1, &want);
 		tl_read(path, &got);
-		ok(same(&got, &want) && serves_like_reference(path, idx, 7),
+		ok(tl_buf_eq(&got, &want) && serves_like_reference(path, idx, 7),
 		    "exactly message 2 gone, the rest intact");
 		tl_buf_free(&want);
 	}
@@ -471,7 +465,7 @@ test_stray_journals(void)
 	    "open with junk journals");
 	mbox_close(m);
 	tl_read(path, &got);
-	ok(same(&got, &orig), "mailbox untouched");
+	ok(tl_buf_eq(&got, &orig), "mailbox untouched");
 	ok(!tl_exists(tl_path(idx, "mbox.journal")) &&
 	    !tl_exists(tl_path(idx, "mbox.journal.tmp")) &&
 	    !tl_exists(tl_path(dir, ".mbox.postern-journal")) &&
@@ -495,7 +489,7 @@ test_stray_journals(void)
 		if (r == MBOX_OK)
 			mbox_close(m);
 		tl_read(path, &got);
-		ok(r == MBOX_ERR_TEMP && same(&got, &orig) &&
+		ok(r == MBOX_ERR_TEMP && tl_buf_eq(&got, &orig) &&
 		    tl_exists(tl_path(idx, "mbox.journal")) &&
 		    tl_log_seen("another postern version"),
 		    "journal of another version: TEMP, kept, mailbox untouched");
@@ -515,7 +509,7 @@ test_stray_journals(void)
 	    "open with a symlinked and a foreign journal");
 	mbox_close(m);
 	tl_read(path, &got);
-	ok(same(&got, &orig) && tl_log_seen("symbolic link, ignored"),
+	ok(tl_buf_eq(&got, &orig) && tl_log_seen("symbolic link, ignored"),
 	    "the symlink is not followed, the mailbox untouched");
 	if (geteuid() == 0)
 		ok(tl_exists(tl_path(idx, "mbox.journal")) &&

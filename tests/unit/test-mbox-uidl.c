@@ -54,12 +54,6 @@ session(struct fx *f, struct tl_buf *uidls, struct mbox_stats *st)
 	return MBOX_OK;
 }
 
-static bool
-same(const struct tl_buf *a, const struct tl_buf *b)
-{
-	return a->len == b->len && memcmp(a->p, b->p, a->len) == 0;
-}
-
 /* Line k (0-based) of a "\n"-joined list. */
 static void
 line_of(const struct tl_buf *l, int k, char *out, size_t outsz)
@@ -128,7 +122,7 @@ test_format_and_twins(void)
 	}
 	ok(fmt_ok, "UIDLs are 1-70 printable ASCII characters");
 	unlink(f.idxfile);
-	ok(session(&f, &u2, NULL) == MBOX_OK && same(&u, &u2),
+	ok(session(&f, &u2, NULL) == MBOX_OK && tl_buf_eq(&u, &u2),
 	    "index lost: the same UIDLs again");
 	tl_buf_free(&mb);
 	tl_buf_free(&u);
@@ -155,7 +149,7 @@ test_warm_and_append(void)
 	is_int(st.bytes_scanned, mb.len, "first open: whole file scanned");
 	ok(stat(f.idxfile, &sb) == 0 && S_ISREG(sb.st_mode),
 	    "index written in index_dir");
-	ok(session(&f, &u2, &st) == MBOX_OK && same(&u, &u2),
+	ok(session(&f, &u2, &st) == MBOX_OK && tl_buf_eq(&u, &u2),
 	    "second open: same UIDLs");
 	is_int(st.index_use, MBOX_INDEX_WARM, "second open: warm index");
 	is_int(st.bytes_scanned, 0, "second open: nothing scanned");
@@ -188,7 +182,7 @@ test_warm_and_append(void)
 	for (i = 0; i < 3; i++)
 		session(&f, NULL, NULL);
 	tl_read(f.path, &after);
-	ok(same(&before, &after), "UIDLs are never written into the mailbox");
+	ok(tl_buf_eq(&before, &after), "UIDLs are never written into the mailbox");
 	tl_buf_free(&mb);
 	tl_buf_free(&u);
 	tl_buf_free(&u2);
@@ -226,7 +220,7 @@ test_deletions(void)
 		tl_buf_adds(&want, line);
 		tl_buf_adds(&want, "\n");
 	}
-	ok(session(&f, &u2, NULL) == MBOX_OK && same(&u2, &want),
+	ok(session(&f, &u2, NULL) == MBOX_OK && tl_buf_eq(&u2, &want),
 	    "survivors keep their UIDLs, the twin keeps its -2");
 	tl_buf_free(&mb);
 	tl_buf_free(&u);
@@ -301,10 +295,10 @@ test_bad_indexes(void)
 
 	ix.p[ix.len / 2] ^= 1;
 	tl_write(f.idxfile, ix.p, ix.len);
-	ok(session(&f, &u2, &st) == MBOX_OK && same(&u, &u2) &&
+	ok(session(&f, &u2, &st) == MBOX_OK && tl_buf_eq(&u, &u2) &&
 	    st.index_use == MBOX_INDEX_NONE, "corrupt index: rebuilt, same UIDLs");
 	tl_write(f.idxfile, "garbage", 7);
-	ok(session(&f, &u2, &st) == MBOX_OK && same(&u, &u2),
+	ok(session(&f, &u2, &st) == MBOX_OK && tl_buf_eq(&u, &u2),
 	    "garbage index: same UIDLs");
 
 	/* A forged index with a valid checksum but impossible records. */
@@ -317,7 +311,7 @@ test_bad_indexes(void)
 	tl_read(f.idxfile, &ix);
 	ok(mbox_index_parse(ix.p, ix.len, &h, &recs, &why) != 0,
 	    "forged overlapping records rejected (%s)", why ? why : "?");
-	ok(session(&f, &u2, &st) == MBOX_OK && same(&u, &u2) &&
+	ok(session(&f, &u2, &st) == MBOX_OK && tl_buf_eq(&u, &u2) &&
 	    st.index_use == MBOX_INDEX_NONE, "forged index ignored");
 
 	/* Plausible records, but for another inode: stale, UIDLs kept. */
@@ -327,7 +321,7 @@ test_bad_indexes(void)
 	h.ino ^= 0x1000;
 	forge(f.idxfile, &h, recs, h.nmsgs);
 	free(recs);
-	ok(session(&f, &u2, &st) == MBOX_OK && same(&u, &u2) &&
+	ok(session(&f, &u2, &st) == MBOX_OK && tl_buf_eq(&u, &u2) &&
 	    st.index_use == MBOX_INDEX_REBUILT && st.bytes_scanned == mb.len,
 	    "index of another inode: full rescan, UIDLs kept");
 
@@ -336,11 +330,11 @@ test_bad_indexes(void)
 	unlink(f.idxfile);
 	if (symlink(f.path, f.idxfile) != 0)
 		abort();
-	ok(session(&f, &u2, &st) == MBOX_OK && same(&u, &u2) &&
+	ok(session(&f, &u2, &st) == MBOX_OK && tl_buf_eq(&u, &u2) &&
 	    st.index_use == MBOX_INDEX_NONE && lstat(f.idxfile, &sb) == 0 &&
 	    S_ISREG(sb.st_mode), "symlinked index ignored and replaced");
 	tl_read(f.path, &ix);
-	ok(same(&ix, &mb), "the symlink's target is untouched");
+	ok(tl_buf_eq(&ix, &mb), "the symlink's target is untouched");
 
 	/* An index of the previous version (SHA-256 digests), otherwise
 	 * intact and with a valid checksum: absent, never trusted. */
@@ -357,7 +351,7 @@ test_bad_indexes(void)
 	    strcmp(why, "index of another version") == 0,
 	    "version 1 index rejected (%s)", why ? why : "parsed");
 	tl_write(f.idxfile, ix.p, ix.len);
-	ok(session(&f, &u2, &st) == MBOX_OK && same(&u, &u2) &&
+	ok(session(&f, &u2, &st) == MBOX_OK && tl_buf_eq(&u, &u2) &&
 	    st.index_use == MBOX_INDEX_NONE && st.bytes_scanned == mb.len,
 	    "version 1 index: treated as absent, full scan");
 
@@ -392,7 +386,7 @@ test_rewrites(void)
 	tl_write(tmp, mb.p, mb.len);
 	rename(tmp, f.path);
 	tl_log_clear();
-	ok(session(&f, &u2, &st) == MBOX_OK && same(&u, &u2) &&
+	ok(session(&f, &u2, &st) == MBOX_OK && tl_buf_eq(&u, &u2) &&
 	    st.index_use == MBOX_INDEX_REBUILT,
 	    "replaced by an identical file: rescanned, UIDLs kept");
 	ok(!tl_log_seen("UIDLs changed"), "no UIDL warning then");
@@ -446,16 +440,16 @@ test_index_dirs(void)
 	tl_write(f.path, mb.p, mb.len);
 	ok(session(&f, &u, &st) == MBOX_OK && st.index_use == MBOX_INDEX_NONE,
 	    "no index_dir: works");
-	ok(session(&f, &u2, &st) == MBOX_OK && same(&u, &u2) &&
+	ok(session(&f, &u2, &st) == MBOX_OK && tl_buf_eq(&u, &u2) &&
 	    st.bytes_scanned == mb.len, "no index_dir: rescans, same UIDLs");
 	f.cfg.index_dir = f.idx;
-	ok(session(&f, &u2, &st) == MBOX_OK && same(&u, &u2) &&
+	ok(session(&f, &u2, &st) == MBOX_OK && tl_buf_eq(&u, &u2) &&
 	    stat(f.idx, &sb) == 0 && S_ISDIR(sb.st_mode) &&
 	    (sb.st_mode & 07777) == 0700, "missing index_dir created 0700");
 	ok(session(&f, NULL, &st) == MBOX_OK && st.index_use == MBOX_INDEX_WARM,
 	    "and used");
 	f.cfg.index_dir = f.path;	/* a file, not a directory */
-	ok(session(&f, &u2, &st) == MBOX_OK && same(&u, &u2) &&
+	ok(session(&f, &u2, &st) == MBOX_OK && tl_buf_eq(&u, &u2) &&
 	    st.index_use == MBOX_INDEX_NONE, "index_dir not a directory: works");
 
 	/* Not writable (immutable works even for root): no index, no
@@ -475,7 +469,7 @@ test_index_dirs(void)
 			    "index_dir: opens");
 			tl_uidls(m, &u2);
 			mbox_get_stats(m, &st);
-			ok(same(&u, &u2) && st.index_use == MBOX_INDEX_NONE &&
+			ok(tl_buf_eq(&u, &u2) && st.index_use == MBOX_INDEX_NONE &&
 			    st.have_session_lock, "without the index, "
 			    "same UIDLs, session lock elsewhere");
 			is_int(mbox_open(&f.cfg, &m2), MBOX_ERR_INUSE,
@@ -509,7 +503,7 @@ retr_like_reference(struct mbox *m, const char *path, uint32_t msgno)
 	if (good) {
 		tl_stuff(&o[msgno - 1].served, &want);
 		good = tl_retr(m, msgno, -1, &got) == MBOX_OK &&
-		    same(&got, &want);
+		    tl_buf_eq(&got, &want);
 	}
 	tl_oracle_free(o, n);
 	tl_buf_free(&now);
@@ -604,7 +598,7 @@ test_edit_then_append(void)
 			is_int(mbox_commit(m, &n), MBOX_ERR_TEMP,
 			    "%s: commit of DELE 1: TEMP", edits[e].name);
 			tl_read(f.path, &got);
-			ok(same(&got, &now), "%s: mailbox left as it was",
+			ok(tl_buf_eq(&got, &now), "%s: mailbox left as it was",
 			    edits[e].name);
 		}
 		mbox_close(m);
@@ -639,7 +633,7 @@ test_edit_then_append(void)
 		    "DELE 1 works", edits[e].name);
 		mbox_close(m);
 		tl_read(f.path, &got);
-		ok(same(&got, &want), "%s: exactly message 1 gone",
+		ok(tl_buf_eq(&got, &want), "%s: exactly message 1 gone",
 		    edits[e].name);
 		ok(session(&f, NULL, &st) == MBOX_OK &&
 		    st.index_use == MBOX_INDEX_WARM, "%s: and the index is "
