@@ -240,6 +240,20 @@ expire_retrieved(struct pop3_session *s)
 	return true;
 }
 
+/* The next IPC_STORE_DATA frame of a RETR answer (valid until the next
+ * receive); anything else ends the session. */
+static void
+store_recv_data(struct pop3_session *s, uint8_t *last, const uint8_t **data,
+    size_t *len)
+{
+	struct ipc_msg m;
+
+	store_recv(s, &m);
+	if (m.type != IPC_STORE_DATA ||
+	    !ipc_dec_store_data(&m, last, data, len))
+		pop3_peer_failed(s, "storage", "bad DATA");
+}
+
 /* Read and drop the answer to a RETR_AHEAD the client did not want. */
 void
 pop3_trans_drain_ahead(struct pop3_session *s)
@@ -256,12 +270,8 @@ pop3_trans_drain_ahead(struct pop3_session *s)
 		return;
 	if (m.type != IPC_STORE_OK || !ipc_dec_u64(&m, &octets))
 		pop3_peer_failed(s, "storage", "bad RETR_AHEAD reply");
-	while (!last) {
-		store_recv(s, &m);
-		if (m.type != IPC_STORE_DATA ||
-		    !ipc_dec_store_data(&m, &last, &data, &len))
-			pop3_peer_failed(s, "storage", "bad DATA");
-	}
+	while (!last)
+		store_recv_data(s, &last, &data, &len);
 }
 
 static void
@@ -298,10 +308,7 @@ cmd_retr(struct pop3_session *s, uint32_t msgno, uint32_t lines)
 		const uint8_t *data;
 		size_t len;
 
-		store_recv(s, &m);
-		if (m.type != IPC_STORE_DATA ||
-		    !ipc_dec_store_data(&m, &last, &data, &len))
-			pop3_peer_failed(s, "storage", "bad DATA");
+		store_recv_data(s, &last, &data, &len);
 		/* The terminating line goes with the last data. */
 		client_write_data(&s->client, data, len, last ? ".\r\n" : NULL,
 		    last ? 3 : 0);
