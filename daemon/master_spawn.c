@@ -25,8 +25,9 @@ child_exec(const char *path, const char *arg0, const struct spawn_fd *fds,
     size_t nfds, const struct spawn_ids *ids)
 {
 	char *const argv[] = { (char *)arg0, NULL };
-	/* No environment: nothing like OPENSSL_CONF or LD_PRELOAD reaches
-	 * a child (SECURITY-RULES PF8). Sanitizer builds keep their knobs. */
+	/* No inherited environment: nothing like OPENSSL_CONF or LD_PRELOAD
+	 * reaches a child (SECURITY-RULES PF8). Sanitizer builds keep their
+	 * knobs. */
 	char *envp[8];
 	size_t ne = 0;
 	int moved[8];
@@ -41,12 +42,18 @@ child_exec(const char *path, const char *arg0, const struct spawn_fd *fds,
 		extern char **environ;
 
 		for (size_t k = 0; k < sizeof(keep) / sizeof(keep[0]); k++)
-			for (char **e = environ; *e != NULL && ne < 7; e++)
+			for (char **e = environ; *e != NULL && ne < 6; e++)
 				if (strncmp(*e, keep[k], strlen(keep[k])) == 0 &&
 				    (*e)[strlen(keep[k])] == '=')
 					envp[ne++] = *e;
 	}
 #endif
+	/* The one variable every child gets, fixed here: glibc's per-thread
+	 * cache keeps up to seven freed chunks of each small size, which
+	 * malloc_trim() cannot return, and those scattered chunks held
+	 * ~30 kB of heap pages in every idle worker and storage process
+	 * (bench/PROFILING.md). Nothing here is hot enough to miss it. */
+	envp[ne++] = (char *)"GLIBC_TUNABLES=glibc.malloc.tcache_count=0";
 	envp[ne] = NULL;
 
 	sigemptyset(&none);

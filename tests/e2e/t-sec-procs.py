@@ -42,6 +42,17 @@ def std_err(d):
     return getattr(d, "_output_pipe", None) or "/dev/null"
 
 
+# master_spawn.c gives every child this and nothing else (sanitizer
+# builds also pass their *SAN_OPTIONS through).
+CHILD_ENV = ["GLIBC_TUNABLES=glibc.malloc.tcache_count=0"]
+
+
+def child_env(pid):
+    with open("/proc/%d/environ" % pid, "rb") as f:
+        env = [e.decode() for e in f.read().split(b"\0") if e]
+    return [e for e in env if not (ASAN and e.split("=")[0].endswith("SAN_OPTIONS"))]
+
+
 def ids(st, key):
     return [int(x) for x in st[key].split()]
 
@@ -100,6 +111,8 @@ try:
          "worker: fds 0-1 are /dev/null, 2 is %s" % std_err(d))
     t.ok(all(f[i].startswith("socket:") for i in (3, 4, 5)),
          "worker: fds 3-5 are its master, client and auth sockets")
+    t.eq(child_env(w1), CHILD_ENV,
+         "worker: its environment is only master_spawn.c's malloc tunable")
     lim = sechelp.limits(w1)
     t.eq(lim["Max open files"], ("7", "7"), "worker: RLIMIT_NOFILE 7")
     t.eq(lim["Max processes"], ("0", "0"), "worker: RLIMIT_NPROC 0")
@@ -202,6 +215,8 @@ try:
              "storage: any other descriptor is a file of this session (%r)" % others)
         t.ok(sechelp.fds(w1)[4] not in sf.values(),
              "storage: does not hold the client's socket")
+        t.eq(child_env(sp), CHILD_ENV,
+             "storage: its environment is only the malloc tunable")
         t.eq(sechelp.limits(sp)["Max core file size"], ("0", "0"),
              "storage: RLIMIT_CORE 0")
 
