@@ -1082,7 +1082,10 @@ recover_intent(struct mbox *m, const struct jloc *jl, int jfd,
 	return r;
 }
 
-static int
+/* Not inlined: its ~9 kB of buffers would otherwise be in
+ * mbox_recover()'s frame, and every open calls that to look for a
+ * journal; an idle session keeps whatever stack it once touched. */
+static int __attribute__((noinline))
 recover_one(struct mbox *m, const struct jloc *jl, int jfd)
 {
 	uint8_t sum[MBOX_HASH_LEN];
