@@ -79,6 +79,8 @@ struct master {
 	struct config cfg;
 	char *config_path;
 	char *config_text;		/* what children receive */
+	uid_t unpriv_uid;		/* cfg.unpriv_user, for the workers */
+	gid_t unpriv_gid;
 	bool foreground;
 	struct listener listeners[MASTER_MAX_LISTEN];
 	size_t nlisteners;

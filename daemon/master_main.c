@@ -75,16 +75,17 @@ master_send_config(struct master *m, int fd)
 	return r == 0;
 }
 
-/* Checks that need the system: users, directories, helper programs. */
+/*
+ * The unprivileged account the workers run as, looked up here (at start
+ * and at every reload) rather than in each worker: a worker is root until
+ * it confines itself, and name service lookups would have it read
+ * nsswitch.conf and maybe load NSS modules first.
+ */
 static bool
-check_system(const struct config *cfg, char *err, size_t errsz)
+resolve_unpriv(const struct config *cfg, uid_t *uid, gid_t *gid, char *err,
+    size_t errsz)
 {
-	const char *helpers[] = {
-		"postern-pop3", "postern-pop3s", "postern-auth", "postern-store",
-	};
 	struct passwd *pw;
-	const char *why;
-	char path[4096];
 
 	pw = getpwnam(cfg->unpriv_user);
 	if (pw == NULL) {
@@ -96,7 +97,27 @@ check_system(const struct config *cfg, char *err, size_t errsz)
 		snprintf(err, errsz, "unpriv_user %s has uid or gid 0", cfg->unpriv_user);
 		return false;
 	}
-	if (privdrop_check_empty_dir(cfg->empty_dir, pw->pw_uid, &why) == -1) {
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	endpwent();
+	return true;
+}
+
+/* Checks that need the system: the account, directories, helper
+ * programs. */
+static bool
+check_system(struct master *m, char *err, size_t errsz)
+{
+	const struct config *cfg = &m->cfg;
+	const char *helpers[] = {
+		"postern-pop3", "postern-pop3s", "postern-auth", "postern-store",
+	};
+	const char *why;
+	char path[4096];
+
+	if (!resolve_unpriv(cfg, &m->unpriv_uid, &m->unpriv_gid, err, errsz))
+		return false;
+	if (privdrop_check_empty_dir(cfg->empty_dir, m->unpriv_uid, &why) == -1) {
 		snprintf(err, errsz, "empty_dir %s: %s", cfg->empty_dir, why);
 		return false;
 	}
@@ -143,22 +164,30 @@ check_tls(const struct config *cfg, char *err, size_t errsz)
 	return true;
 }
 
-/* Read the configuration; with check_tls, refuse it if its TLS files
- * are unusable (a reload keeps the old configuration then). */
+/* Read the configuration. A reload also refuses it if unpriv_user or the
+ * TLS files are unusable (and keeps the old one); at start check_system()
+ * and check_tls() do that, after -n had its chance to print it. */
 static bool
-load_config(struct master *m, char *err, size_t errsz, bool tls)
+load_config(struct master *m, char *err, size_t errsz, bool reload)
 {
 	struct config cfg;
+	uid_t uid = 0;
+	gid_t gid = 0;
 
 	config_defaults(&cfg);
 	if (!config_load(&cfg, m->config_path, err, errsz) ||
 	    !config_validate(&cfg, err, errsz) ||
-	    (tls && !check_tls(&cfg, err, errsz))) {
+	    (reload && !resolve_unpriv(&cfg, &uid, &gid, err, errsz)) ||
+	    (reload && !check_tls(&cfg, err, errsz))) {
 		config_free(&cfg);
 		return false;
 	}
 	config_free(&m->cfg);
 	m->cfg = cfg;
+	if (reload) {
+		m->unpriv_uid = uid;
+		m->unpriv_gid = gid;
+	}
 	/* The analyzer loses track of config_text across the event loop and
 	 * reports a double free that cannot happen: the pointer is replaced
 	 * on the next line. */
@@ -546,7 +575,7 @@ main(int argc, char **argv)
 		fputs(m->config_text, stdout);
 		return 0;
 	}
-	if (!check_system(&m->cfg, err, sizeof(err)) ||
+	if (!check_system(m, err, sizeof(err)) ||
 	    !check_tls(&m->cfg, err, sizeof(err))) {
 		fprintf(stderr, "postern: %s\n", err);
 		return 1;

@@ -197,6 +197,8 @@ worker_start(struct master *m, struct session *s, const char *prog,
 	ipc_put_u16(&b, s->lport);
 	ipc_put_u8(&b, (uint8_t)start);
 	ipc_put_u32(&b, used > UINT32_MAX ? UINT32_MAX : (uint32_t)used);
+	ipc_put_u32(&b, (uint32_t)m->unpriv_uid);
+	ipc_put_u32(&b, (uint32_t)m->unpriv_gid);
 	r = ipc_send_nb(mw[0], &b);
 	ipc_buf_free(&b);
 	return r != -1;

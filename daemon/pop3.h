@@ -5,6 +5,8 @@
 #ifndef POSTERN_POP3_H
 #define POSTERN_POP3_H
 
+#include <sys/types.h>
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -34,6 +36,8 @@ struct pop3_session {
 	bool tls;			/* the connection is encrypted now */
 	uint8_t start;			/* enum ipc_worker_start */
 	uint32_t preauth_used_ms;	/* by the worker before STLS */
+	uid_t unpriv_uid;		/* from WORKER_INIT: whom to run as */
+	gid_t unpriv_gid;
 	bool moved;			/* handed to a TLS worker at STLS */
 	bool loopback;			/* the client is on 127/8 or ::1 */
 	char *user;			/* pending USER argument */

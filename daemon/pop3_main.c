@@ -15,7 +15,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +66,8 @@ recv_setup(struct pop3_session *s)
 	snprintf(s->laddr, sizeof(s->laddr), "%s", wi.laddr);
 	s->start = wi.start;
 	s->preauth_used_ms = wi.preauth_used_ms;
+	s->unpriv_uid = (uid_t)wi.unpriv_uid;
+	s->unpriv_gid = (gid_t)wi.unpriv_gid;
 	ipc_worker_init_free(&wi);
 	s->loopback = strncmp(s->rhost, "127.", 4) == 0 ||
 	    strcmp(s->rhost, "::1") == 0;
@@ -90,19 +91,16 @@ confine_failed(const char *step, const char *why)
 static void
 confine(struct pop3_session *s)
 {
-	struct passwd *pw;
 	const char *why = NULL;
-	uid_t uid;
-	gid_t gid;
+	uid_t uid = s->unpriv_uid;
+	gid_t gid = s->unpriv_gid;
 
-	pw = TESTHOOK_FAIL("unpriv_user") ? NULL : getpwnam(s->cfg.unpriv_user);
-	if (pw == NULL)
-		confine_failed("unpriv_user", "the account does not exist");
-	uid = pw->pw_uid;
-	gid = pw->pw_gid;
-	endpwent();
+	/* The master looked the account up and refuses root; checked again
+	 * here because everything after this trusts it. */
+	if (TESTHOOK_FAIL("unpriv_user"))
+		gid = 0;
 	if (uid == 0 || gid == 0)
-		confine_failed("unpriv_user", "the account has uid or gid 0");
+		confine_failed("unpriv_user", "uid or gid 0 from the master");
 	if (privdrop_check_empty_dir(s->cfg.empty_dir, uid, &why) == -1)
 		confine_failed("empty_dir", why);
 	if (privdrop(s->cfg.empty_dir, uid, gid, NULL, 0, &why) == -1)

@@ -84,7 +84,7 @@ FRAMES = {
     "log": frame(1, u8(5) + s("login ok: rhost=127.0.0.1")),
     "config": frame(2, s("listen = 127.0.0.1:1110\nmailbox = /var/mail/%u\n")),
     "worker-init": frame(4, u64(7) + s("127.0.0.1") + u16(40000) + s("127.0.0.1")
-                         + u16(110) + u8(0)),
+                         + u16(110) + u8(0) + u32(0) + u32(999) + u32(995)),
     "worker-tls": frame(6, s("TLSv1.3") + s("TLS_AES_256_GCM_SHA384")),
     "worker-tls12": frame(6, s("TLSv1.2") + s("ECDHE-RSA-AES128-GCM-SHA256")),
     "worker-tls-space": frame(6, s("TLS v1.3") + s("TLS_AES_128_GCM_SHA256")),

@@ -60,7 +60,9 @@ ipc_dec_worker_init(struct ipc_msg *m, struct ipc_worker_init *w)
 	    ipc_get_str(m, &w->laddr, IPC_MAX_ADDR) &&
 	    ipc_get_u16(m, &w->lport) && ipc_get_u8(m, &w->start) &&
 	    w->start <= IPC_START_STLS &&
-	    ipc_get_u32(m, &w->preauth_used_ms) && ipc_get_end(m))
+	    ipc_get_u32(m, &w->preauth_used_ms) &&
+	    ipc_get_u32(m, &w->unpriv_uid) && ipc_get_u32(m, &w->unpriv_gid) &&
+	    ipc_get_end(m))
 		return true;
 	ipc_worker_init_free(w);
 	return false;

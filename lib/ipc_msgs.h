@@ -57,6 +57,8 @@ struct ipc_worker_init {
 	uint16_t lport;
 	uint8_t start;			/* enum ipc_worker_start */
 	uint32_t preauth_used_ms;
+	uint32_t unpriv_uid;		/* the account to confine itself as */
+	uint32_t unpriv_gid;
 };
 bool ipc_dec_worker_init(struct ipc_msg *, struct ipc_worker_init *);
 

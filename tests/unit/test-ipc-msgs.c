@@ -129,11 +129,14 @@ test_worker(void)
 	ipc_put_u16(&b, 110);
 	ipc_put_u8(&b, IPC_START_STLS);
 	ipc_put_u32(&b, 1234);
+	ipc_put_u32(&b, 999);
+	ipc_put_u32(&b, 995);
 	m = as_msg(&b);
 	ok(ipc_dec_worker_init(&m, &wi) && wi.session == 42 &&
 	    strcmp(wi.rhost, "192.0.2.1") == 0 && wi.rport == 5555 &&
 	    strcmp(wi.laddr, "127.0.0.1") == 0 && wi.lport == 110 &&
-	    wi.start == IPC_START_STLS && wi.preauth_used_ms == 1234,
+	    wi.start == IPC_START_STLS && wi.preauth_used_ms == 1234 &&
+	    wi.unpriv_uid == 999 && wi.unpriv_gid == 995,
 	    "WORKER_INIT decodes");
 	ipc_worker_init_free(&wi);
 	m = longer(&b);
@@ -151,6 +154,8 @@ test_worker(void)
 	ipc_put_u16(&b, 1);
 	ipc_put_u8(&b, 0);
 	ipc_put_u32(&b, 0);
+	ipc_put_u32(&b, 999);
+	ipc_put_u32(&b, 995);
 	m = as_msg(&b);
 	ok(!ipc_dec_worker_init(&m, &wi), "address over %d bytes refused", IPC_MAX_ADDR);
 	ipc_buf_free(&b);
@@ -163,6 +168,8 @@ test_worker(void)
 	ipc_put_u16(&b, 1);
 	ipc_put_u8(&b, IPC_START_STLS + 1);
 	ipc_put_u32(&b, 0);
+	ipc_put_u32(&b, 999);
+	ipc_put_u32(&b, 995);
 	m = as_msg(&b);
 	ok(!ipc_dec_worker_init(&m, &wi) && wi.rhost == NULL,
 	    "WORKER_INIT with an unknown start mode refused");
