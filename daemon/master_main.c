@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
-#include <malloc.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -136,6 +135,77 @@ check_system(struct master *m, char *err, size_t errsz)
 }
 
 /*
+ * tls_conf_check_files() run in a child that reports back over a pipe and
+ * exits: the certificate, key and system trust store are parsed by a
+ * process that lives for a second, and the long-lived master never has
+ * OpenSSL's parsers, the trust store (~1 MB of heap) or the ~3 MB of
+ * library code they touch resident.
+ */
+static bool
+tls_check_in_child(const struct config *cfg, struct tls_report *rep)
+{
+	struct {
+		uint8_t ok;
+		struct tls_report rep;
+	} msg;
+	size_t got = 0;
+	int p[2], status;
+	pid_t pid;
+
+	memset(rep, 0, sizeof(*rep));
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		snprintf(rep->err, sizeof(rep->err), "TLS check: pipe: %s",
+		    strerror(errno));
+		return false;
+	}
+	pid = fork();
+	if (pid == -1) {
+		snprintf(rep->err, sizeof(rep->err), "TLS check: fork: %s",
+		    strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return false;
+	}
+	if (pid == 0) {
+		/* The master's handlers would write to its signal pipe. */
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGCHLD, SIG_DFL);
+		close(p[0]);
+		memset(&msg, 0, sizeof(msg));
+		msg.ok = tls_conf_check_files(cfg, time(NULL), &msg.rep);
+		_exit(write_all(p[1], &msg, sizeof(msg)) == 0 ? 0 : 1);
+	}
+	close(p[1]);
+	while (got < sizeof(msg)) {
+		ssize_t n = read(p[0], (uint8_t *)&msg + got, sizeof(msg) - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(p[0]);
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	if (got != sizeof(msg) || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0) {
+		snprintf(rep->err, sizeof(rep->err),
+		    "TLS check: the checking process failed");
+		return false;
+	}
+	*rep = msg.rep;
+	rep->err[sizeof(rep->err) - 1] = '\0';
+	if (rep->nwarn > TLS_REPORT_MAX_WARN)
+		rep->nwarn = TLS_REPORT_MAX_WARN;
+	for (unsigned i = 0; i < rep->nwarn; i++)
+		rep->warn[i][sizeof(rep->warn[i]) - 1] = '\0';
+	return msg.ok != 0;
+}
+
+/*
  * The TLS settings and files, checked the way a new connection's worker
  * will load them (the master itself never speaks TLS). Warnings, such as
  * a certificate that expires soon, are logged; errors are returned.
@@ -144,14 +214,8 @@ static bool
 check_tls(const struct config *cfg, char *err, size_t errsz)
 {
 	struct tls_report rep;
-	bool ok;
 
-	ok = tls_conf_check_files(cfg, time(NULL), &rep);
-	/* The chain check loaded the system trust store (~1 MB of heap),
-	 * freed again but kept by malloc: give it back, the master lives
-	 * for months. */
-	(void)malloc_trim(0);
-	if (!ok) {
+	if (!tls_check_in_child(cfg, &rep)) {
 		snprintf(err, errsz, "%s", rep.err);
 		return false;
 	}
