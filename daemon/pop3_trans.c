@@ -106,8 +106,13 @@ pop3_trans_begin(struct pop3_session *s)
 		client_printf(&s->client, "+OK Logged in; %u message%s (%llu octets).\r\n",
 		    n, n == 1 ? "" : "s", (unsigned long long)octets);
 		s->nmsgs = n;
-		/* What authentication allocated is freed; give its pages
-		 * back before the session idles. */
+		/* What authentication allocated is freed, and the channels'
+		 * input buffers are empty (64 KiB each): give their pages
+		 * back before the session idles. A channel used again gets
+		 * a new buffer. */
+		ipc_conn_release(&s->master);
+		ipc_conn_release(&s->auth);
+		ipc_conn_release(&s->store);
 		(void)malloc_trim(0);
 		return true;
 	}

@@ -430,6 +430,17 @@ ipc_conn_close(struct ipc_conn *c)
 	c->fd = -1;
 }
 
+void
+ipc_conn_release(struct ipc_conn *c)
+{
+	if (c->in == NULL || c->inpos != c->inlen)
+		return;
+	wipe(c->in, c->incap);
+	free(c->in);
+	c->in = NULL;
+	c->inpos = c->inlen = c->incap = 0;
+}
+
 static ssize_t
 conn_fill(struct ipc_conn *c, int flags)
 {

@@ -258,6 +258,9 @@ struct ipc_conn {
 void ipc_conn_init(struct ipc_conn *, int fd);
 /* Close the socket and any queued descriptors, free the buffer. */
 void ipc_conn_close(struct ipc_conn *);
+/* Free the input buffer if nothing unread is in it (wiped first); the
+ * next read allocates a new one. For a channel about to sit idle. */
+void ipc_conn_release(struct ipc_conn *);
 /*
  * Read what is available (one recvmsg). Returns >0 bytes read, 0 on EOF,
  * -1 on error (errno; EAGAIN for a non-blocking socket with no data).

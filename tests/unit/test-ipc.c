@@ -387,6 +387,52 @@ test_compact_wipe(void)
 	close(sp[0]);
 }
 
+/*
+ * ipc_conn_release gives back an empty buffer only: unread bytes (a frame
+ * queued behind the one just taken, or a partial one) keep it, and the
+ * channel works on after a release.
+ */
+static void
+test_release(void)
+{
+	struct ipc_buf b;
+	struct ipc_conn c;
+	struct ipc_msg m;
+	uint32_t v = 0;
+	int sp[2];
+
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	ipc_conn_init(&c, sp[1]);
+	ipc_conn_release(&c);
+	ok(c.in == NULL && c.incap == 0, "release before any read: nothing to free");
+	for (uint32_t i = 1; i <= 2; i++) {
+		ipc_begin(&b, IPC_STORE_DELE);
+		ipc_put_u32(&b, i);
+		ipc_send(sp[0], &b);
+		ipc_buf_free(&b);
+	}
+	/* Both frames arrive in one read (a socketpair delivers them
+	 * together once both are written). */
+	ok(ipc_conn_recv(&c, &m, 5000) == 1 && ipc_get_u32(&m, &v) && v == 1,
+	    "first frame received");
+	ipc_conn_release(&c);
+	ok(c.in != NULL && c.inlen > c.inpos,
+	    "release with a frame still unread keeps the buffer");
+	ok(ipc_conn_recv(&c, &m, 5000) == 1 && ipc_get_u32(&m, &v) && v == 2,
+	    "... and the queued frame is intact");
+	ipc_conn_release(&c);
+	ok(c.in == NULL && c.incap == 0 && c.inlen == 0 && c.inpos == 0,
+	    "release of an emptied buffer frees it");
+	ipc_begin(&b, IPC_STORE_DELE);
+	ipc_put_u32(&b, 3);
+	ipc_send(sp[0], &b);
+	ipc_buf_free(&b);
+	ok(ipc_conn_recv(&c, &m, 5000) == 1 && ipc_get_u32(&m, &v) && v == 3,
+	    "the channel reads on after a release");
+	ipc_conn_close(&c);
+	close(sp[0]);
+}
+
 int
 main(void)
 {
@@ -395,5 +441,6 @@ main(void)
 	test_stream_errors();
 	test_large_frames();
 	test_compact_wipe();
+	test_release();
 	return tap_done();
 }
