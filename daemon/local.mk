@@ -9,7 +9,7 @@ postern_SOURCES = \
 	daemon/master_session.c \
 	daemon/master_spawn.c \
 	daemon/master_systemd.c daemon/master_systemd.h
-postern_LDADD = lib/libposterntls.a lib/libpostern.a $(OPENSSL_LIBS) $(SECCOMP_LIBS)
+postern_LDADD = lib/libposterntls.a lib/libpostern.a $(OPENSSL_LIBS)
 postern_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 
 # The worker's command parser is shared with the unit tests and fuzzers.
@@ -36,10 +36,10 @@ endif
 
 pkglibexec_PROGRAMS += postern-pop3
 postern_pop3_SOURCES = $(POP3_WORKER_SOURCES) daemon/pop3_tls_handoff.c
-postern_pop3_LDADD = daemon/libpop3.a lib/libpostern.a $(SECCOMP_LIBS)
+postern_pop3_LDADD = daemon/libpop3.a lib/libpostern.a
 postern_pop3_CFLAGS = $(AM_CFLAGS) $(SECCOMP_CFLAGS)
 
 pkglibexec_PROGRAMS += postern-pop3s
 postern_pop3s_SOURCES = $(POP3_WORKER_SOURCES) daemon/pop3_tls.c
-postern_pop3s_LDADD = daemon/libpop3.a lib/libposterntls.a lib/libpostern.a $(OPENSSL_LIBS) $(SECCOMP_LIBS)
+postern_pop3s_LDADD = daemon/libpop3.a lib/libposterntls.a lib/libpostern.a $(OPENSSL_LIBS)
 postern_pop3s_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(SECCOMP_CFLAGS)

@@ -13,8 +13,25 @@ lib_libpostern_a_SOURCES += \
 	lib/privdrop.c lib/privdrop.h \
 	lib/sandbox.c lib/sandbox.h lib/sandbox_int.h \
 	lib/sandbox_pop3.c lib/sandbox_store.c lib/sandbox_landlock.c \
-	lib/testhook.h
+	lib/sandbox_compile.c lib/testhook.h
 lib_libpostern_a_CFLAGS = $(AM_CFLAGS) $(SECCOMP_CFLAGS)
+
+# The filters are compiled once, at build time: seccomp-gen prints each
+# role's BPF program (libseccomp's output for the policy) as C, and the
+# workers and storage load it without linking libseccomp. Only the
+# generator and the check programs that export the policies link it.
+if HAVE_SECCOMP
+noinst_PROGRAMS += lib/seccomp-gen
+lib_seccomp_gen_SOURCES = lib/seccomp-gen.c lib/sandbox_compile.c \
+	lib/sandbox_pop3.c lib/sandbox_store.c lib/sandbox_int.h
+lib_seccomp_gen_CFLAGS = $(AM_CFLAGS) $(SECCOMP_CFLAGS)
+lib_seccomp_gen_LDADD = $(SECCOMP_LIBS)
+nodist_lib_libpostern_a_SOURCES = lib/seccomp-bpf.c
+BUILT_SOURCES = lib/seccomp-bpf.c
+CLEANFILES += lib/seccomp-bpf.c
+lib/seccomp-bpf.c: lib/seccomp-gen$(EXEEXT)
+	$(AM_V_GEN)lib/seccomp-gen$(EXEEXT) > $@.tmp && mv $@.tmp $@
+endif
 if TEST_HOOKS
 lib_libpostern_a_SOURCES += lib/testhook.c
 endif

@@ -1,9 +1,10 @@
 /*
  * sandbox.c - the steps every role goes through to confine itself, in a
  * fixed order, each checked: rlimits, descriptors, non-dumpable,
- * no_new_privs, Landlock (storage), and the role's seccomp policy from
- * sandbox_pop3.c / sandbox_store.c. Any failure is returned to the
- * caller, which ends the process (fail closed).
+ * no_new_privs, Landlock (storage), and the role's seccomp filter, which
+ * libseccomp compiled from sandbox_pop3.c / sandbox_store.c at build time
+ * (seccomp-gen.c). Any failure is returned to the caller, which ends the
+ * process (fail closed).
  */
 #include "config.h"
 
@@ -15,10 +16,13 @@
 #include <errno.h>
 #include <malloc.h>
 #include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #ifdef HAVE_SECCOMP
-#include <seccomp.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #endif
 
 #include "ipc.h"
@@ -26,6 +30,7 @@
 #include "params.h"
 #include "sandbox.h"
 #include "sandbox_int.h"
+#include "util.h"
 
 _Static_assert(POP3_SANDBOX_NOFILE == FD_AUTH + 2,
     "the worker's fds are 0..FD_AUTH plus the storage channel");
@@ -168,77 +173,49 @@ close_extra_fds(int keep, const char **why)
 }
 
 #ifdef HAVE_SECCOMP
-/* Build the role's filter; load it, or export it to export_fd. */
-static int
-seccomp_apply(const struct sb_policy *p, uint32_t self, int export_fd,
-    const char **why)
-{
-	scmp_filter_ctx ctx;
-	int rc = 0;
-
-	ctx = TESTHOOK_FAIL("seccomp_init") ? NULL :
-	    seccomp_init(SCMP_ACT_KILL_PROCESS);
-	if (ctx == NULL) {
-		*why = "seccomp_init failed";
-		return -1;
-	}
-	/* Another ABI (x32, i386 via int 0x80) is killed too; NNP is
-	 * ours to set (and check) before the filter. */
-	if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH,
-	    SCMP_ACT_KILL_PROCESS) < 0 ||
-	    seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0) < 0) {
-		seccomp_release(ctx);
-		*why = "seccomp_attr_set failed";
-		return -1;
-	}
-	for (size_t i = 0; i < p->nrules; i++) {
-		const struct sb_rule *r = &p->rules[i];
-		struct scmp_arg_cmp cmp[2];
-		unsigned n = 0;
-		uint32_t action = r->action == SB_ACT_ALLOW ? SCMP_ACT_ALLOW :
-		    SCMP_ACT_ERRNO(r->err);
-
-		for (size_t k = 0; k < 2 && r->cmp[k].kind != SB_NONE; k++) {
-			const struct sb_cmp *c = &r->cmp[k];
-			uint32_t value = c->kind == SB_SELF_PID ? self : c->value;
-
-			cmp[n++] = SCMP_CMP(c->arg, SCMP_CMP_MASKED_EQ,
-			    c->mask, value);
-		}
-		rc = TESTHOOK_FAIL("seccomp_rule_add") ? -EPERM :
-		    seccomp_rule_add_array(ctx, action, r->nr, n, cmp);
-		/* A system call this architecture does not have (negative
-		 * pseudo number) is simply absent from the filter. */
-		if (rc < 0 && r->nr >= 0) {
-			seccomp_release(ctx);
-			*why = "seccomp_rule_add failed";
-			return -1;
-		}
-	}
-	if (export_fd >= 0)
-		rc = seccomp_export_pfc(ctx, export_fd);
-	else
-		rc = TESTHOOK_FAIL("seccomp") ? -EPERM : seccomp_load(ctx);
-	seccomp_release(ctx);
-	if (rc < 0) {
-		*why = export_fd >= 0 ? "seccomp_export_pfc failed" :
-		    "seccomp_load failed";
-		return -1;
-	}
-	return 0;
-}
-
-static const struct sb_policy *
-policy_for(enum sandbox_role role)
+static const struct sb_program *
+program_for(enum sandbox_role role)
 {
 	switch (role) {
 	case SANDBOX_POP3:
-		return &sandbox_pop3_policy;
+		return &sandbox_pop3_program;
 	case SANDBOX_STORE:
-		return &sandbox_store_policy;
+		return &sandbox_store_program;
 	default:
 		return NULL;
 	}
+}
+
+/*
+ * Load the role's filter: the program libseccomp built from the role's
+ * policy at build time (lib/seccomp-gen), with this process's pid written
+ * into the instructions that compare against it.
+ */
+static int
+filter_load(const struct sb_program *p, uint32_t self, const char **why)
+{
+	struct sock_filter *insns;
+	struct sock_fprog prog;
+	int r;
+
+	if (p == NULL || p->len == 0 || p->len > BPF_MAXINSNS) {
+		*why = "no seccomp filter for this role";
+		return -1;
+	}
+	insns = xreallocarray(NULL, p->len, sizeof(*insns));
+	memcpy(insns, p->insns, p->len * sizeof(*insns));
+	for (size_t i = 0; i < p->npid; i++)
+		insns[p->pid_at[i]].k = self;
+	prog.len = (unsigned short)p->len;
+	prog.filter = insns;
+	r = TESTHOOK_FAIL("seccomp") ? -1 :
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+	free(insns);
+	if (r == -1) {
+		*why = "loading the seccomp filter failed";
+		return -1;
+	}
+	return 0;
 }
 #endif
 
@@ -249,23 +226,6 @@ sandbox_available(void)
 	return 1;
 #else
 	return 0;
-#endif
-}
-
-int
-sandbox_export(enum sandbox_role role, int fd, const char **why)
-{
-#ifdef HAVE_SECCOMP
-	const struct sb_policy *p = policy_for(role);
-
-	if (p == NULL) {
-		*why = "this role has no seccomp policy";
-		return -1;
-	}
-	return seccomp_apply(p, 0, fd, why);
-#else
-	*why = "built --without-seccomp";
-	return -1;
 #endif
 }
 
@@ -308,7 +268,7 @@ sandbox_enter(enum sandbox_role role, const char *const *dirs,
 			log_warnx("Landlock is blocked by a system call filter outside postern (systemd: add landlock_create_ruleset landlock_add_rule landlock_restrict_self to SystemCallFilter=); storage is confined by its uid and seccomp only");
 	}
 #ifdef HAVE_SECCOMP
-	if (seccomp_apply(policy_for(role), self, -1, why) == -1)
+	if (filter_load(program_for(role), self, why) == -1)
 		return -1;
 	/* Proof that the filter is in force: sysinfo is a denied probe. */
 	{
@@ -323,9 +283,9 @@ sandbox_enter(enum sandbox_role role, const char *const *dirs,
 #else
 	(void)self;
 #endif
-	/* Building the filter (libseccomp) and the steps before it left
-	 * freed memory that is still resident in every worker and storage
-	 * process: give it back (glibc: MADV_DONTNEED on free pages). */
+	/* The filter's copy and the steps before it left freed memory
+	 * that is still resident in every worker and storage process: give
+	 * it back (glibc: MADV_DONTNEED on free pages). */
 	(void)malloc_trim(0);
 	return 0;
 }

@@ -2,14 +2,17 @@
  * sandbox_int.h - what the per-role policy files share with sandbox.c:
  * a seccomp policy is a table of rows, one system call per row, with at
  * most two argument conditions. Extending a policy is adding a row (and
- * regenerating lib/seccomp-<role>.pfc for review: make update-seccomp-pfc).
+ * regenerating lib/seccomp-<role>.pfc for review: make update-seccomp-pfc);
+ * the build turns each policy into a BPF program (seccomp-gen.c).
  */
 #ifndef POSTERN_SANDBOX_INT_H
 #define POSTERN_SANDBOX_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sandbox.h"
 #include "testhook.h"
 
 enum sb_cmp_kind {
@@ -62,6 +65,29 @@ struct sb_policy {
 /* sandbox_pop3.c, sandbox_store.c */
 extern const struct sb_policy sandbox_pop3_policy;
 extern const struct sb_policy sandbox_store_policy;
+
+/*
+ * A policy as the BPF program libseccomp makes of it, generated at build
+ * time by seccomp-gen.c (lib/seccomp-bpf.c in the build tree): the
+ * instructions, and where in them the pid of the process entering the
+ * sandbox goes (the SB_SELF_PID comparisons).
+ */
+struct sock_filter;
+struct sb_program {
+	const struct sock_filter *insns;
+	size_t len;
+	const unsigned short *pid_at;
+	size_t npid;
+};
+extern const struct sb_program sandbox_pop3_program;
+extern const struct sb_program sandbox_store_program;
+
+/* sandbox_compile.c (libseccomp): the role's policy, and the policy
+ * compiled with self as the SB_SELF_PID value and written to fd as BPF
+ * (bpf) or pseudo-filter-code. Returns 0 or -1 with why. */
+const struct sb_policy *sandbox_policy(enum sandbox_role);
+int sandbox_compile(const struct sb_policy *, uint32_t self, int fd,
+    bool bpf, const char **why);
 
 /* sandbox_landlock.c: restrict file access to dirs. Returns 0 when
  * applied, 1 when the kernel has no Landlock, 2 when a system call

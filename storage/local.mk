@@ -20,7 +20,7 @@ pkglibexec_PROGRAMS += postern-store
 postern_store_SOURCES = storage/store_main.c
 # No crypto library: the engine's hash is in-tree (storage/mbox_hash.h);
 # libcrypto would cost every session ~400 kB and milliseconds of start-up.
-postern_store_LDADD = storage/libmbox.a lib/libpostern.a $(SECCOMP_LIBS)
+postern_store_LDADD = storage/libmbox.a lib/libpostern.a
 postern_store_CFLAGS = $(AM_CFLAGS) $(SECCOMP_CFLAGS)
 
 

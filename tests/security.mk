@@ -12,29 +12,27 @@ POP3_HOOKS_SOURCES = \
 	daemon/pop3_sasl.c daemon/pop3_tls.h \
 	daemon/pop3_hooks.c \
 	lib/testhook.c lib/testhook.h lib/privdrop.c \
-	lib/sandbox.c lib/sandbox_pop3.c lib/sandbox_store.c \
-	lib/sandbox_landlock.c
+	lib/sandbox.c lib/sandbox_landlock.c
 check_PROGRAMS += postern-pop3-hooks
 postern_pop3_hooks_SOURCES = $(POP3_HOOKS_SOURCES) daemon/pop3_tls_handoff.c
 postern_pop3_hooks_CPPFLAGS = $(AM_CPPFLAGS) -DPOSTERN_TEST_HOOKS
 postern_pop3_hooks_CFLAGS = $(AM_CFLAGS) $(SECCOMP_CFLAGS)
-postern_pop3_hooks_LDADD = daemon/libpop3.a lib/libpostern.a $(SECCOMP_LIBS)
+postern_pop3_hooks_LDADD = daemon/libpop3.a lib/libpostern.a
 
 check_PROGRAMS += postern-pop3s-hooks
 postern_pop3s_hooks_SOURCES = $(POP3_HOOKS_SOURCES) daemon/pop3_tls.c
 postern_pop3s_hooks_CPPFLAGS = $(AM_CPPFLAGS) -DPOSTERN_TEST_HOOKS
 postern_pop3s_hooks_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(SECCOMP_CFLAGS)
-postern_pop3s_hooks_LDADD = daemon/libpop3.a lib/libposterntls.a lib/libpostern.a $(OPENSSL_LIBS) $(SECCOMP_LIBS)
+postern_pop3s_hooks_LDADD = daemon/libpop3.a lib/libposterntls.a lib/libpostern.a $(OPENSSL_LIBS)
 
 # postern-store-hooks: storage with failure injection for its sandbox steps.
 check_PROGRAMS += postern-store-hooks
 postern_store_hooks_SOURCES = storage/store_main.c \
 	lib/testhook.c lib/testhook.h lib/privdrop.c \
-	lib/sandbox.c lib/sandbox_pop3.c lib/sandbox_store.c \
-	lib/sandbox_landlock.c
+	lib/sandbox.c lib/sandbox_landlock.c
 postern_store_hooks_CPPFLAGS = $(AM_CPPFLAGS) -DPOSTERN_TEST_HOOKS
 postern_store_hooks_CFLAGS = $(AM_CFLAGS) $(SECCOMP_CFLAGS)
-postern_store_hooks_LDADD = storage/libmbox.a lib/libpostern.a $(SECCOMP_LIBS)
+postern_store_hooks_LDADD = storage/libmbox.a lib/libpostern.a
 
 # postern-auth-hooks: the auth helper with failure injection for the
 # PAM items it must set (auth_pam.c).

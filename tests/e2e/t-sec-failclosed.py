@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
 """
 t-sec-failclosed.py - every confinement step fails closed. The
-hook-enabled worker is told to fail one step at a time (user lookup,
-empty_dir check, chroot, chdir, the check that "/" is the chroot,
-setgroups, setresgid, setresuid, the proofs that root and gid 0 cannot
-be regained and that no capability survived, descriptors, each rlimit,
-dumpable, no_new_privs, seccomp_init, a seccomp rule, seccomp_load, the
-proof that the filter is in force): the client gets no greeting, only a
+hook-enabled worker is told to fail one step at a time (the ids from
+the master, empty_dir check, chroot, chdir, the check that "/" is the
+chroot, setgroups, setresgid, setresuid, the proofs that root and gid 0
+cannot be regained and that no capability survived, descriptors, each
+rlimit, dumpable, no_new_privs, loading the seccomp filter, the proof
+that the filter is in force): the client gets no greeting, only a
 closed connection, the failure is logged, and so is the session's end
 (one line). Real misconfigurations do the
 same with the release worker (empty_dir made non-empty, writable or
-seeded with a file of unpriv_user; an unpriv_user with gid 0). Storage's
+seeded with a file of unpriv_user; a reload to an unpriv_user with gid
+0 or none). Storage's
 sandbox steps (Landlock, seccomp, ...) fail closed too. And the release
 binaries contain none of the hooks.
 """
@@ -33,9 +34,7 @@ RLIMITS = ["core", "fsize", "nproc", "memlock", "msgqueue"] + \
     ([] if sechelp.ASAN else ["as"]) + ["nofile"]   # ASan: no AS cap
 STORE_RLIMITS = ["core", "nproc", "memlock", "msgqueue", "nofile"]
 SECCOMP_STEPS = [
-    ("seccomp_init", "seccomp_init failed"),
-    ("seccomp_rule_add", "seccomp_rule_add failed"),
-    ("seccomp", "seccomp_load failed"),
+    ("seccomp", "loading the seccomp filter failed"),
     ("filter_in_force", "the seccomp filter is not in force"),
 ]
 WORKER_STEPS = [

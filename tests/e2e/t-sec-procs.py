@@ -57,11 +57,16 @@ def ids(st, key):
     return [int(x) for x in st[key].split()]
 
 
-def tls_libraries(pid):
-    """OpenSSL's libraries mapped into pid."""
+def libraries(pid, *names):
+    """The libraries among names ("/libssl", ...) mapped into pid."""
     with open("/proc/%d/maps" % pid) as f:
         return sorted({line.split()[-1] for line in f
-                       if "/libssl" in line or "/libcrypto" in line})
+                       if any(n in line for n in names)})
+
+
+def tls_libraries(pid):
+    """OpenSSL's libraries mapped into pid."""
+    return libraries(pid, "/libssl", "/libcrypto")
 
 
 def exe_and_stack(pid):
@@ -127,6 +132,8 @@ try:
          "worker: runs the postern-pop3 binary (fresh exec)")
     t.eq(tls_libraries(w1), [],
          "worker: a plaintext connection's worker has no OpenSSL mapped")
+    t.eq(libraries(w1, "/libseccomp"), [],
+         "worker: no libseccomp (its filter was compiled at build time)")
 
     # ---- the implicit-TLS worker, confined before the handshake ----
     tc = socket.create_connection((d.host, d.tls_port), 15)
@@ -217,6 +224,8 @@ try:
              "storage: does not hold the client's socket")
         t.eq(child_env(sp), CHILD_ENV,
              "storage: its environment is only the malloc tunable")
+        t.eq(libraries(sp, "/libseccomp", "/libssl", "/libcrypto"), [],
+             "storage: neither libseccomp nor OpenSSL mapped")
         t.eq(sechelp.limits(sp)["Max core file size"], ("0", "0"),
              "storage: RLIMIT_CORE 0")
 

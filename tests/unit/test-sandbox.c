@@ -39,11 +39,13 @@
 #include <unistd.h>
 
 #ifdef HAVE_SECCOMP
+#include <linux/filter.h>
 #include <seccomp.h>
 #endif
 
 #include "ipc.h"
 #include "sandbox.h"
+#include "sandbox_int.h"
 #include "tap.h"
 
 /* Exit codes of a child that survived: 0 for success, errno + 1 for a
@@ -639,6 +641,48 @@ tls_inside_sandbox(void)
 	tls_one(TLS1_2_VERSION, "1.2");
 }
 
+#ifdef HAVE_SECCOMP
+/*
+ * The program compiled into the binaries (seccomp-gen at build time) with
+ * this process's pid written in is exactly what libseccomp makes of the
+ * policy today with that pid: not stale, and the pid lands where the
+ * policy compares it.
+ */
+static void
+program_is_current(enum sandbox_role role, const struct sb_program *p,
+    const char *name)
+{
+	const char *why = "";
+	FILE *f = tmpfile();
+	struct sock_filter *want = NULL;
+	long size = -1;
+	bool same = false;
+
+	if (f != NULL && sandbox_compile(sandbox_policy(role),
+	    (uint32_t)getpid(), fileno(f), true, &why) == 0 &&
+	    (size = lseek(fileno(f), 0, SEEK_END)) > 0 &&
+	    lseek(fileno(f), 0, SEEK_SET) == 0 &&
+	    (want = malloc((size_t)size)) != NULL &&
+	    read(fileno(f), want, (size_t)size) == (ssize_t)size &&
+	    (size_t)size == p->len * sizeof(*want)) {
+		struct sock_filter *got = malloc((size_t)size);
+
+		memcpy(got, p->insns, (size_t)size);
+		for (size_t i = 0; i < p->npid; i++)
+			got[p->pid_at[i]].k = (uint32_t)getpid();
+		same = memcmp(got, want, (size_t)size) == 0;
+		free(got);
+	}
+	ok(same && p->npid > 0,
+	    "%s: the built-in filter (%zu instructions, pid at %zu place%s) is libseccomp's compile of the policy (%ld bytes%s%s)",
+	    name, p->len, p->npid, p->npid == 1 ? "" : "s", size,
+	    why[0] ? ": " : "", why);
+	free(want);
+	if (f != NULL)
+		fclose(f);
+}
+#endif
+
 int
 main(void)
 {
@@ -662,6 +706,10 @@ main(void)
 	snprintf(denied_file, sizeof(denied_file), "%s/other", denied);
 	store_dirs[0] = allowed;
 	store_dirs[1] = NULL;
+#ifdef HAVE_SECCOMP
+	program_is_current(SANDBOX_POP3, &sandbox_pop3_program, "worker");
+	program_is_current(SANDBOX_STORE, &sandbox_store_program, "storage");
+#endif
 
 	for (size_t i = 0; i < sizeof(pop3_cases) / sizeof(pop3_cases[0]); i++) {
 		st = run_in(SANDBOX_POP3, pop3_cases[i].fn);
