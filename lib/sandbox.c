@@ -204,8 +204,14 @@ filter_load(const struct sb_program *p, uint32_t self, const char **why)
 	}
 	insns = xreallocarray(NULL, p->len, sizeof(*insns));
 	memcpy(insns, p->insns, p->len * sizeof(*insns));
-	for (size_t i = 0; i < p->npid; i++)
+	for (size_t i = 0; i < p->npid; i++) {
+		if (p->pid_at[i] >= p->len) {
+			free(insns);
+			*why = "the seccomp filter's pid slot is out of range";
+			return -1;
+		}
 		insns[p->pid_at[i]].k = self;
+	}
 	prog.len = (unsigned short)p->len;
 	prog.filter = insns;
 	r = TESTHOOK_FAIL("seccomp") ? -1 :

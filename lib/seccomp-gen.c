@@ -39,7 +39,8 @@ compile(const struct sb_policy *p, uint32_t self, size_t *len)
 
 	if (f == NULL || sandbox_compile(p, self, fileno(f), true, &why) == -1 ||
 	    (size = lseek(fileno(f), 0, SEEK_END)) <= 0 ||
-	    size % (long)sizeof(*insns) != 0 || size / 8 > BPF_MAXINSNS ||
+	    size % (long)sizeof(*insns) != 0 ||
+	    size / (long)sizeof(*insns) > BPF_MAXINSNS ||
 	    lseek(fileno(f), 0, SEEK_SET) != 0) {
 		fprintf(stderr, "seccomp-gen: %s: cannot compile: %s\n",
 		    p->role, why[0] ? why : strerror(errno));
