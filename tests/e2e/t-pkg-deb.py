@@ -62,6 +62,8 @@ OWNED = [
     "/usr/share/man/man8/postern.8.gz", "/usr/share/man/man5/postern.conf.5.gz",
     "/var/lib/postern/empty", "/var/lib/postern/index",
 ]
+STATE_DIR = "/var/lib/postern"
+STATE_ASIDE = STATE_DIR + ".t-pkg-deb-aside"
 # Installed by make install (dist_doc_DATA) into /usr/share/doc/postern;
 # dh_compress may gzip any of them.
 DOCS = ["README", "NEWS", "SECURITY.md", "clients.md", "design.md",
@@ -230,6 +232,12 @@ try:
             shutil.move(path, keep)
             set_aside.append((keep, path))
             t.diag("set aside until the end: %s (not from a package)" % path)
+    # The state directory too (demo.sh's sessions leave indexes there):
+    # purge removes it whole. Renamed next to itself, on the same file
+    # system, which keeps owners and modes.
+    if os.path.isdir(STATE_DIR) and not os.path.islink(STATE_DIR):
+        os.rename(STATE_DIR, STATE_ASIDE)
+        t.diag("set aside until the end: %s (not from a package)" % STATE_DIR)
     # ... and the directories that held only them (dpkg removes the ones
     # the package owns at purge, which would count as a change).
     for keep, path in list(set_aside):
@@ -436,6 +444,8 @@ finally:
             os.chown(d, uid, gid)
     for keep, path in set_aside:
         shutil.move(keep, path)
+    if os.path.isdir(STATE_ASIDE) and not os.path.exists(STATE_DIR):
+        os.rename(STATE_ASIDE, STATE_DIR)
     lock.close()
     try:
         os.unlink(mailbox)
