@@ -25,6 +25,7 @@
 #include "log.h"
 #include "master.h"
 #include "master_systemd.h"
+#include "params.h"
 #include "privdrop.h"
 #include "sandbox.h"
 #include "tls_conf.h"
@@ -96,6 +97,10 @@ resolve_unpriv(const struct config *cfg, uid_t *uid, gid_t *gid, char *err,
 		snprintf(err, errsz, "unpriv_user %s has uid or gid 0", cfg->unpriv_user);
 		return false;
 	}
+	if (pw->pw_uid == (uid_t)-1 || pw->pw_gid == (gid_t)-1) {
+		snprintf(err, errsz, "unpriv_user %s has uid or gid -1", cfg->unpriv_user);
+		return false;
+	}
 	*uid = pw->pw_uid;
 	*gid = pw->pw_gid;
 	endpwent();
@@ -148,8 +153,10 @@ tls_check_in_child(const struct config *cfg, struct tls_report *rep)
 		uint8_t ok;
 		struct tls_report rep;
 	} msg;
+	uint64_t deadline = now_ms() + MASTER_TLS_CHECK_TIMEOUT_MS;
+	sigset_t all, old;
 	size_t got = 0;
-	int p[2], status;
+	int p[2], status = 0;
 	pid_t pid;
 
 	memset(rep, 0, sizeof(*rep));
@@ -158,29 +165,45 @@ tls_check_in_child(const struct config *cfg, struct tls_report *rep)
 		    strerror(errno));
 		return false;
 	}
+	/* No master handler may run in the child (they write to the
+	 * master's signal pipe): signals stay blocked until it has reset
+	 * them. */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
 	pid = fork();
-	if (pid == -1) {
-		snprintf(rep->err, sizeof(rep->err), "TLS check: fork: %s",
-		    strerror(errno));
-		close(p[0]);
-		close(p[1]);
-		return false;
-	}
 	if (pid == 0) {
-		/* The master's handlers would write to its signal pipe. */
-		signal(SIGHUP, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGCHLD, SIG_DFL);
+		for (int sig = 1; sig < NSIG; sig++)
+			signal(sig, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		close(p[0]);
 		memset(&msg, 0, sizeof(msg));
 		msg.ok = tls_conf_check_files(cfg, time(NULL), &msg.rep);
 		_exit(write_all(p[1], &msg, sizeof(msg)) == 0 ? 0 : 1);
 	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(p[1]);
+	if (pid == -1) {
+		snprintf(rep->err, sizeof(rep->err), "TLS check: fork: %s",
+		    strerror(errno));
+		close(p[0]);
+		return false;
+	}
 	while (got < sizeof(msg)) {
-		ssize_t n = read(p[0], (uint8_t *)&msg + got, sizeof(msg) - got);
+		struct pollfd pfd = { .fd = p[0], .events = POLLIN };
+		uint64_t now = now_ms();
+		ssize_t n;
+		int r;
 
+		r = now >= deadline ? 0 : poll(&pfd, 1, (int)(deadline - now));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0) {
+			/* A certificate on a hung mount, a FIFO: do not wait
+			 * for ever (the master stops serving meanwhile). */
+			(void)kill(pid, SIGKILL);
+			break;
+		}
+		n = read(p[0], (uint8_t *)&msg + got, sizeof(msg) - got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -188,12 +211,18 @@ tls_check_in_child(const struct config *cfg, struct tls_report *rep)
 		got += (size_t)n;
 	}
 	close(p[0]);
-	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
-		;
-	if (got != sizeof(msg) || !WIFEXITED(status) ||
+	while (waitpid(pid, &status, 0) == -1) {
+		if (errno != EINTR) {
+			status = -1;
+			break;
+		}
+	}
+	if (got != sizeof(msg) || status == -1 || !WIFEXITED(status) ||
 	    WEXITSTATUS(status) != 0) {
-		snprintf(rep->err, sizeof(rep->err),
-		    "TLS check: the checking process failed");
+		snprintf(rep->err, sizeof(rep->err), now_ms() >= deadline ?
+		    "TLS check: no answer within %d s (a file on a hung mount, or a FIFO?)" :
+		    "TLS check: the checking process failed",
+		    MASTER_TLS_CHECK_TIMEOUT_MS / 1000);
 		return false;
 	}
 	*rep = msg.rep;

@@ -99,8 +99,9 @@ confine(struct pop3_session *s)
 	 * here because everything after this trusts it. */
 	if (TESTHOOK_FAIL("unpriv_user"))
 		gid = 0;
-	if (uid == 0 || gid == 0)
-		confine_failed("unpriv_user", "uid or gid 0 from the master");
+	/* -1 would make setresuid/setresgid leave the ids as they are. */
+	if (uid == 0 || gid == 0 || uid == (uid_t)-1 || gid == (gid_t)-1)
+		confine_failed("unpriv_user", "uid or gid 0 or -1 from the master");
 	if (privdrop_check_empty_dir(s->cfg.empty_dir, uid, &why) == -1)
 		confine_failed("empty_dir", why);
 	if (privdrop(s->cfg.empty_dir, uid, gid, NULL, 0, &why) == -1)

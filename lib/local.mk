@@ -28,7 +28,7 @@ lib_seccomp_gen_CFLAGS = $(AM_CFLAGS) $(SECCOMP_CFLAGS)
 lib_seccomp_gen_LDADD = $(SECCOMP_LIBS)
 nodist_lib_libpostern_a_SOURCES = lib/seccomp-bpf.c
 BUILT_SOURCES = lib/seccomp-bpf.c
-CLEANFILES += lib/seccomp-bpf.c
+CLEANFILES += lib/seccomp-bpf.c lib/seccomp-bpf.c.tmp
 lib/seccomp-bpf.c: lib/seccomp-gen$(EXEEXT)
 	$(AM_V_GEN)lib/seccomp-gen$(EXEEXT) > $@.tmp && mv $@.tmp $@
 endif

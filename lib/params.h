@@ -110,6 +110,8 @@
 /* Storage opens the mailbox, its lock files, journal and index. */
 #define STORE_SANDBOX_NOFILE		64
 #define MASTER_MAX_LISTEN		32
+/* How long the master waits for the child that checks the TLS files. */
+#define MASTER_TLS_CHECK_TIMEOUT_MS	60000
 /* SIGTERM: how long open sessions may go on, then how long storage may
  * take to finish a commit. Their sum stays under systemd's default
  * TimeoutStopSec (90 s), so the unit's final SIGKILL is never needed. */

@@ -204,13 +204,19 @@ filter_load(const struct sb_program *p, uint32_t self, const char **why)
 	}
 	insns = xreallocarray(NULL, p->len, sizeof(*insns));
 	memcpy(insns, p->insns, p->len * sizeof(*insns));
+	/* Each slot must be the comparison the generator found (a jump
+	 * on equality with the stand-in): anything else fails closed. */
 	for (size_t i = 0; i < p->npid; i++) {
-		if (p->pid_at[i] >= p->len) {
+		struct sock_filter *f = p->pid_at[i] < p->len ?
+		    &insns[p->pid_at[i]] : NULL;
+
+		if (f == NULL || f->code != (BPF_JMP | BPF_JEQ | BPF_K) ||
+		    f->k != p->pid_standin) {
 			free(insns);
-			*why = "the seccomp filter's pid slot is out of range";
+			*why = "the seccomp filter's pid slot is not a pid comparison";
 			return -1;
 		}
-		insns[p->pid_at[i]].k = self;
+		f->k = self;
 	}
 	prog.len = (unsigned short)p->len;
 	prog.filter = insns;

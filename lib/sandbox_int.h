@@ -78,6 +78,7 @@ struct sb_program {
 	size_t len;
 	const unsigned short *pid_at;
 	size_t npid;
+	uint32_t pid_standin;	/* the constant at pid_at, replaced */
 };
 extern const struct sb_program sandbox_pop3_program;
 extern const struct sb_program sandbox_store_program;

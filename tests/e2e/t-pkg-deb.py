@@ -63,7 +63,7 @@ OWNED = [
     "/var/lib/postern/empty", "/var/lib/postern/index",
 ]
 STATE_DIR = "/var/lib/postern"
-STATE_ASIDE = STATE_DIR + ".t-pkg-deb-aside"
+ASIDE = ".t-pkg-deb-aside"
 # Installed by make install (dist_doc_DATA) into /usr/share/doc/postern;
 # dh_compress may gzip any of them.
 DOCS = ["README", "NEWS", "SECURITY.md", "clients.md", "design.md",
@@ -220,33 +220,27 @@ lock = harness._accounts_lock()
 proc = None
 made_run_systemd = []
 set_aside = []
-set_aside_dirs = []
 try:
     # Files the package will own that a source install or contrib/demo.sh
     # left here (the README's first command writes /etc/pam.d/postern):
     # moved out of the way for the test and put back at the end, so that
     # dpkg meets the fresh machine it expects (no conffile question).
+    # Each is renamed next to itself (same file system: owner, mode,
+    # labels kept); one left by an interrupted run is put back first.
+    for path in OWNED + [STATE_DIR]:
+        if os.path.lexists(path + ASIDE) and not os.path.lexists(path):
+            os.rename(path + ASIDE, path)
     for path in OWNED:
         if os.path.isfile(path) and not os.path.islink(path):
-            keep = os.path.join(work, "aside" + path.replace("/", "_"))
-            shutil.move(path, keep)
-            set_aside.append((keep, path))
+            os.rename(path, path + ASIDE)
+            set_aside.append((path + ASIDE, path))
             t.diag("set aside until the end: %s (not from a package)" % path)
     # The state directory too (demo.sh's sessions leave indexes there):
     # purge removes it whole. Renamed next to itself, on the same file
     # system, which keeps owners and modes.
     if os.path.isdir(STATE_DIR) and not os.path.islink(STATE_DIR):
-        os.rename(STATE_DIR, STATE_ASIDE)
+        os.rename(STATE_DIR, STATE_DIR + ASIDE)
         t.diag("set aside until the end: %s (not from a package)" % STATE_DIR)
-    # ... and the directories that held only them (dpkg removes the ones
-    # the package owns at purge, which would count as a change).
-    for keep, path in list(set_aside):
-        d = os.path.dirname(path)
-        while d != "/" and os.path.isdir(d) and not os.listdir(d):
-            st = os.stat(d)
-            os.rmdir(d)
-            set_aside_dirs.append((d, st.st_mode, st.st_uid, st.st_gid))
-            d = os.path.dirname(d)
     for d in ("/run/systemd", "/run/systemd/system"):
         if not os.path.isdir(d):
             os.mkdir(d)
@@ -437,15 +431,15 @@ finally:
         sh(["dpkg", "--purge", "postern"], env=dpkg_env)
     for d in made_run_systemd:
         os.rmdir(d)
-    for d, mode, uid, gid in reversed(set_aside_dirs):
-        if not os.path.isdir(d):
-            os.mkdir(d)
-            os.chmod(d, stat.S_IMODE(mode))
-            os.chown(d, uid, gid)
     for keep, path in set_aside:
-        shutil.move(keep, path)
-    if os.path.isdir(STATE_ASIDE) and not os.path.exists(STATE_DIR):
-        os.rename(STATE_ASIDE, STATE_DIR)
+        os.rename(keep, path)
+    if os.path.isdir(STATE_DIR + ASIDE):
+        if os.path.lexists(STATE_DIR):
+            # Purge should have removed it: say so, keep both.
+            print("# %s%s left in place: %s exists after purge"
+                  % (STATE_DIR, ASIDE, STATE_DIR))
+        else:
+            os.rename(STATE_DIR + ASIDE, STATE_DIR)
     lock.close()
     try:
         os.unlink(mailbox)

@@ -38,7 +38,7 @@ SECCOMP_STEPS = [
     ("filter_in_force", "the seccomp filter is not in force"),
 ]
 WORKER_STEPS = [
-    ("unpriv_user", "unpriv_user: uid or gid 0 from the master"),
+    ("unpriv_user", "unpriv_user: uid or gid 0 or -1 from the master"),
     ("empty_dir", "empty_dir: empty_dir check failed"),
     ("chroot", "privilege drop: chroot failed"),
     ("chdir", "privilege drop: chdir("),

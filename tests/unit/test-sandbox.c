@@ -645,8 +645,8 @@ tls_inside_sandbox(void)
 /*
  * The program compiled into the binaries (seccomp-gen at build time) with
  * this process's pid written in is exactly what libseccomp makes of the
- * policy today with that pid: not stale, and the pid lands where the
- * policy compares it.
+ * policy with that pid: the pid lands where the policy compares it, and
+ * nowhere else.
  */
 static void
 program_is_current(enum sandbox_role role, const struct sb_program *p,
