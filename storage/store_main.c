@@ -92,19 +92,15 @@ commit_acked(void *ctx, uint32_t deleted)
 {
 	struct commit_ack *a = ctx;
 	struct ipc_buf b;
-	int fd = a->st->worker.fd, fl = fcntl(fd, F_GETFL);
 
 	/* The mailbox locks are held: a worker that stopped reading must
 	 * not keep MDAs waiting, so this one small frame is not waited for
 	 * (a full socket buffer is already a broken worker). */
 	ipc_begin(&b, IPC_STORE_OK);
 	ipc_put_u64(&b, deleted);
-	if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1 ||
-	    ipc_send(fd, &b) == -1)
+	if (ipc_send_nb(a->st->worker.fd, &b) == -1)
 		log_info("send to worker: %s; finishing the expunge anyway",
 		    strerror(errno));
-	if (fl != -1)
-		(void)fcntl(fd, F_SETFL, fl);
 	ipc_buf_free(&b);
 	a->sent = true;
 }
