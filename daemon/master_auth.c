@@ -308,6 +308,18 @@ start_storage(struct master *m, struct session *s, const char *home, gid_t gid)
 		tell_worker(s, IPC_ST_SYS_TEMP, "Server busy.", -1);
 		return false;
 	}
+	{
+		/* Room for RETR_AHEAD_DEPTH one-frame read-ahead answers
+		 * (with the kernel's per-buffer overhead), so that storage
+		 * answers a batch of requests without waiting for the worker
+		 * to read the first ones. Only what the worker asked for is
+		 * ever queued; the size is above net.core.wmem_max, hence
+		 * SO_SNDBUFFORCE, which needs the master's CAP_NET_ADMIN. */
+		int sndbuf = RETR_AHEAD_DEPTH * (STORE_DATA_CHUNK + 32 * 1024) / 2;
+
+		(void)setsockopt(sw[0], SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf,
+		    sizeof(sndbuf));
+	}
 	ids.uid = s->uid;
 	ids.gid = gid;
 	ids.groups = groups;

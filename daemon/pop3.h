@@ -47,8 +47,12 @@ struct pop3_session {
 	uint8_t *retrieved_set;
 	size_t retrieved_set_len;	/* bytes */
 	uint32_t nmsgs;			/* message numbers run 1..nmsgs */
-	uint32_t ahead;			/* RETR_AHEAD asked for this message,
-					 * its answer not read yet; 0: none */
+	/* RETR_AHEAD asked for messages ahead .. ahead + ahead_n - 1,
+	 * their answers not read yet (ahead_n 0: none). */
+	uint32_t ahead, ahead_n;
+	/* The last command, if it was RETR (else 0), and how many RETRs of
+	 * consecutive messages led up to it. */
+	uint32_t last_retr, retr_run;
 	/* counters for the session-end log line */
 	uint32_t retrieved, deleted;
 	uint64_t octets;

@@ -322,7 +322,7 @@ attack(struct pop3_session *s, const char *name, char *extra, size_t extrasz)
 		}
 		return r;
 	}
-	if (strncmp(name, "store-", 6) == 0 && s->ahead != 0)
+	if (strncmp(name, "store-", 6) == 0 && s->ahead_n != 0)
 		pop3_trans_drain_ahead(s);	/* the verdict is read next */
 	if (strcmp(name, "store-forge") == 0) {
 		long r = forge_store_init(s);

@@ -49,6 +49,12 @@ plain_push(struct client *c)
 	/* TCP_NODELAY: every send goes out at once already. */
 }
 
+static void
+plain_hold(struct client *c)
+{
+	/* client_write_data gathers a large response into one sendmsg. */
+}
+
 void
 client_init(struct client *c, int fd)
 {
@@ -58,6 +64,7 @@ client_init(struct client *c, int fd)
 	c->tr.write = plain_write;
 	c->tr.pending = plain_pending;
 	c->tr.push = plain_push;
+	c->tr.hold = plain_hold;
 }
 
 void
@@ -378,6 +385,8 @@ client_write_data(struct client *c, const void *buf, size_t len,
 		plain_write_gather(c, buf, len, tail, tlen);
 		return;
 	}
+	if (len >= 16 * 1024)
+		c->tr.hold(c);
 	client_write(c, buf, len);
 	if (tlen > 0)
 		client_write(c, tail, tlen);

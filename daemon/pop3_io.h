@@ -27,6 +27,9 @@ struct client_transport {
 	/* The end of a response (client_flush): send at once whatever the
 	 * transport held back to build larger segments. */
 	void (*push)(struct client *);
+	/* A large response begins: the transport may hold back segments,
+	 * the status line's included, until push. */
+	void (*hold)(struct client *);
 	void *ctx;
 };
 

@@ -183,8 +183,20 @@ tls_read(struct client *c, void *buf, size_t n, bool *want_write)
  * end of the response (client_flush -> tls_push) uncorks, which sends
  * the rest at once: nothing is left to Nagle or to the kernel's 200 ms
  * cork limit. Small answers are not corked: no extra system calls.
+ * A RETR corks before its status line (tls_hold), which would otherwise
+ * leave alone and wake the client for 30 bytes.
  */
 #define TLS_CORK_MIN	(16 * 1024)
+
+static void
+tls_hold(struct client *c)
+{
+	int on = 1;
+
+	if (!tls.corked)
+		tls.corked = setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &on,
+		    sizeof(on)) == 0;
+}
 
 static void
 tls_push(struct client *c)
@@ -203,12 +215,8 @@ tls_write(struct client *c, const void *buf, size_t n, bool *want_read)
 	size_t put = 0;
 
 	*want_read = false;
-	if (!tls.corked && n >= TLS_CORK_MIN) {
-		int on = 1;
-
-		tls.corked = setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &on,
-		    sizeof(on)) == 0;
-	}
+	if (n >= TLS_CORK_MIN)
+		tls_hold(c);
 	ERR_clear_error();
 	/* One call writes the whole buffer as full 16 KiB records. */
 	if (SSL_write_ex(tls.ssl, buf, n, &put) == 1)
@@ -379,6 +387,7 @@ pop3_tls_start(struct pop3_session *s, int timeout_ms)
 	s->client.tr.write = tls_write;
 	s->client.tr.pending = tls_pending;
 	s->client.tr.push = tls_push;
+	s->client.tr.hold = tls_hold;
 	s->client.tr.ctx = tls.ssl;
 	s->tls = true;
 	log_info("TLS established (%s): %s %s", mode, SSL_get_version(tls.ssl),

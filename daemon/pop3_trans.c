@@ -49,7 +49,7 @@ store_request(struct pop3_session *s, uint16_t type, int nargs, uint32_t a0,
 
 	/* One request at a time: a read-ahead answer not wanted after all
 	 * is taken off the channel first. */
-	if (s->ahead != 0)
+	if (s->ahead_n != 0)
 		pop3_trans_drain_ahead(s);
 
 	ipc_begin(&b, type);
@@ -259,24 +259,59 @@ store_recv_data(struct pop3_session *s, uint8_t *last, const uint8_t **data,
 		pop3_peer_failed(s, "storage", "bad DATA");
 }
 
-/* Read and drop the answer to a RETR_AHEAD the client did not want. */
+/* Read and drop the answers to RETR_AHEADs the client did not want. */
 void
 pop3_trans_drain_ahead(struct pop3_session *s)
 {
-	struct ipc_msg m;
-	const uint8_t *data;
-	uint8_t last = 0;
-	uint64_t octets;
-	size_t len;
+	while (s->ahead_n > 0) {
+		struct ipc_msg m;
+		const uint8_t *data;
+		uint8_t last = 0;
+		uint64_t octets;
+		size_t len;
 
-	s->ahead = 0;
-	store_recv(s, &m);
-	if (m.type == IPC_STORE_ERROR)
+		s->ahead_n--;
+		s->ahead++;
+		store_recv(s, &m);
+		if (m.type == IPC_STORE_ERROR)
+			continue;
+		if (m.type != IPC_STORE_OK || !ipc_dec_u64(&m, &octets))
+			pop3_peer_failed(s, "storage", "bad RETR_AHEAD reply");
+		while (!last)
+			store_recv_data(s, &last, &data, &len);
+	}
+}
+
+/*
+ * Clients fetch in order: after RETR msgno, ask storage for the message
+ * that follows while this one travels to the client. A client that has
+ * fetched two in a row gets the next RETR_AHEAD_DEPTH asked for at once,
+ * in one system call, and again once they are used up: storage then
+ * wakes once per batch rather than once per message. One that does
+ * something else between RETRs (RETR 1, DELE 1, RETR 2 ...) gets one at
+ * a time, as its next command throws away whatever is waiting.
+ */
+static void
+request_ahead(struct pop3_session *s, uint32_t msgno)
+{
+	struct ipc_buf b[RETR_AHEAD_DEPTH];
+	int n = 0, depth = s->retr_run >= 2 ? RETR_AHEAD_DEPTH : 1;
+
+	if (s->ahead_n > 0)
 		return;
-	if (m.type != IPC_STORE_OK || !ipc_dec_u64(&m, &octets))
-		pop3_peer_failed(s, "storage", "bad RETR_AHEAD reply");
-	while (!last)
-		store_recv_data(s, &last, &data, &len);
+	for (uint32_t next = msgno + 1; next <= s->nmsgs &&
+	    n < depth; next++) {
+		ipc_begin(&b[n], IPC_STORE_RETR_AHEAD);
+		ipc_put_u32(&b[n++], next);
+	}
+	if (n == 0)
+		return;
+	if (ipc_send_batch(s->store.fd, b, n) == -1)
+		pop3_peer_failed(s, "storage", "send failed");
+	for (int i = 0; i < n; i++)
+		ipc_buf_free(&b[i]);
+	s->ahead = msgno + 1;
+	s->ahead_n = (uint32_t)n;
 }
 
 static void
@@ -287,11 +322,12 @@ cmd_retr(struct pop3_session *s, uint32_t msgno, uint32_t lines)
 	uint8_t last = 0;
 
 	m.type = IPC_STORE_ERROR;
-	if (s->ahead == msgno && lines == UINT32_MAX) {
-		/* Asked for while the client read the previous message: the
+	if (s->ahead_n > 0 && s->ahead == msgno && lines == UINT32_MAX) {
+		/* Asked for while the client read an earlier message: the
 		 * answer is (or will be) in the socket already. An error
 		 * only means "not read ahead": ask the ordinary way. */
-		s->ahead = 0;
+		s->ahead++;
+		s->ahead_n--;
 		store_recv(s, &m);
 	}
 	if (m.type == IPC_STORE_ERROR) {
@@ -319,15 +355,13 @@ cmd_retr(struct pop3_session *s, uint32_t msgno, uint32_t lines)
 		    last ? 3 : 0);
 	}
 	if (lines == UINT32_MAX) {
+		s->retr_run = s->last_retr != 0 && msgno == s->last_retr + 1 ?
+		    s->retr_run + 1 : 1;
+		s->last_retr = msgno;
 		s->retrieved++;
 		if (s->cfg.expire == CFG_EXPIRE_0)
 			remember_retrieved(s, msgno);
-		/* Clients fetch in order: ask for the next one now, while
-		 * this one travels to the client. */
-		if (msgno < s->nmsgs) {
-			store_request(s, IPC_STORE_RETR_AHEAD, 1, msgno + 1, 0);
-			s->ahead = msgno + 1;
-		}
+		request_ahead(s, msgno);
 	}
 }
 
@@ -380,6 +414,8 @@ cmd_quit(struct pop3_session *s)
 void
 pop3_trans_command(struct pop3_session *s, struct pop3_cmd *cmd)
 {
+	if (cmd->id != CMD_RETR)
+		s->last_retr = 0;
 	switch (cmd->id) {
 	case CMD_STAT:
 		cmd_stat(s);

@@ -237,13 +237,37 @@ ipc_send_flags(int sock, struct ipc_buf *b, int flags)
 	return 0;
 }
 
+/* All of iov on a blocking socket (iov is consumed). */
+static int
+send_iov_all(int sock, struct iovec *iov, size_t niov)
+{
+	size_t first = 0;
+
+	while (first < niov) {
+		struct msghdr mh;
+		ssize_t r;
+
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = iov + first;
+		mh.msg_iovlen = niov - first;
+		r = sendmsg(sock, &mh, MSG_NOSIGNAL);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		first = iov_consume(iov, niov, first, (size_t)r);
+	}
+	return 0;
+}
+
 int
 ipc_send_iov(int sock, struct ipc_buf *pre, uint16_t type,
     const struct iovec *payload, int n)
 {
 	uint8_t hdr[IPC_HDR_SIZE];
 	struct iovec iov[2 + IPC_SEND_IOV_MAX];
-	size_t total = 0, first = 0, niov = 0;
+	size_t total = 0, niov = 0;
 	uint32_t plen;
 
 	if (n < 0 || n > IPC_SEND_IOV_MAX || (pre != NULL && pre->fd >= 0)) {
@@ -269,22 +293,29 @@ ipc_send_iov(int sock, struct ipc_buf *pre, uint16_t type,
 	iov[niov++].iov_len = IPC_HDR_SIZE;
 	for (int i = 0; i < n; i++)
 		iov[niov++] = payload[i];
-	while (first < niov) {
-		struct msghdr mh;
-		ssize_t r;
+	return send_iov_all(sock, iov, niov);
+}
 
-		memset(&mh, 0, sizeof(mh));
-		mh.msg_iov = iov + first;
-		mh.msg_iovlen = niov - first;
-		r = sendmsg(sock, &mh, MSG_NOSIGNAL);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
+int
+ipc_send_batch(int sock, struct ipc_buf *frames, int n)
+{
+	struct iovec iov[IPC_SEND_BATCH_MAX];
+
+	if (n < 1 || n > IPC_SEND_BATCH_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		if (frames[i].fd >= 0) {
+			errno = EINVAL;
 			return -1;
 		}
-		first = iov_consume(iov, niov, first, (size_t)r);
+		if (ipc_finish(&frames[i]) == -1)
+			return -1;
+		iov[i].iov_base = frames[i].data;
+		iov[i].iov_len = frames[i].len;
 	}
-	return 0;
+	return send_iov_all(sock, iov, (size_t)n);
 }
 
 int

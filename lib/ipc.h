@@ -122,10 +122,14 @@ enum ipc_type {
 	IPC_STORE_READY = 48,
 	/* worker -> storage: u32 message number: the RETR the worker expects
 	 * next, asked for while its client still reads the previous one.
-	 * Reply: as for IPC_STORE_RETR of the whole message, but with exactly
-	 * one IPC_STORE_DATA frame; or one IPC_STORE_ERROR if the message is
-	 * not to be had that way (larger than one frame, deleted...): the
-	 * worker then asks with IPC_STORE_RETR if its client does. */
+	 * Reply: as for IPC_STORE_RETR of the whole message, read and checked
+	 * before its first frame is sent; or one IPC_STORE_ERROR if the
+	 * message is not to be had that way (over RETR_AHEAD_MAX, deleted,
+	 * changed...): the worker then asks with IPC_STORE_RETR if its client
+	 * does. Sent up to RETR_AHEAD_DEPTH at a time, for consecutive
+	 * messages; once one is refused, storage refuses the rest of the
+	 * batch (the requests up to the next frame of another type) without
+	 * reading them. */
 	IPC_STORE_RETR_AHEAD = 49,
 
 #ifdef POSTERN_TEST_HOOKS
@@ -206,6 +210,11 @@ int ipc_send(int sock, struct ipc_buf *);
 struct iovec;
 int ipc_send_iov(int sock, struct ipc_buf *pre, uint16_t type,
     const struct iovec *iov, int n);
+/* Send the n frames (none with a descriptor; n <= IPC_SEND_BATCH_MAX)
+ * in one system call where the socket takes them, on a blocking socket.
+ * 0 or -1 with errno. Frees nothing. */
+#define IPC_SEND_BATCH_MAX	8
+int ipc_send_batch(int sock, struct ipc_buf *frames, int n);
 /* Send without blocking; -1 with EAGAIN if the peer's buffer is full. */
 int ipc_send_nb(int sock, struct ipc_buf *);
 /* Wipes the buffer (it may have carried a password) and frees it. */

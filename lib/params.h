@@ -56,6 +56,11 @@
 
 /* Storage: the chunk of transformed message data sent per frame. */
 #define STORE_DATA_CHUNK	(128 * 1024)
+/* RETR_AHEAD requests the worker sends at a time (pop3_trans.c). */
+#define RETR_AHEAD_DEPTH	4
+/* The largest message storage reads ahead (as RETR sends it); larger
+ * ones are read when the client asks. */
+#define RETR_AHEAD_MAX		(512 * 1024)
 /* Debian Policy 11.6 does not give a number; MDAs wait minutes. We wait
  * long enough for a large delivery to finish, then report [SYS/TEMP]
  * (RFC 3206's "a central resource which is currently locked"; [IN-USE]

@@ -11,7 +11,7 @@ with pidfd_getfd, as root):
   2. so RETR 2 is answered with what storage read then: a same-size edit
      of the file made meanwhile by a program that ignores the locks does
      not show (the message as it was when its size and UIDL were given);
-  3. a message larger than one data frame is not read ahead, and its
+  3. a message larger than RETR_AHEAD_MAX is not read ahead, and its
      RETR, the ordinary way, is byte-exact;
   4. TOP of the message read ahead gives the header, not the read-ahead
      copy; RETR of it after that is whole; LIST after a read-ahead is
@@ -19,7 +19,16 @@ with pidfd_getfd, as root):
   5. after the last message nothing is asked for;
   6. a client that drops the connection while an answer waits unread:
      storage takes the reset socket for what it is (the worker gone), not
-     for a bad frame, and ends cleanly without expunging.
+     for a bad frame, and ends cleanly without expunging;
+  7. one message is read ahead after a RETR that did not follow the
+     RETR of the message before it; after two in a row, the next
+     RETR_AHEAD_DEPTH, not one more, and nothing more until they are used
+     up; a DELE between RETRs (RETR 1, DELE 1, RETR 2) keeps it at one;
+  8. a client that skips ahead, or goes back, gets byte-exact messages;
+  9. a message too large to read ahead stops its batch: the messages
+     after it in the batch are not read (only short refusals wait);
+ 10. a message of several data frames (but under RETR_AHEAD_MAX) is read
+     ahead whole.
 """
 import fcntl
 import os
@@ -38,9 +47,27 @@ h.require_root()
 if not hasattr(os, "pidfd_open"):
     h.skip_all("no os.pidfd_open (Python >= 3.9)")
 USER = "ptahead"
-MSGS = [h.message(1), h.message(2, size=20000), h.message(3, size=300000),
+MSGS = [h.message(1), h.message(2, size=20000), h.message(3, size=700000),
         h.message(4, size=3000), h.message(5)]
 wires = [cl.wire(m) for m in MSGS]
+
+
+def param(name):
+    """A constant of lib/params.h: a number or (a * b)."""
+    with open(os.path.join(h.TOP_SRCDIR, "lib", "params.h")) as f:
+        for line in f:
+            w = line.split(None, 2)
+            if len(w) == 3 and w[:2] == ["#define", name]:
+                v = 1
+                for k in w[2].split("/*")[0].strip("() \n").split("*"):
+                    v *= int(k)
+                return v
+    raise RuntimeError("%s not found in lib/params.h" % name)
+
+
+DEPTH = param("RETR_AHEAD_DEPTH")
+AHEAD_MAX = param("RETR_AHEAD_MAX")
+assert len(wires[2]) > AHEAD_MAX
 
 
 def queued_unix(pid):
@@ -93,7 +120,7 @@ try:
     t.eq(p.retr(2)[1], wires[1], "RETR 2 is what storage read before the "
          "same-size edit")
 
-    # 3. Too large for one frame: the ordinary way, byte-exact.
+    # 3. Too large to read ahead: the ordinary way, byte-exact.
     t.eq(p.retr(3)[1], wires[2], "RETR 3 (%d octets, not read ahead)"
          % len(wires[2]))
 
@@ -125,6 +152,97 @@ try:
     t.ok("bad frame" not in log and "exited with status" not in log,
          "storage ended cleanly: no 'bad frame', no error exit")
     t.ok(d.read_mbox(USER) == box, "and expunged nothing")
+
+    # 7. A batch of DEPTH, and no more until it is used up.
+    small = [h.message(10 + i, size=6000 + 500 * i)
+             for i in range(2 * DEPTH + 2)]
+    sw = [cl.wire(m) for m in small]
+    d.write_mbox(USER, h.make_mbox(small))
+    before = set(S.role_pids(d.proc.pid, "postern-pop3"))
+    p = cl.login(d, USER)
+    wpid = (set(S.role_pids(d.proc.pid, "postern-pop3")) - before).pop()
+
+    def waiting():
+        time.sleep(0.3)
+        return max(queued_unix(wpid) or [0])
+
+    t.eq(p.retr(1)[1], sw[0], "batch: RETR 1")
+    h.wait_for(lambda: max(queued_unix(wpid) or [0]) >= len(sw[1]), 10)
+    q = waiting()
+    t.ok(len(sw[1]) <= q < len(sw[1]) + len(sw[2]),
+         "after a first RETR, only the next message waits (%d octets "
+         "queued)" % q)
+    t.eq(p.retr(2)[1], sw[1], "batch: RETR 2 from the read-ahead")
+    batch = sum(len(w) for w in sw[2:2 + DEPTH])
+    h.wait_for(lambda: max(queued_unix(wpid) or [0]) >= batch, 10)
+    q = waiting()
+    t.ok(batch <= q < batch + len(sw[2 + DEPTH]),
+         "after two in a row, messages 3..%d wait (%d octets), not %d: %d "
+         "octets queued" % (2 + DEPTH, batch, 3 + DEPTH, q))
+    t.eq(p.retr(3)[1], sw[2], "batch: RETR 3 from the read-ahead")
+    # The worker may have read the rest of the batch into its buffer:
+    # what must not be there is message 3 + DEPTH.
+    q = waiting()
+    t.ok(q < len(sw[2 + DEPTH]), "after RETR 3 nothing new is asked for "
+         "while the batch lasts (%d octets queued)" % q)
+    for i in range(4, 3 + DEPTH):
+        p.retr(i)
+    nxt = sum(len(w) for w in sw[2 + DEPTH:min(2 + 2 * DEPTH, len(sw))])
+    h.wait_for(lambda: max(queued_unix(wpid) or [0]) >= nxt, 10)
+    t.ok(waiting() >= nxt, "once it is used up, the next ones are asked for "
+         "together")
+
+    # 8. Skipping ahead and going back, with a batch waiting.
+    last = len(small)
+    t.eq(p.retr(last)[1], sw[-1], "RETR %d, skipping the batch: byte-exact"
+         % last)
+    t.eq(p.retr(3)[1], sw[2], "then RETR 3, going back: byte-exact")
+    t.eq(p.retr(4)[1], sw[3], "then RETR 4 (read ahead after 3): byte-exact")
+    t.ok(p.cmd("DELE 4").startswith(b"+OK"), "DELE 4")
+    t.eq(p.retr(5)[1], sw[4], "RETR 5 after a DELE")
+    h.wait_for(lambda: max(queued_unix(wpid) or [0]) >= len(sw[5]), 10)
+    q = waiting()
+    t.ok(len(sw[5]) <= q < len(sw[5]) + len(sw[6]), "RETR, DELE, RETR: "
+         "one message read ahead, not a batch (%d octets queued)" % q)
+    t.ok(p.cmd("RSET").startswith(b"+OK"), "RSET")
+    t.ok(p.cmd("QUIT").startswith(b"+OK"), "QUIT")
+
+    # 9. A large message stops its batch.
+    mixed = [h.message(30, size=4000), h.message(31, size=4000),
+             h.message(32, size=4000), h.message(33, size=AHEAD_MAX + 1)] + \
+        [h.message(34 + i, size=40000) for i in range(DEPTH)]
+    mw = [cl.wire(m) for m in mixed]
+    d.write_mbox(USER, h.make_mbox(mixed))
+    before = set(S.role_pids(d.proc.pid, "postern-pop3"))
+    p = cl.login(d, USER)
+    wpid = (set(S.role_pids(d.proc.pid, "postern-pop3")) - before).pop()
+    t.eq(p.retr(1)[1], mw[0], "mixed: RETR 1")
+    t.eq(p.retr(2)[1], mw[1], "mixed: RETR 2")
+    h.wait_for(lambda: max(queued_unix(wpid) or [0]) >= len(mw[2]), 10)
+    q = waiting()
+    t.ok(len(mw[2]) <= q < len(mw[2]) + 1000,
+         "message 3 waits, and after the refused message 4 nothing was "
+         "read (%d octets queued)" % q)
+    for i in range(3, len(mixed) + 1):
+        t.eq(p.retr(i)[1], mw[i - 1], "mixed: RETR %d byte-exact" % i)
+    t.ok(p.cmd("QUIT").startswith(b"+OK"), "QUIT")
+
+    # 10. Several frames, under RETR_AHEAD_MAX: read ahead whole.
+    multi = [h.message(50), h.message(51),
+             h.message(52, size=AHEAD_MAX * 3 // 4), h.message(53)]
+    xw = [cl.wire(m) for m in multi]
+    d.write_mbox(USER, h.make_mbox(multi))
+    before = set(S.role_pids(d.proc.pid, "postern-pop3"))
+    p = cl.login(d, USER)
+    wpid = (set(S.role_pids(d.proc.pid, "postern-pop3")) - before).pop()
+    t.eq(p.retr(1)[1], xw[0], "multi: RETR 1")
+    t.eq(p.retr(2)[1], xw[1], "multi: RETR 2")
+    t.ok(h.wait_for(lambda: max(queued_unix(wpid) or [0]) >= len(xw[2]),
+                    10), "message 3 (%d octets, several frames) waits whole "
+         "in the worker's socket" % len(xw[2]))
+    t.eq(p.retr(3)[1], xw[2], "multi: RETR 3 byte-exact")
+    t.eq(p.retr(4)[1], xw[3], "multi: RETR 4 byte-exact")
+    t.ok(p.cmd("QUIT").startswith(b"+OK"), "QUIT")
 finally:
     d.stop()
     d.cleanup()

@@ -433,6 +433,60 @@ test_release(void)
 	close(sp[0]);
 }
 
+/* ipc_send_batch: several frames in one system call, in order. */
+static void
+test_batch(void)
+{
+	struct ipc_buf b[IPC_SEND_BATCH_MAX + 1];
+	struct ipc_conn c;
+	struct ipc_msg m;
+	uint32_t v;
+	int sp[2], n = 0, bad = 0;
+	ssize_t got;
+	uint8_t raw[512];
+
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	for (int i = 0; i < IPC_SEND_BATCH_MAX; i++) {
+		ipc_begin(&b[i], IPC_STORE_RETR_AHEAD);
+		ipc_put_u32(&b[i], 100 + (uint32_t)i);
+	}
+	is_int(ipc_send_batch(sp[0], b, IPC_SEND_BATCH_MAX), 0,
+	    "a batch of IPC_SEND_BATCH_MAX frames is sent");
+	/* One system call: all of them are readable at once. */
+	got = recv(sp[1], raw, sizeof(raw), MSG_PEEK | MSG_DONTWAIT);
+	is_int((int)got, (int)(IPC_SEND_BATCH_MAX * (IPC_HDR_SIZE + 4)),
+	    "... all of them in the socket at once");
+	ipc_conn_init(&c, sp[1]);
+	for (int i = 0; i < IPC_SEND_BATCH_MAX; i++) {
+		if (ipc_conn_recv(&c, &m, 5000) != 1 ||
+		    m.type != IPC_STORE_RETR_AHEAD || !ipc_get_u32(&m, &v) ||
+		    v != 100 + (uint32_t)i || !ipc_get_end(&m))
+			bad++;
+		else
+			n++;
+	}
+	ok(n == IPC_SEND_BATCH_MAX && bad == 0,
+	    "each frame arrives whole and in order (%d of %d)", n,
+	    IPC_SEND_BATCH_MAX);
+	for (int i = 0; i < IPC_SEND_BATCH_MAX; i++)
+		ipc_buf_free(&b[i]);
+	ok(ipc_send_batch(sp[0], b, 0) == -1 && errno == EINVAL,
+	    "an empty batch is refused");
+	ok(ipc_send_batch(sp[0], b, IPC_SEND_BATCH_MAX + 1) == -1 &&
+	    errno == EINVAL, "a batch over IPC_SEND_BATCH_MAX is refused");
+	ipc_begin(&b[0], IPC_STORE_STAT);
+	ipc_begin(&b[1], IPC_AUTH_ATTACH);
+	ipc_put_fd(&b[1], 0);
+	ok(ipc_send_batch(sp[0], b, 2) == -1 && errno == EINVAL,
+	    "a batch with a descriptor is refused");
+	got = recv(sp[1], raw, sizeof(raw), MSG_DONTWAIT);
+	ok(got == -1 && errno == EAGAIN, "... and nothing of it was sent");
+	ipc_buf_free(&b[0]);
+	ipc_buf_free(&b[1]);
+	ipc_conn_close(&c);
+	close(sp[0]);
+}
+
 int
 main(void)
 {
@@ -442,5 +496,6 @@ main(void)
 	test_large_frames();
 	test_compact_wipe();
 	test_release();
+	test_batch();
 	return tap_done();
 }
