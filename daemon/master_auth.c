@@ -310,14 +310,16 @@ start_storage(struct master *m, struct session *s, const char *home, gid_t gid)
 	}
 	{
 		/* Room for RETR_AHEAD_DEPTH one-frame read-ahead answers
-		 * (with the kernel's per-buffer overhead), so that storage
-		 * answers a batch of requests without waiting for the worker
-		 * to read the first ones. Only what the worker asked for is
-		 * ever queued; the size is above net.core.wmem_max, hence
-		 * SO_SNDBUFFORCE, which needs the master's CAP_NET_ADMIN. */
+		 * (with the kernel's per-buffer overhead, and the kernel
+		 * doubles the figure), so that storage answers a batch of
+		 * requests without waiting for the worker to read the first
+		 * ones. The kernel caps it at twice net.core.wmem_max (416
+		 * KiB by default): the administrator's limit holds, and it
+		 * needs no privilege. Only what the worker asked for is ever
+		 * queued. */
 		int sndbuf = RETR_AHEAD_DEPTH * (STORE_DATA_CHUNK + 32 * 1024) / 2;
 
-		(void)setsockopt(sw[0], SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf,
+		(void)setsockopt(sw[0], SOL_SOCKET, SO_SNDBUF, &sndbuf,
 		    sizeof(sndbuf));
 	}
 	ids.uid = s->uid;

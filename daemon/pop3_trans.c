@@ -291,6 +291,9 @@ pop3_trans_drain_ahead(struct pop3_session *s)
  * something else between RETRs (RETR 1, DELE 1, RETR 2 ...) gets one at
  * a time, as its next command throws away whatever is waiting.
  */
+_Static_assert(RETR_AHEAD_DEPTH <= IPC_SEND_BATCH_MAX,
+    "a batch of RETR_AHEAD requests goes in one ipc_send_batch");
+
 static void
 request_ahead(struct pop3_session *s, uint32_t msgno)
 {

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <sys/mman.h>
 #include <sys/uio.h>
 
 #include <errno.h>
@@ -37,8 +38,9 @@ struct store {
 	bool retr_ok_pending;
 	/* Read-ahead (see prefetch()): message ahead_msgno as RETR sends
 	 * it, ahead_len bytes, while ahead_valid. */
-	uint8_t *ahead;
-	size_t ahead_len, ahead_cap;
+	uint8_t *ahead;		/* RETR_AHEAD_MAX mapped, see ahead_sink() */
+	size_t ahead_len, ahead_used;	/* message, pages touched */
+	uint32_t ahead_failed;	/* prefetch() could not: not again */
 	uint32_t ahead_msgno;
 	bool ahead_valid;
 	/* A RETR_AHEAD of this batch was refused: so are the rest. */
@@ -56,6 +58,30 @@ engine_log(int prio, const char *msg)
 	log_msg(prio, "%s", msg);
 }
 
+/*
+ * The worker ends its session by closing the channel, which resets it
+ * if answers were left unread (read-ahead). A send that meets that is
+ * the end of the session, as when the worker goes between requests
+ * (main), not an error: no expunge, exit 0.
+ */
+static void __attribute__((noreturn))
+send_failed(struct store *st)
+{
+	if (errno == EPIPE || errno == ECONNRESET) {
+		if (st->mbox != NULL)
+			mbox_close(st->mbox);
+		exit(0);
+	}
+	fatal("send to worker");
+}
+
+static void
+worker_send(struct store *st, struct ipc_buf *b)
+{
+	if (ipc_send(st->worker.fd, b) == -1)
+		send_failed(st);
+}
+
 static void
 reply_error(struct store *st, enum ipc_status code, const char *text)
 {
@@ -64,8 +90,7 @@ reply_error(struct store *st, enum ipc_status code, const char *text)
 	ipc_begin(&b, IPC_STORE_ERROR);
 	ipc_put_u8(&b, (uint8_t)code);
 	ipc_put_str(&b, text);
-	if (ipc_send(st->worker.fd, &b) == -1)
-		fatal("send to worker");
+	worker_send(st, &b);
 	ipc_buf_free(&b);
 }
 
@@ -76,8 +101,7 @@ reply_ok(struct store *st, uint64_t v)
 
 	ipc_begin(&b, IPC_STORE_OK);
 	ipc_put_u64(&b, v);
-	if (ipc_send(st->worker.fd, &b) == -1)
-		fatal("send to worker");
+	worker_send(st, &b);
 	ipc_buf_free(&b);
 }
 
@@ -181,7 +205,13 @@ data_sink(void *ctx, const void *buf, size_t len, bool last)
 	return r;
 }
 
-/* The read-ahead's sink: the whole message, up to RETR_AHEAD_MAX. */
+/*
+ * The read-ahead's sink: the whole message, up to RETR_AHEAD_MAX, into
+ * a mapping of that size made once per session. Only the pages written
+ * are memory; ahead_shrink() gives back all but the first frame's after
+ * a larger message (malloc would keep them: glibc raises its trim
+ * threshold after a large free).
+ */
 static int
 ahead_sink(void *ctx, const void *buf, size_t len, bool last)
 {
@@ -189,32 +219,20 @@ ahead_sink(void *ctx, const void *buf, size_t len, bool last)
 
 	if (len > RETR_AHEAD_MAX - st->ahead_len)
 		return 1;
-	if (len > st->ahead_cap - st->ahead_len) {
-		size_t cap = st->ahead_cap;
-		uint8_t *p;
-
-		while (len > cap - st->ahead_len)
-			cap = cap < RETR_AHEAD_MAX / 2 ? cap * 2 : RETR_AHEAD_MAX;
-		p = realloc(st->ahead, cap);
-		if (p == NULL)
-			return 1;
-		st->ahead = p;
-		st->ahead_cap = cap;
-	}
 	memcpy(st->ahead + st->ahead_len, buf, len);
 	st->ahead_len += len;
+	if (st->ahead_len > st->ahead_used)
+		st->ahead_used = st->ahead_len;
 	return 0;
 }
 
-/* A message larger than one frame was read ahead: give the memory back
- * once it is sent or dropped, rather than keep it for the session. */
 static void
 ahead_shrink(struct store *st)
 {
-	if (st->ahead_cap > STORE_DATA_CHUNK) {
-		free(st->ahead);
-		st->ahead = NULL;
-		st->ahead_cap = 0;
+	if (st->ahead_used > STORE_DATA_CHUNK) {
+		(void)madvise(st->ahead + STORE_DATA_CHUNK,
+		    RETR_AHEAD_MAX - STORE_DATA_CHUNK, MADV_DONTNEED);
+		st->ahead_used = STORE_DATA_CHUNK;
 	}
 }
 
@@ -255,36 +273,30 @@ prefetch(struct store *st, uint32_t msgno)
 
 	st->ahead_valid = false;
 	if (msgno == 0 || msgno > mbox_count(st->mbox) ||
+	    msgno == st->ahead_failed ||
 	    mbox_info(st->mbox, msgno, &size, NULL) != MBOX_OK ||
 	    size > RETR_AHEAD_MAX)
 		return;
 	if (st->ahead == NULL) {
-		st->ahead = xmalloc(STORE_DATA_CHUNK);
-		st->ahead_cap = STORE_DATA_CHUNK;
+		void *p = mmap(NULL, RETR_AHEAD_MAX, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED)
+			return;
+		st->ahead = p;
 	}
 	st->ahead_len = 0;
 	if (mbox_retr(st->mbox, msgno, -1, ahead_sink, st) == MBOX_OK) {
 		st->ahead_msgno = msgno;
 		st->ahead_valid = true;
+	} else {
+		/* Its RETR will meet the problem and report it; reading it
+		 * again for the worker's RETR_AHEAD would only repeat it. */
+		st->ahead_failed = msgno;
+		ahead_shrink(st);
 	}
 }
 
-/*
- * A read-ahead answer larger than the channel's buffer waits for the
- * worker to read it. A worker that ends meanwhile (its client gone)
- * resets the channel: that is the end of the session, as when it ends
- * between requests (main), not an error.
- */
-static void __attribute__((noreturn))
-send_failed(struct store *st)
-{
-	if (errno == EPIPE || errno == ECONNRESET) {
-		if (st->mbox != NULL)
-			mbox_close(st->mbox);
-		exit(0);
-	}
-	fatal("send to worker");
-}
 
 /* The read-ahead copy as RETR's answer: the OK and the first data frame
  * in one system call, then the rest a frame at a time; then the next
@@ -430,8 +442,7 @@ do_listing(struct store *st, bool uidl, uint32_t msgno)
 		if (ipc_payload_len(&b) > IPC_MAX_PAYLOAD - 128) {
 			b.data[IPC_HDR_SIZE] = 1;	/* more follows */
 			memcpy(b.data + count_at, &count, 4);
-			if (ipc_send(st->worker.fd, &b) == -1)
-				fatal("send to worker");
+			worker_send(st, &b);
 			ipc_buf_free(&b);
 			ipc_begin(&b, uidl ? IPC_STORE_UIDLS : IPC_STORE_LISTING);
 			ipc_put_u8(&b, 0);
@@ -441,8 +452,7 @@ do_listing(struct store *st, bool uidl, uint32_t msgno)
 		}
 	}
 	memcpy(b.data + count_at, &count, 4);
-	if (ipc_send(st->worker.fd, &b) == -1)
-		fatal("send to worker");
+	worker_send(st, &b);
 	ipc_buf_free(&b);
 }
 
@@ -473,8 +483,7 @@ do_open(struct store *st)
 		ipc_begin(&b, IPC_STORE_OPENED);
 		ipc_put_u32(&b, n);
 		ipc_put_u64(&b, octets);
-		if (ipc_send(st->worker.fd, &b) == -1)
-			fatal("send to worker");
+		worker_send(st, &b);
 		ipc_buf_free(&b);
 		/* The login is complete: the master counts login_delay
 		 * from here, not from a grant whose mailbox was busy. */
@@ -502,6 +511,7 @@ dispatch(struct store *st, struct ipc_msg *m)
 		fatalx("worker sent %s before a successful OPEN", ipc_type_name(m->type));
 	if (m->type != IPC_STORE_RETR && m->type != IPC_STORE_RETR_AHEAD) {
 		st->ahead_valid = false;
+		st->ahead_failed = 0;
 		ahead_shrink(st);
 	}
 	if (m->type != IPC_STORE_RETR_AHEAD)
@@ -522,8 +532,7 @@ dispatch(struct store *st, struct ipc_msg *m)
 			ipc_begin(&o, IPC_STORE_STATUS);
 			ipc_put_u32(&o, n);
 			ipc_put_u64(&o, octets);
-			if (ipc_send(st->worker.fd, &o) == -1)
-				fatal("send to worker");
+			worker_send(st, &o);
 			ipc_buf_free(&o);
 		}
 		return true;

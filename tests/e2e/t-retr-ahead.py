@@ -28,7 +28,10 @@ with pidfd_getfd, as root):
   9. a message too large to read ahead stops its batch: the messages
      after it in the batch are not read (only short refusals wait);
  10. a message of several data frames (but under RETR_AHEAD_MAX) is read
-     ahead whole.
+     ahead whole;
+ 11. a client that drops the connection while storage waits to send a
+     batch larger than the channel holds: storage ends cleanly (the
+     reset channel is the worker gone), without expunging.
 """
 import fcntl
 import os
@@ -243,6 +246,31 @@ try:
     t.eq(p.retr(3)[1], xw[2], "multi: RETR 3 byte-exact")
     t.eq(p.retr(4)[1], xw[3], "multi: RETR 4 byte-exact")
     t.ok(p.cmd("QUIT").startswith(b"+OK"), "QUIT")
+
+    # 11. Dropped while storage is blocked sending a large batch.
+    heavy = [h.message(60), h.message(61)] + \
+        [h.message(62 + i, size=AHEAD_MAX * 3 // 4) for i in range(DEPTH)]
+    d.write_mbox(USER, h.make_mbox(heavy))
+    box = d.read_mbox(USER)
+    log_at = len(d.read_log())
+    before = set(S.role_pids(d.proc.pid, "postern-pop3"))
+    p = cl.login(d, USER)
+    wpid = (set(S.role_pids(d.proc.pid, "postern-pop3")) - before).pop()
+    p.retr(1)
+    p.retr(2)
+    # More than the channel holds is on its way: storage is in send.
+    t.ok(h.wait_for(lambda: max(queued_unix(wpid) or [0]) >= 300000, 10),
+         "a batch of %d x %d octets fills the worker's channel"
+         % (DEPTH, len(cl.wire(heavy[2]))))
+    p.c.close()
+    t.ok(h.wait_for(lambda: 'reason="disconnected"' in d.read_log()[log_at:],
+                    20), "the session ended")
+    time.sleep(0.5)
+    log = d.read_log()[log_at:]
+    t.ok("send to worker" not in log and "exited with status" not in log
+         and "bad frame" not in log, "storage, blocked in send, ended "
+         "cleanly")
+    t.ok(d.read_mbox(USER) == box, "and expunged nothing")
 finally:
     d.stop()
     d.cleanup()
