@@ -61,6 +61,9 @@
 /* The largest message storage reads ahead (as RETR sends it); larger
  * ones are read when the client asks. */
 #define RETR_AHEAD_MAX		(512 * 1024)
+/* Storage keeps a read-ahead over one frame this long without a request
+ * before it gives the memory back. */
+#define STORE_AHEAD_IDLE_MS	1000
 /* Debian Policy 11.6 does not give a number; MDAs wait minutes. We wait
  * long enough for a large delivery to finish, then report [SYS/TEMP]
  * (RFC 3206's "a central resource which is currently locked"; [IN-USE]

@@ -208,9 +208,11 @@ data_sink(void *ctx, const void *buf, size_t len, bool last)
 /*
  * The read-ahead's sink: the whole message, up to RETR_AHEAD_MAX, into
  * a mapping of that size made once per session. Only the pages written
- * are memory; ahead_shrink() gives back all but the first frame's after
- * a larger message (malloc would keep them: glibc raises its trim
- * threshold after a large free).
+ * are memory. ahead_shrink() gives back all but the first frame's once
+ * the session stops retrieving, or idles a second (main): not after
+ * each larger message, whose successor would fault them in again, and
+ * not with free(), after which glibc would keep them anyway (it raises
+ * its trim threshold after a large free).
  */
 static int
 ahead_sink(void *ctx, const void *buf, size_t len, bool last)
@@ -323,7 +325,6 @@ send_ahead(struct store *st, uint64_t size)
 	} while (off < st->ahead_len);
 	ipc_buf_free(&st->retr_ok);
 	st->retr_ok_pending = false;
-	ahead_shrink(st);
 	prefetch(st, msgno + 1);
 }
 
@@ -629,7 +630,15 @@ main(int argc, char **argv)
 		int r;
 
 		errno = 0;
-		r = ipc_conn_recv(&st.worker, &m, -1);
+		r = ipc_conn_recv(&st.worker, &m, st.ahead_used >
+		    STORE_DATA_CHUNK ? STORE_AHEAD_IDLE_MS : -1);
+		if (r == 0 && errno == ETIMEDOUT) {
+			/* Idle with a large read-ahead: give it back. */
+			if (st.ahead_len > STORE_DATA_CHUNK)
+				st.ahead_valid = false;
+			ahead_shrink(&st);
+			continue;
+		}
 		/* Worker gone: no expunge (RFC 1939 section 6). A worker that
 		 * ends with a read-ahead answer unread resets the socket. */
 		if (r == 0 || (r < 0 && errno == ECONNRESET))

@@ -31,7 +31,10 @@ with pidfd_getfd, as root):
      ahead whole;
  11. a client that drops the connection while storage waits to send a
      batch larger than the channel holds: storage ends cleanly (the
-     reset channel is the worker gone), without expunging.
+     reset channel is the worker gone), without expunging;
+ 12. storage gives back the memory of a large read-ahead once the
+     session idles (STORE_AHEAD_IDLE_MS), and what it sends afterwards
+     is still byte-exact.
 """
 import fcntl
 import os
@@ -69,6 +72,7 @@ def param(name):
 
 
 DEPTH = param("RETR_AHEAD_DEPTH")
+IDLE_MS = param("STORE_AHEAD_IDLE_MS")
 AHEAD_MAX = param("RETR_AHEAD_MAX")
 assert len(wires[2]) > AHEAD_MAX
 
@@ -271,6 +275,37 @@ try:
          and "bad frame" not in log, "storage, blocked in send, ended "
          "cleanly")
     t.ok(d.read_mbox(USER) == box, "and expunged nothing")
+
+    # 12. The read-ahead buffer after idling.
+    def rss_kb(pid):
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    idle = [h.message(70), h.message(71)] + \
+        [h.message(72 + i, size=AHEAD_MAX * 3 // 4) for i in range(2)]
+    iw = [cl.wire(m) for m in idle]
+    d.write_mbox(USER, h.make_mbox(idle))
+    before = set(S.role_pids(d.proc.pid, "postern-store"))
+    p = cl.login(d, USER)
+    spid = (set(S.role_pids(d.proc.pid, "postern-store")) - before).pop()
+    t.eq(p.retr(1)[1], iw[0], "idle: RETR 1")
+    t.eq(p.retr(2)[1], iw[1], "idle: RETR 2")
+    t.eq(p.retr(3)[1], iw[2], "idle: RETR 3 (read ahead)")
+    full = rss_kb(spid)
+    time.sleep(IDLE_MS / 1000.0 + 1.0)
+    low = rss_kb(spid)
+    # Message 4 (read ahead) is ~3/4 of RETR_AHEAD_MAX: all but the
+    # first 128 KiB of it go back.
+    freed = (len(iw[3]) - 128 * 1024) // 1024
+    t.ok(full - low >= freed * 3 // 4, "after %d ms idle storage gives back "
+         "the large read-ahead: RSS %d -> %d kB (at least %d kB expected)"
+         % (IDLE_MS, full, low, freed * 3 // 4))
+    t.eq(p.retr(4)[1], iw[3], "RETR 4 after the idle: byte-exact")
+    t.eq(p.retr(3)[1], iw[2], "RETR 3 again: byte-exact")
+    t.ok(p.cmd("QUIT").startswith(b"+OK"), "QUIT")
 finally:
     d.stop()
     d.cleanup()
