@@ -139,8 +139,8 @@ def table(results, cfg, servers):
 def limits_text(lim):
     order = [
         ("iperf3", "loopback TCP, iperf3 1 stream, MB/s"),
-        ("ceiling_plain", "POP3 ceiling: popbench vs in-memory sender, MB/s"),
-        ("ceiling_tls", "POP3 ceiling over TLS (same), MB/s"),
+        ("ceiling_plain", "popbench vs in-memory sender (popserve), MB/s"),
+        ("ceiling_tls", "same over TLS, MB/s"),
         ("aes-128-gcm", "openssl speed -evp aes-128-gcm (16 KiB), MB/s"),
         ("aes-256-gcm", "openssl speed -evp aes-256-gcm (16 KiB), MB/s"),
         ("chacha20-poly1305", "openssl speed -evp chacha20-poly1305, MB/s"),
