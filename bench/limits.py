@@ -1,8 +1,8 @@
 """
 limits.py - this machine's own limits, measured in the same run as the
 servers, so that every server number can be read against what the
-hardware allows: loopback TCP, the benchmark client against an in-memory sender
-against an ideal in-memory sender (plain and TLS), the AEAD ciphers TLS
+hardware allows: loopback TCP, the benchmark client against an in-memory
+sender (plain and TLS), the AEAD ciphers TLS
 negotiates, reading a mailbox from page cache, copying one with fsync,
 and the cost of one PAM login with nothing else around it.
 """
