@@ -299,7 +299,6 @@ prefetch(struct store *st, uint32_t msgno)
 	}
 }
 
-
 /* The read-ahead copy as RETR's answer: the OK and the first data frame
  * in one system call, then the rest a frame at a time; then the next
  * message is read ahead. */
