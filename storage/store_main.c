@@ -263,7 +263,8 @@ ahead_shrink(struct store *st)
  * after a RETR holds up to RETR_AHEAD_DEPTH + 1 messages of at most
  * RETR_AHEAD_MAX: one here, the rest in the worker's channel (the
  * master sizes our end's send buffer for RETR_AHEAD_DEPTH one-frame
- * answers; larger ones wait here, in send, for the worker to read). A
+ * answers; larger ones wait here, in send, for the worker to read, and
+ * keep their buffer: the idle shrink in main cannot run meanwhile). A
  * failure here (a changed mailbox, an I/O error, a larger message) just
  * means no read-ahead: the RETR itself then meets and reports it, and
  * the rest of its batch is refused unread (ahead_stopped).
