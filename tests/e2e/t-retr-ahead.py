@@ -34,7 +34,10 @@ with pidfd_getfd, as root):
      reset channel is the worker gone), without expunging;
  12. storage gives back the memory of a large read-ahead once the
      session idles (STORE_AHEAD_IDLE_MS), and what it sends afterwards
-     is still byte-exact.
+     is still byte-exact;
+ 13. a client that drops the connection in the middle of a large RETR
+     (not read ahead), storage blocked sending it: the session ends,
+     storage with it, and nothing is expunged.
 """
 import fcntl
 import os
@@ -313,6 +316,25 @@ try:
     t.eq(p.retr(4)[1], iw[3], "RETR 4 after the idle: byte-exact")
     t.eq(p.retr(3)[1], iw[2], "RETR 3 again: byte-exact")
     t.ok(p.cmd("QUIT").startswith(b"+OK"), "QUIT")
+
+    # 13. Dropped in the middle of an ordinary RETR of 40 MB.
+    log_at = len(d.read_log())
+    p, spid = session([h.message(80, size=40 * 1000 * 1000)],
+                      "postern-store")
+    box = d.read_mbox(USER)
+    p.c.send(b"RETR 1\r\n")
+    got = 0
+    while got < 1000000:
+        chunk = p.c.sock.recv(65536)
+        if not chunk:
+            break
+        got += len(chunk)
+    p.c.close()
+    t.ok(got >= 1000000, "the client read %d octets and left" % got)
+    t.ok(S.wait_gone(spid, 20), "storage, blocked sending the rest, ended")
+    t.ok(h.wait_for(lambda: 'reason="write error"' in d.read_log()[log_at:],
+                    10), "the session ended on the failed write")
+    t.ok(d.read_mbox(USER) == box, "and expunged nothing")
 finally:
     d.stop()
     d.cleanup()
