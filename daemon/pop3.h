@@ -50,9 +50,8 @@ struct pop3_session {
 	/* RETR_AHEAD asked for messages ahead .. ahead + ahead_n - 1,
 	 * their answers not read yet (ahead_n 0: none). */
 	uint32_t ahead, ahead_n;
-	/* The last command, if it was RETR (else 0), and how many RETRs of
-	 * consecutive messages led up to it. */
-	uint32_t last_retr, retr_run;
+	/* The message of the last command, if it was RETR; else 0. */
+	uint32_t last_retr;
 	/* counters for the session-end log line */
 	uint32_t retrieved, deleted;
 	uint64_t octets;

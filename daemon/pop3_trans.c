@@ -295,10 +295,10 @@ _Static_assert(RETR_AHEAD_DEPTH <= IPC_SEND_BATCH_MAX,
     "a batch of RETR_AHEAD requests goes in one ipc_send_batch");
 
 static void
-request_ahead(struct pop3_session *s, uint32_t msgno)
+request_ahead(struct pop3_session *s, uint32_t msgno, bool in_a_row)
 {
 	struct ipc_buf b[RETR_AHEAD_DEPTH];
-	int n = 0, depth = s->retr_run >= 2 ? RETR_AHEAD_DEPTH : 1;
+	int n = 0, depth = in_a_row ? RETR_AHEAD_DEPTH : 1;
 
 	if (s->ahead_n > 0)
 		return;
@@ -358,13 +358,13 @@ cmd_retr(struct pop3_session *s, uint32_t msgno, uint32_t lines)
 		    last ? 3 : 0);
 	}
 	if (lines == UINT32_MAX) {
-		s->retr_run = s->last_retr != 0 && msgno == s->last_retr + 1 ?
-		    s->retr_run + 1 : 1;
+		bool in_a_row = s->last_retr != 0 && msgno == s->last_retr + 1;
+
 		s->last_retr = msgno;
 		s->retrieved++;
 		if (s->cfg.expire == CFG_EXPIRE_0)
 			remember_retrieved(s, msgno);
-		request_ahead(s, msgno);
+		request_ahead(s, msgno, in_a_row);
 	}
 }
 
